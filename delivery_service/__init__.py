@@ -1,0 +1,1 @@
+"""stirmls: delivery_service package."""

@@ -1,0 +1,1 @@
+"""stirmls: shared package."""

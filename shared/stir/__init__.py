@@ -1,0 +1,1 @@
+"""STIR credentials for MLS: certificates, PASSporTs, TNAuthList, validation (pure, no I/O)."""
