@@ -1,0 +1,227 @@
+"""The MLS credential contents of the two STIR credential types (PROFILE.md §2).
+
+TLS presentation language (RFC 9420 §2.1) with RFC 9420 §2.1.2 variable-length
+integers as vector length prefixes::
+
+    struct { opaque cert_data<V>; } Certificate;                       // RFC 9420 §5.3
+    struct { Certificate certificates<V>; } STIRCertificateCredential;  // 0xF001
+    struct { Certificate certificates<V>; opaque passport<V>; } STIRPASSporTCredential;  // 0xF002
+
+The struct is the credential *content*: what goes in ``openmls.Credential(type, content)``,
+which adds the ``credential_type`` and the outer ``opaque content<V>``.
+
+Decoding is strict: a non-minimal or reserved (``0b11``) length prefix, a length running
+past the end, trailing bytes, an empty certificate chain, an empty certificate or an
+empty passport are all :class:`MalformedError` naming the problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE, CREDENTIAL_TYPE_STIR_PASSPORT
+from shared.stir.errors import MalformedError
+
+# RFC 9420 §2.1.2: the two most significant bits of the first byte give the length of
+# the integer (1, 2 or 4 bytes); 0b11 is reserved, so 2^30 - 1 is the largest value.
+VARINT_MAX = (1 << 30) - 1
+
+
+def encode_varint(value: int) -> bytes:
+    """Encode ``value`` as an RFC 9420 variable-length integer, minimal length."""
+    if value < 0 or value > VARINT_MAX:
+        raise ValueError(f"{value} cannot be a variable-length integer (0 .. 2^30-1)")
+    if value < 1 << 6:
+        return value.to_bytes(1, "big")
+    if value < 1 << 14:
+        return (value | 0x4000).to_bytes(2, "big")
+    return (value | 0x8000_0000).to_bytes(4, "big")
+
+
+def encode_opaque(data: bytes) -> bytes:
+    """Encode ``opaque data<V>``: varint length, then the bytes."""
+    return encode_varint(len(data)) + bytes(data)
+
+
+class TLSReader:
+    """A cursor over TLS presentation-language bytes; every read is bounds-checked.
+
+    ``what`` strings name the field being read so errors say where decoding failed.
+    """
+
+    def __init__(self, data: bytes, context: str) -> None:
+        self._data = memoryview(bytes(data))
+        self._pos = 0
+        self._context = context
+
+    def _fail(self, message: str) -> MalformedError:
+        return MalformedError(f"{self._context}: {message} (at byte {self._pos})")
+
+    @property
+    def remaining(self) -> int:
+        """Bytes not yet read."""
+        return len(self._data) - self._pos
+
+    def read_bytes(self, n: int, what: str) -> bytes:
+        """Read exactly ``n`` bytes."""
+        if n > self.remaining:
+            raise self._fail(f"{what} needs {n} bytes but only {self.remaining} remain")
+        out = bytes(self._data[self._pos : self._pos + n])
+        self._pos += n
+        return out
+
+    def read_varint(self, what: str) -> int:
+        """Read an RFC 9420 variable-length integer, rejecting non-minimal encodings."""
+        if self.remaining < 1:
+            raise self._fail(f"{what}: length prefix missing")
+        first = self._data[self._pos]
+        prefix = first >> 6
+        if prefix == 0b11:
+            raise self._fail(f"{what}: length prefix uses the reserved 0b11 form")
+        size = 1 << prefix
+        raw = self.read_bytes(size, f"{what} length prefix")
+        value = int.from_bytes(raw, "big") & ((1 << (8 * size - 2)) - 1)
+        if size > 1 and value < 1 << (8 * (size // 2) - 2):
+            # RFC 9420 §2.1.2: the length must use the smallest encoding that fits.
+            raise self._fail(f"{what}: length {value} is not minimally encoded ({size} bytes)")
+        return value
+
+    def read_opaque(self, what: str) -> bytes:
+        """Read ``opaque <V>``."""
+        length = self.read_varint(what)
+        return self.read_bytes(length, what)
+
+    def read_vector(self, what: str) -> TLSReader:
+        """Read a ``<V>`` vector and return a reader over exactly its contents."""
+        return TLSReader(self.read_opaque(what), f"{self._context}: {what}")
+
+    def finish(self) -> None:
+        """Require that everything was read."""
+        if self.remaining:
+            raise self._fail(f"{self.remaining} trailing bytes after the structure")
+
+
+def _encode_certificates(certificates: Sequence[bytes]) -> bytes:
+    body = b"".join(encode_opaque(cert) for cert in certificates)
+    return encode_opaque(body)
+
+
+def _decode_certificates(reader: TLSReader) -> tuple[bytes, ...]:
+    vector = reader.read_vector("certificates")
+    certs: list[bytes] = []
+    while vector.remaining:
+        cert = vector.read_opaque(f"certificates[{len(certs)}].cert_data")
+        if not cert:
+            raise MalformedError(f"certificates[{len(certs)}] is empty")
+        certs.append(cert)
+    if not certs:
+        raise MalformedError("the certificate chain is empty; it needs at least the leaf")
+    return tuple(certs)
+
+
+def _check_certificates(certificates: tuple[bytes, ...]) -> None:
+    if not certificates:
+        raise MalformedError("the certificate chain is empty; it needs at least the leaf")
+    for i, cert in enumerate(certificates):
+        if not cert:
+            raise MalformedError(f"certificates[{i}] is empty")
+
+
+def _parse_chain(certificates: tuple[bytes, ...]) -> tuple[x509.Certificate, ...]:
+    chain: list[x509.Certificate] = []
+    for i, der in enumerate(certificates):
+        try:
+            chain.append(x509.load_der_x509_certificate(der))
+        except ValueError as exc:
+            raise MalformedError(
+                f"certificates[{i}] is not a DER X.509 certificate: {exc}"
+            ) from exc
+    return tuple(chain)
+
+
+@dataclass(frozen=True)
+class STIRCertificateCredential:
+    """Content of a ``stir_certificate`` (0xF001) credential: a chain, leaf first (DER)."""
+
+    certificates: tuple[bytes, ...]
+
+    credential_type = CREDENTIAL_TYPE_STIR_CERTIFICATE
+
+    def __post_init__(self) -> None:
+        _check_certificates(self.certificates)
+
+    def encode(self) -> bytes:
+        """The credential content bytes."""
+        return _encode_certificates(self.certificates)
+
+    @classmethod
+    def decode(cls, content: bytes) -> STIRCertificateCredential:
+        """Decode credential content strictly (see module docstring)."""
+        reader = TLSReader(content, "STIRCertificateCredential")
+        certificates = _decode_certificates(reader)
+        reader.finish()
+        return cls(certificates)
+
+    def x509_chain(self) -> tuple[x509.Certificate, ...]:
+        """The certificates parsed by cryptography (MalformedError if one does not parse)."""
+        return _parse_chain(self.certificates)
+
+
+@dataclass(frozen=True)
+class STIRPASSporTCredential:
+    """Content of a ``stir_passport`` (0xF002) credential: signer chain and a compact JWS."""
+
+    certificates: tuple[bytes, ...]
+    passport: bytes
+
+    credential_type = CREDENTIAL_TYPE_STIR_PASSPORT
+
+    def __post_init__(self) -> None:
+        _check_certificates(self.certificates)
+        if not self.passport:
+            raise MalformedError("the passport is empty")
+
+    def encode(self) -> bytes:
+        """The credential content bytes."""
+        return _encode_certificates(self.certificates) + encode_opaque(self.passport)
+
+    @classmethod
+    def decode(cls, content: bytes) -> STIRPASSporTCredential:
+        """Decode credential content strictly (see module docstring)."""
+        reader = TLSReader(content, "STIRPASSporTCredential")
+        certificates = _decode_certificates(reader)
+        passport = reader.read_opaque("passport")
+        if not passport:
+            raise MalformedError("STIRPASSporTCredential: the passport is empty")
+        reader.finish()
+        return cls(certificates, passport)
+
+    def x509_chain(self) -> tuple[x509.Certificate, ...]:
+        """The certificates parsed by cryptography (MalformedError if one does not parse)."""
+        return _parse_chain(self.certificates)
+
+    @property
+    def passport_text(self) -> str:
+        """The passport as text (a compact JWS is ASCII); MalformedError if it is not."""
+        try:
+            return self.passport.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise MalformedError("the passport is not ASCII text (a compact JWS)") from exc
+
+
+STIRCredential = STIRCertificateCredential | STIRPASSporTCredential
+
+
+def decode_credential(credential_type: int, content: bytes) -> STIRCredential:
+    """Decode the content of a STIR credential of the given MLS credential type.
+
+    Raises :class:`MalformedError` for another credential type or bad content.
+    """
+    if credential_type == CREDENTIAL_TYPE_STIR_CERTIFICATE:
+        return STIRCertificateCredential.decode(content)
+    if credential_type == CREDENTIAL_TYPE_STIR_PASSPORT:
+        return STIRPASSporTCredential.decode(content)
+    raise MalformedError(f"credential type 0x{credential_type:04x} is not a STIR credential type")
