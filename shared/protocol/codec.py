@@ -1,0 +1,209 @@
+"""Wire codec of the protocol: frames <-> JSON text (one WebSocket message per frame).
+
+``{"v":1,"type":"<name>", <fields>}``; bytes are base64url without padding, optional
+fields that are None are omitted, unknown members are ignored (so a later version can
+add optional fields), and everything else is checked strictly: a frame that does not
+match its schema raises ``FrameError`` naming the member that is wrong.
+"""
+
+from __future__ import annotations
+
+import binascii
+import dataclasses
+import enum
+import json
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, Final
+
+from shared.protocol.messages import FRAME_TYPES, PROTOCOL_VERSION, ErrorCode, Frame
+
+_MAX_INT: Final = 2**63 - 1  # ids, epochs and mids are SQLite INTEGERs
+
+
+class FrameError(ValueError):
+    """A frame that cannot be decoded (or encoded).
+
+    ``code`` is the ``ErrorCode`` a server answers with, ``re`` the request id when the
+    frame had a readable one (so the error can name the request it refuses).
+    """
+
+    def __init__(self, code: ErrorCode, detail: str, re: int | None = None) -> None:
+        super().__init__(f"{code.value}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.re = re
+
+
+def b64encode(data: bytes) -> str:
+    """base64url without padding (RFC 4648 §5), the protocol's text form of bytes."""
+    return binascii.b2a_base64(data, newline=False).decode("ascii").translate(_TO_URL).rstrip("=")
+
+
+def b64decode(text: str) -> bytes:
+    """Strict inverse of ``b64encode``; raises ValueError on any other character."""
+    if "=" in text or "+" in text or "/" in text:
+        raise ValueError("not base64url without padding")
+    padded = text.translate(_FROM_URL) + "=" * (-len(text) % 4)
+    try:
+        return binascii.a2b_base64(padded.encode("ascii"), strict_mode=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise ValueError(f"not base64url: {exc}") from None
+
+
+_TO_URL: Final = str.maketrans("+/", "-_")
+_FROM_URL: Final = str.maketrans("-_", "+/")
+
+# --- per-type field converters, built once from the dataclass annotations ---------------
+
+_Decoder = Callable[[Any], Any]
+_Encoder = Callable[[Any], Any]
+
+
+def _decode_int(value: Any) -> int:
+    if type(value) is not int or not 0 <= value <= _MAX_INT:
+        raise ValueError("expected an integer in 0..2^63-1")
+    return value
+
+
+def _decode_str(value: Any) -> str:
+    if type(value) is not str:
+        raise ValueError("expected a string")
+    return value
+
+
+def _decode_bytes(value: Any) -> bytes:
+    if type(value) is not str:
+        raise ValueError("expected a base64url string")
+    return b64decode(value)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _tuple_of(item: _Decoder) -> _Decoder:
+    def decode(value: Any) -> tuple[Any, ...]:
+        if type(value) is not list:
+            raise ValueError("expected a list")
+        return tuple(item(v) for v in value)
+
+    return decode
+
+
+def _enum_decoder(cls: type[enum.StrEnum]) -> _Decoder:
+    def decode(value: Any) -> enum.StrEnum:
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"unknown {cls.__name__} {value!r}") from None
+
+    return decode
+
+
+def _converters(tp: Any) -> tuple[_Decoder, _Encoder, bool]:
+    """(decoder, encoder, optional) for an annotated field type."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"unsupported union {tp!r}")
+        decode, encode, _ = _converters(args[0])
+        return decode, encode, True
+    if tp is int:
+        return _decode_int, _identity, False
+    if tp is str:
+        return _decode_str, _identity, False
+    if tp is bytes:
+        return _decode_bytes, b64encode, False
+    if isinstance(tp, type) and issubclass(tp, enum.StrEnum):
+        return _enum_decoder(tp), lambda v: v.value, False
+    if typing.get_origin(tp) is tuple:
+        item_tp = typing.get_args(tp)[0]
+        item_decode, item_encode, _ = _converters(item_tp)
+        return _tuple_of(item_decode), lambda v: [item_encode(i) for i in v], False
+    raise TypeError(f"unsupported field type {tp!r}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Field:
+    name: str
+    decode: _Decoder
+    encode: _Encoder
+    optional: bool
+    has_default: bool
+    default: Any
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Schema:
+    wire_name: str
+    cls: type[Frame]
+    fields: tuple[_Field, ...]
+
+
+def _schema(wire_name: str, cls: type[Frame]) -> _Schema:
+    hints = typing.get_type_hints(cls)
+    out = []
+    for f in dataclasses.fields(cls):
+        decode, encode, optional = _converters(hints[f.name])
+        has_default = f.default is not dataclasses.MISSING
+        out.append(_Field(f.name, decode, encode, optional, has_default, f.default))
+    return _Schema(wire_name, cls, tuple(out))
+
+
+_BY_NAME: Final = {name: _schema(name, cls) for name, cls in FRAME_TYPES.items()}
+_BY_CLASS: Final = {s.cls: s for s in _BY_NAME.values()}
+
+
+def encode_frame(frame: Frame) -> str:
+    """The wire text of ``frame`` (compact JSON)."""
+    schema = _BY_CLASS.get(type(frame))
+    if schema is None:
+        raise TypeError(f"not a protocol frame: {type(frame).__name__}")
+    obj: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": schema.wire_name}
+    for f in schema.fields:
+        value = getattr(frame, f.name)
+        if value is None:
+            continue
+        obj[f.name] = f.encode(value)
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_frame(data: str | bytes) -> Frame:
+    """Parse one wire message into its frame; raises ``FrameError`` naming the problem."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and bad UTF-8
+        raise FrameError(ErrorCode.MALFORMED_FRAME, f"not JSON: {exc}") from None
+    if type(obj) is not dict:
+        raise FrameError(ErrorCode.MALFORMED_FRAME, "a frame must be a JSON object")
+    raw_id = obj.get("id", obj.get("re"))
+    re = raw_id if type(raw_id) is int and 0 <= raw_id <= _MAX_INT else None
+    version = obj.get("v")
+    if version != PROTOCOL_VERSION or type(version) is not int:
+        raise FrameError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"protocol version {version!r} not supported (this peer speaks {PROTOCOL_VERSION})",
+            re,
+        )
+    name = obj.get("type")
+    schema = _BY_NAME.get(name) if type(name) is str else None
+    if schema is None:
+        raise FrameError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {name!r}", re)
+    kwargs: dict[str, Any] = {}
+    for f in schema.fields:
+        value = obj.get(f.name)
+        if value is None:
+            if f.optional or f.has_default:
+                if f.has_default:
+                    kwargs[f.name] = f.default
+                elif f.optional:
+                    kwargs[f.name] = None
+                continue
+            raise FrameError(ErrorCode.MALFORMED_FRAME, f"{name}: missing member {f.name!r}", re)
+        try:
+            kwargs[f.name] = f.decode(value)
+        except ValueError as exc:
+            raise FrameError(ErrorCode.MALFORMED_FRAME, f"{name}.{f.name}: {exc}", re) from None
+    return schema.cls(**kwargs)

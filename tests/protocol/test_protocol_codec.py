@@ -1,0 +1,172 @@
+"""The frame codec: every frame type round-trips; every malformed input is refused by name."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.protocol import (
+    FRAME_TYPES,
+    PROTOCOL_VERSION,
+    Ack,
+    Deliver,
+    DeliveryKind,
+    Error,
+    ErrorCode,
+    FrameError,
+    Hello,
+    b64decode,
+    b64encode,
+    decode_frame,
+    encode_frame,
+)
+
+_INTS = st.integers(min_value=0, max_value=2**63 - 1)
+
+
+def _strategy(tp: Any) -> st.SearchStrategy[Any]:
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if type(None) in typing.get_args(tp):
+        return st.none() | _strategy(args[0])
+    if tp is int:
+        return _INTS
+    if tp is str:
+        return st.text(max_size=20)
+    if tp is bytes:
+        return st.binary(max_size=40)
+    if tp in (ErrorCode, DeliveryKind):
+        return st.sampled_from(list(tp))
+    if typing.get_origin(tp) is tuple:
+        return st.lists(_strategy(typing.get_args(tp)[0]), max_size=5).map(tuple)
+    raise AssertionError(f"no strategy for {tp!r}")
+
+
+def _frames() -> st.SearchStrategy[Any]:
+    per_type = []
+    for cls in FRAME_TYPES.values():
+        hints = typing.get_type_hints(cls)
+        fields = {f.name: _strategy(hints[f.name]) for f in dataclasses.fields(cls)}
+        per_type.append(st.builds(cls, **fields))
+    return st.one_of(per_type)
+
+
+@given(_frames())
+def test_every_frame_round_trips(frame: Any) -> None:
+    text = encode_frame(frame)
+    obj = json.loads(text)
+    assert obj["v"] == PROTOCOL_VERSION
+    assert FRAME_TYPES[obj["type"]] is type(frame)
+    assert decode_frame(text) == frame
+    assert decode_frame(text.encode("utf-8")) == frame  # binary WebSocket messages too
+
+
+@given(st.binary(max_size=100))
+def test_base64url_round_trips_without_padding(data: bytes) -> None:
+    text = b64encode(data)
+    assert "=" not in text and "+" not in text and "/" not in text
+    assert b64decode(text) == data
+
+
+@pytest.mark.parametrize("text", ["a=", "ab+c", "ab/c", "a", "ab c", "é"])
+def test_base64url_rejects_other_alphabets_and_bad_lengths(text: str) -> None:
+    with pytest.raises(ValueError):
+        b64decode(text)
+
+
+def test_wire_form_is_documented_shape() -> None:
+    frame = Deliver(
+        mid=7, kind=DeliveryKind.APPLICATION, sender="12025550101", data=b"\xfb\xff", epoch=3
+    )
+    assert json.loads(encode_frame(frame)) == {
+        "v": 1,
+        "type": "deliver",
+        "mid": 7,
+        "kind": "application",
+        "sender": "12025550101",
+        "data": "-_8",
+        "epoch": 3,
+    }
+
+
+def test_unknown_members_are_ignored_for_additive_evolution() -> None:
+    text = '{"v":1,"type":"ack","id":4,"mids":[1,2],"later_field":{"x":1}}'
+    assert decode_frame(text) == Ack(id=4, mids=(1, 2))
+
+
+def test_optional_members_may_be_null_or_absent() -> None:
+    a = decode_frame('{"v":1,"type":"error","re":null,"code":"timeout","detail":"d"}')
+    b = decode_frame('{"v":1,"type":"error","code":"timeout","detail":"d","reason":null}')
+    assert a == b == Error(re=None, code=ErrorCode.TIMEOUT, detail="d")
+
+
+def test_defaulted_member_may_be_absent() -> None:
+    assert decode_frame('{"v":1,"type":"hello","id":1,"client_nonce":"AA"}') == Hello(
+        id=1, client_nonce=b"\x00"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "re", "names"),
+    [
+        ("not json", ErrorCode.MALFORMED_FRAME, None, "not JSON"),
+        (b"\xff\xfe", ErrorCode.MALFORMED_FRAME, None, "not JSON"),
+        ("[1,2]", ErrorCode.MALFORMED_FRAME, None, "JSON object"),
+        ("[" * 100_000, ErrorCode.MALFORMED_FRAME, None, "not JSON"),
+        ('{"type":"ping","id":1}', ErrorCode.UNSUPPORTED_VERSION, 1, "version None"),
+        ('{"v":2,"type":"ping","id":1}', ErrorCode.UNSUPPORTED_VERSION, 1, "version 2"),
+        ('{"v":"1","type":"ping","id":1}', ErrorCode.UNSUPPORTED_VERSION, 1, "version '1'"),
+        ('{"v":true,"type":"ping","id":1}', ErrorCode.UNSUPPORTED_VERSION, 1, "version True"),
+        ('{"v":1,"type":"teleport","id":5}', ErrorCode.UNKNOWN_TYPE, 5, "teleport"),
+        ('{"v":1,"id":5}', ErrorCode.UNKNOWN_TYPE, 5, "None"),
+        ('{"v":1,"type":"ping"}', ErrorCode.MALFORMED_FRAME, None, "'id'"),
+        ('{"v":1,"type":"ping","id":-1}', ErrorCode.MALFORMED_FRAME, None, "ping.id"),
+        ('{"v":1,"type":"ping","id":1.0}', ErrorCode.MALFORMED_FRAME, None, "ping.id"),
+        ('{"v":1,"type":"ping","id":true}', ErrorCode.MALFORMED_FRAME, None, "ping.id"),
+        ('{"v":1,"type":"ping","id":9223372036854775808}', ErrorCode.MALFORMED_FRAME, None, "id"),
+        ('{"v":1,"type":"ack","id":2,"mids":"1"}', ErrorCode.MALFORMED_FRAME, 2, "ack.mids"),
+        ('{"v":1,"type":"ack","id":2,"mids":["1"]}', ErrorCode.MALFORMED_FRAME, 2, "ack.mids"),
+        (
+            '{"v":1,"type":"hello","id":3,"client_nonce":"AA=="}',
+            ErrorCode.MALFORMED_FRAME,
+            3,
+            "hello.client_nonce",
+        ),
+        (
+            '{"v":1,"type":"send","id":3,"group_id":7,"message":"AA"}',
+            ErrorCode.MALFORMED_FRAME,
+            3,
+            "send.group_id",
+        ),
+        (
+            '{"v":1,"type":"claim_key_package","id":3,"tn":["1"]}',
+            ErrorCode.MALFORMED_FRAME,
+            3,
+            "claim_key_package.tn",
+        ),
+        (
+            '{"v":1,"type":"deliver","mid":1,"kind":"gossip","sender":"1","data":""}',
+            ErrorCode.MALFORMED_FRAME,
+            None,
+            "gossip",
+        ),
+    ],
+)
+def test_malformed_frames_raise_frame_error_naming_the_problem(
+    text: str | bytes, code: ErrorCode, re: int | None, names: str
+) -> None:
+    with pytest.raises(FrameError) as info:
+        decode_frame(text)
+    assert info.value.code is code
+    assert info.value.re == re
+    assert names in info.value.detail
+
+
+def test_encoding_something_else_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        encode_frame(object())  # type: ignore[arg-type]
