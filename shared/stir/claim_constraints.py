@@ -330,4 +330,3 @@ def nam_constraints(nam: str, *, enhanced: bool = False, form: str = RCD_CLAIM) 
     if enhanced:
         return EnhancedJWTClaimConstraints(permitted_values=permitted)
     return JWTClaimConstraints(permitted_values=permitted)
-
