@@ -49,12 +49,17 @@ def encode_opaque(data: bytes) -> bytes:
 class TLSReader:
     """A cursor over TLS presentation-language bytes; every read is bounds-checked.
 
-    ``what`` strings name the field being read so errors say where decoding failed.
+    ``what`` strings name the field being read so errors say where decoding failed;
+    messages are only built on failure, keeping the success path cheap (credentials
+    are decoded for every member of every group).
     """
 
-    def __init__(self, data: bytes, context: str) -> None:
-        self._data = memoryview(bytes(data))
-        self._pos = 0
+    __slots__ = ("_context", "_data", "_end", "_pos")
+
+    def __init__(self, data: bytes, context: str, *, _start: int = 0, _end: int | None = None):
+        self._data = data if isinstance(data, bytes) else bytes(data)
+        self._pos = _start
+        self._end = len(self._data) if _end is None else _end
         self._context = context
 
     def _fail(self, message: str) -> MalformedError:
@@ -63,30 +68,38 @@ class TLSReader:
     @property
     def remaining(self) -> int:
         """Bytes not yet read."""
-        return len(self._data) - self._pos
+        return self._end - self._pos
 
     def read_bytes(self, n: int, what: str) -> bytes:
         """Read exactly ``n`` bytes."""
-        if n > self.remaining:
+        pos = self._pos
+        if n > self._end - pos:
             raise self._fail(f"{what} needs {n} bytes but only {self.remaining} remain")
-        out = bytes(self._data[self._pos : self._pos + n])
-        self._pos += n
-        return out
+        self._pos = pos + n
+        return self._data[pos : pos + n]
 
     def read_varint(self, what: str) -> int:
         """Read an RFC 9420 variable-length integer, rejecting non-minimal encodings."""
-        if self.remaining < 1:
+        pos = self._pos
+        if pos >= self._end:
             raise self._fail(f"{what}: length prefix missing")
-        first = self._data[self._pos]
+        first = self._data[pos]
         prefix = first >> 6
+        if prefix == 0:
+            self._pos = pos + 1
+            return first
         if prefix == 0b11:
             raise self._fail(f"{what}: length prefix uses the reserved 0b11 form")
         size = 1 << prefix
-        raw = self.read_bytes(size, f"{what} length prefix")
-        value = int.from_bytes(raw, "big") & ((1 << (8 * size - 2)) - 1)
-        if size > 1 and value < 1 << (8 * (size // 2) - 2):
+        if size > self._end - pos:
+            raise self._fail(
+                f"{what} length prefix needs {size} bytes but only {self.remaining} remain"
+            )
+        value = int.from_bytes(self._data[pos : pos + size], "big") & ((1 << (8 * size - 2)) - 1)
+        if value < 1 << (8 * (size // 2) - 2):
             # RFC 9420 §2.1.2: the length must use the smallest encoding that fits.
             raise self._fail(f"{what}: length {value} is not minimally encoded ({size} bytes)")
+        self._pos = pos + size
         return value
 
     def read_opaque(self, what: str) -> bytes:
@@ -96,11 +109,16 @@ class TLSReader:
 
     def read_vector(self, what: str) -> TLSReader:
         """Read a ``<V>`` vector and return a reader over exactly its contents."""
-        return TLSReader(self.read_opaque(what), f"{self._context}: {what}")
+        length = self.read_varint(what)
+        start = self._pos
+        if length > self._end - start:
+            raise self._fail(f"{what} needs {length} bytes but only {self.remaining} remain")
+        self._pos = start + length
+        return TLSReader(self._data, f"{self._context}: {what}", _start=start, _end=start + length)
 
     def finish(self) -> None:
         """Require that everything was read."""
-        if self.remaining:
+        if self._pos != self._end:
             raise self._fail(f"{self.remaining} trailing bytes after the structure")
 
 
@@ -113,7 +131,10 @@ def _decode_certificates(reader: TLSReader) -> tuple[bytes, ...]:
     vector = reader.read_vector("certificates")
     certs: list[bytes] = []
     while vector.remaining:
-        cert = vector.read_opaque(f"certificates[{len(certs)}].cert_data")
+        try:
+            cert = vector.read_opaque("cert_data")
+        except MalformedError as exc:
+            raise MalformedError(f"certificates[{len(certs)}]: {exc}") from None
         if not cert:
             raise MalformedError(f"certificates[{len(certs)}] is empty")
         certs.append(cert)
