@@ -1,0 +1,47 @@
+"""Which of the pieces a real run needs are present, so the runner can say what it waits for.
+
+A run is never faked: when a piece is missing, ``stirmls scenario run`` and
+``stirmls demo`` name it and stop.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A module attribute a real run needs, and who builds it."""
+
+    module: str
+    attribute: str
+    what: str
+
+    def present(self) -> bool:
+        """True when the module imports and has the attribute."""
+        try:
+            module = importlib.import_module(self.module)
+        except ImportError:
+            return False
+        return hasattr(module, self.attribute)
+
+
+REQUIREMENTS: tuple[Requirement, ...] = (
+    Requirement("openmls", "Group", "the OpenMLS binding's Group (issue 2)"),
+    Requirement("shared.stir.pki", "DemoPKI", "the demo STI PKI, shared.stir.pki (issue 3)"),
+    Requirement(
+        "shared.stir.passport", "PassportSigner", "the PASSporT signer, shared.stir.passport"
+    ),
+    Requirement(
+        "shared.stir.validator", "validate", "the credential validator, shared.stir.validator"
+    ),
+    Requirement("delivery_service.server", "serve", "the delivery service server (issue 4)"),
+    Requirement("client.core.client", "ClientCore", "the client core (issue 5)"),
+    Requirement("scenarios.engine", "RealEngine", "the runner's engine (issue 6)"),
+)
+
+
+def missing_pieces() -> tuple[str, ...]:
+    """What a real run still needs, in words; empty when everything is there."""
+    return tuple(r.what for r in REQUIREMENTS if not r.present())

@@ -1,0 +1,125 @@
+"""Running a scenario end to end: load, run on the engine, check, write the outputs.
+
+The engine (scenarios.engine) drives a real delivery service and real clients; this
+module only wires it to the outputs, so the outputs are the same whoever runs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import trio
+
+from scenarios.errors import EngineUnavailable
+from scenarios.expectations import Verdict, all_held, evaluate
+from scenarios.model import Scenario
+from scenarios.readiness import missing_pieces
+from scenarios.report import render_report, summary
+from scenarios.results import Event, JSONValue, RunResult
+from scenarios.transcript import Recorder
+
+TRANSCRIPT_NAME = "transcript.jsonl"
+REPORT_NAME = "report.md"
+
+
+class Engine(Protocol):
+    """Runs a scenario for real and records what happened."""
+
+    async def run(self, scenario: Scenario, run_dir: Path, recorder: Recorder) -> RunResult:
+        """Run every step, with the adversaries acting; return what each client holds."""
+        ...
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """A finished run: its result, the expectations' verdicts and where the outputs are."""
+
+    result: RunResult
+    verdicts: tuple[Verdict, ...]
+    run_dir: Path
+    report: Path
+    transcript: Path
+
+    @property
+    def passed(self) -> bool:
+        """Every expectation held."""
+        return all_held(self.verdicts)
+
+    @property
+    def exit_status(self) -> int:
+        """0 when every expectation held, 1 otherwise (the CLI's status)."""
+        return 0 if self.passed else 1
+
+    def summary(self) -> dict[str, JSONValue]:
+        """The ``--json`` summary."""
+        return summary(self.result, self.verdicts, report=self.report, transcript=self.transcript)
+
+
+def load_engine() -> Engine:
+    """The real engine; EngineUnavailable naming what is missing when it cannot run."""
+    missing = missing_pieces()
+    if missing:
+        raise EngineUnavailable(missing)
+    module = importlib.import_module("scenarios.engine")
+    engine: Engine = module.RealEngine()
+    return engine
+
+
+def new_run_dir(out: Path | None, scenario: Scenario) -> Path:
+    """The run's directory: ``out`` (made if needed), else a fresh temporary one."""
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+    slug = "".join(c if c.isalnum() else "-" for c in scenario.name.lower())[:40]
+    return Path(tempfile.mkdtemp(prefix=f"stirmls-{slug}-"))
+
+
+def finish(result: RunResult, run_dir: Path) -> RunOutcome:
+    """Check the expectations and write the report beside the transcript."""
+    verdicts = evaluate(result)
+    transcript = run_dir / TRANSCRIPT_NAME
+    report = run_dir / REPORT_NAME
+    report.write_text(render_report(result, verdicts, transcript=transcript), encoding="utf-8")
+    return RunOutcome(result, verdicts, run_dir, report, transcript)
+
+
+def run_scenario(
+    scenario: Scenario,
+    *,
+    out: Path | None = None,
+    engine: Engine | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> RunOutcome:
+    """Run ``scenario`` (blocking; starts its own trio loop) and write its outputs."""
+    engine = engine if engine is not None else load_engine()
+    run_dir = new_run_dir(out, scenario)
+    with Recorder(run_dir / TRANSCRIPT_NAME) as recorder:
+        if on_event is not None:
+            recorder.listen(on_event)
+        result = trio.run(_run, engine, scenario, run_dir, recorder)
+    return finish(result, run_dir)
+
+
+async def run_scenario_async(
+    scenario: Scenario,
+    *,
+    out: Path | None = None,
+    engine: Engine | None = None,
+) -> RunOutcome:
+    """Run ``scenario`` inside an existing trio loop (tests, benchmarks)."""
+    engine = engine if engine is not None else load_engine()
+    run_dir = new_run_dir(out, scenario)
+    with Recorder(run_dir / TRANSCRIPT_NAME) as recorder:
+        result = await engine.run(scenario, run_dir, recorder)
+    return finish(result, run_dir)
+
+
+def _run(
+    engine: Engine, scenario: Scenario, run_dir: Path, recorder: Recorder
+) -> Awaitable[RunResult]:
+    return engine.run(scenario, run_dir, recorder)
