@@ -39,7 +39,7 @@ from cryptography import x509
 
 from shared.profile import OID_ENHANCED_JWT_CLAIM_CONSTRAINTS, OID_JWT_CLAIM_CONSTRAINTS
 from shared.stir.errors import MalformedError
-from shared.stir.tnauthlist import extension_der
+from shared.stir.tnauthlist import explain_der_error, extension_der
 
 NAM_CLAIM = "nam"
 RCD_CLAIM = "rcd"
@@ -119,7 +119,7 @@ class JWTClaimConstraints:
         try:
             raw = asn1.decode_der(_JWTClaimConstraints, bytes(der))
         except ValueError as exc:
-            raise MalformedError(f"JWTClaimConstraints does not parse as DER: {exc}") from exc
+            raise explain_der_error("JWTClaimConstraints", exc) from exc
         return cls(
             must_include=_names_from_asn1(raw.must_include, "JWTClaimConstraints mustInclude"),
             permitted_values=_permitted_from_asn1(
@@ -161,9 +161,7 @@ class EnhancedJWTClaimConstraints:
         try:
             raw = asn1.decode_der(_EnhancedJWTClaimConstraints, bytes(der))
         except ValueError as exc:
-            raise MalformedError(
-                f"EnhancedJWTClaimConstraints does not parse as DER: {exc}"
-            ) from exc
+            raise explain_der_error("EnhancedJWTClaimConstraints", exc) from exc
         return cls(
             must_include=_names_from_asn1(
                 raw.must_include, "EnhancedJWTClaimConstraints mustInclude"

@@ -159,6 +159,25 @@ class _TNAuthorizationList(list[Any]):
     __asn1_root__ = _asn1_impl._normalize_field_type(list[_TNEntrySchema], "TNAuthList").inner
 
 
+# rust-asn1's parse error kinds, in words for people; the library's own text follows.
+_DER_ERROR_WORDS = (
+    ("ShortData", "truncated: a length runs past the end of the data"),
+    ("InvalidLength", "a length is not valid DER"),
+    ("UnexpectedTag", "a field has the wrong ASN.1 type"),
+    ("ExtraData", "trailing bytes after the structure"),
+    ("InvalidValue", "a value is not valid for its type"),
+    ("InvalidTag", "a tag is not valid DER"),
+    ("matching variant", "an element is not one of the CHOICE's tagged alternatives"),
+)
+
+
+def explain_der_error(structure: str, exc: ValueError) -> MalformedError:
+    """A :class:`MalformedError` for a DER parse failure, in words plus the library's text."""
+    raw = str(exc)
+    words = next((w for key, w in _DER_ERROR_WORDS if key in raw), "not valid DER")
+    return MalformedError(f"{structure} is malformed: {words} ({raw})")
+
+
 def _entry_from_asn1(item: Any) -> TNEntry:
     tag = item.tag
     if tag == "spc":
@@ -189,7 +208,7 @@ def decode_tnauthlist(der: bytes) -> TNAuthList:
     try:
         items = asn1.decode_der(_TNAuthorizationList, bytes(der))
     except ValueError as exc:
-        raise MalformedError(f"TNAuthList is not a DER SEQUENCE OF TNEntry: {exc}") from exc
+        raise explain_der_error("TNAuthList (SEQUENCE OF TNEntry)", exc) from exc
     return TNAuthList(tuple(_entry_from_asn1(item) for item in items))
 
 

@@ -99,9 +99,9 @@ def test_vector_certificates_parse(vector: str, entries: tuple[TNEntry, ...]) ->
 @pytest.mark.parametrize(
     ("vector", "reason"),
     [
-        ("martini_telonium_633K_printablestring.pem", "CHOICE"),
-        ("martini_mypbx_truncated.pem", "ShortData"),
-        ("signalwire_sp.pem", "UnexpectedTag"),
+        ("martini_telonium_633K_printablestring.pem", "not one of the CHOICE's tagged"),
+        ("martini_mypbx_truncated.pem", "truncated"),
+        ("signalwire_sp.pem", "wrong ASN.1 type"),
     ],
 )
 def test_malformed_real_certificates_are_rejected_with_a_reason(vector: str, reason: str) -> None:
@@ -112,7 +112,7 @@ def test_malformed_real_certificates_are_rejected_with_a_reason(vector: str, rea
         pytest.fail(f"expected the certificate to load and its TNAuthList to fail: {exc}")
     with pytest.raises(MalformedError) as info:
         tnauthlist_of(cert)
-    assert "TNAuthList" in str(info.value)
+    assert str(info.value).startswith("TNAuthList (SEQUENCE OF TNEntry) is malformed: ")
     assert reason in str(info.value)
 
 
