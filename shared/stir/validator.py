@@ -1,0 +1,1032 @@
+"""The validator: is this MLS credential a STIR identity under the profile, and whose?
+
+:func:`validate` takes an MLS credential (type and content bytes), the LeafNode's
+signature key and the context (group or delivery service, trust store, time) and returns
+an :class:`Identity`, or raises :class:`~shared.stir.errors.CredentialRejected` with one
+machine-readable reason per rule of PROFILE.md §4 and §5 (table in docs/profile.md).
+
+Order of checks (cheap and structural first, so that junk is refused before any
+signature is verified, and every non-time rule is decided before the time rules):
+
+1. decode the content (``credential-type``, ``malformed``); parse the certificates;
+   refuse a critical TNAuthList / JWTClaimConstraints (``critical-extension``, §4.3);
+   decode every TNAuthList (``malformed``); key types (``unsupported-key``, §1);
+2. for 0xF001, chain[0]'s key against the signature key (``key-mismatch``, §4.2);
+3. the chain, with ``cryptography.x509.verification`` (``chain``, §4.1), at an instant
+   inside every certificate's validity period as close to ``now`` as possible, so that a
+   time-only failure can be told apart (§6);
+4. delegation scope down the chain (``no-tnauthlist``, ``delegate-scope``,
+   ``spc-unassigned``, §4.3);
+5. for 0xF002 the PASSporT (§5.2-§5.7: ``typ``, ``alg``, ``signature``, ``iat``,
+   ``claims``, ``ppt``, ``mky``, ``dest``, ``tn-not-authorised``, ``spc-unassigned``,
+   ``nam-not-permitted``, ``claim-constraints``);
+6. the time rules (``expired``, ``not-yet-valid``, ``future-iat``, ``stale``): strict
+   rejections, or with ``strict_time=False`` (members already in a group) an Identity
+   marked ``stale``.
+
+Chain validation is cached (see :class:`Validator`): the outcome of verifying a given
+certificate chain against a given trust store does not depend on the time, once the
+time is inside every validity period, so it is kept per (chain bytes, trust store) with
+its validity window. A new leaf under an issuer chain already verified is checked by
+the same X.509 verifier with the verified issuer as its only anchor (one signature),
+which is what makes thousands of members of one provider cheap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.verification import (
+    ExtensionPolicy,
+    PolicyBuilder,
+    Store,
+    VerificationError,
+)
+
+from shared.profile import (
+    CERTIFICATE_CIPHERSUITES,
+    CLIENT_CLOCK_TOLERANCE,
+    CREDENTIAL_TYPE_STIR_CERTIFICATE,
+    CREDENTIAL_TYPE_STIR_PASSPORT,
+    OID_ENHANCED_JWT_CLAIM_CONSTRAINTS,
+    OID_JWT_CLAIM_CONSTRAINTS,
+    OID_TNAUTHLIST,
+    PASSPORT_CIPHERSUITES,
+    PASSPORT_FUTURE_SKEW,
+    PASSPORT_MAX_AGE,
+    ds_dest_uri,
+    group_dest_uri,
+)
+from shared.stir.claim_constraints import (
+    NAM_CLAIM,
+    RCD_CLAIM,
+    ClaimConstraints,
+    EnhancedJWTClaimConstraints,
+    claim_constraints_of,
+    display_name_of,
+    nam_permitted,
+)
+from shared.stir.credential_codec import (
+    STIRCertificateCredential,
+    STIRPASSporTCredential,
+    decode_credential,
+)
+from shared.stir.errors import CredentialRejected, MalformedError
+from shared.stir.passport import Passport, verify_passport_signature
+from shared.stir.tnauthlist import (
+    SPC,
+    Coverage,
+    OneTN,
+    TNAuthList,
+    TNEntry,
+    TNRange,
+    entries_within,
+    tnauthlist_of,
+)
+from shared.stir.trust import TrustStore
+
+# STIR's extensions, which the X.509 verifier cannot account for when critical (§4.3).
+STIR_EXTENSION_OIDS: Final = frozenset(
+    {OID_TNAUTHLIST, OID_JWT_CLAIM_CONSTRAINTS, OID_ENHANCED_JWT_CLAIM_CONSTRAINTS}
+)
+# CAs: the Web PKI profile (basicConstraints, keyUsage, ...). End entities: anything,
+# because SHAKEN end-entity certificates have no subjectAltName, which the Web PKI
+# end-entity policy requires.
+CA_POLICY: Final = ExtensionPolicy.webpki_defaults_ca()
+EE_POLICY: Final = ExtensionPolicy.permit_all()
+MAX_CHAIN_DEPTH: Final = 8
+
+KIND_PASSPORT: Final = "passport"
+KIND_TN_CERT: Final = "tn-cert"
+KIND_SPC_CERT: Final = "spc-cert"
+
+_P256_POINT_LEN: Final = 65
+_ED25519_KEY_LEN: Final = 32
+
+
+class Assurance(enum.Enum):
+    """How far the member's key is vouched for (PROFILE.md §4.4, §5.8)."""
+
+    # The certificate for the number is the member's own key (or signs its PASSporT).
+    END_TO_END = "end to end"
+    # A carrier-level (SPC-only) certificate: the carrier holds the key.
+    CARRIER_KEY = "carrier key"
+    # A PASSporT signed under an SPC-only certificate: the provider chose the key.
+    PROVIDER_ATTESTED_KEY = "provider-attested key"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a validated credential says the member is.
+
+    ``tns`` are the certified numbers (digit strings, or a :class:`TNRange`); empty for a
+    carrier-level credential, whose number (if any) is ``claimed_tn``, read from the
+    LeafNode's application_id and never certified (§4.4). ``signer_scope`` names chain[0]'s
+    TNAuthList (for a carrier-level credential: its SPC codes). ``not_after`` is the
+    instant after which the credential no longer passes the time rules (the earliest
+    certificate expiry, PASSporT max-age or exp); ``stale`` is set only by
+    ``strict_time=False`` validations whose only failure is time (§6).
+    """
+
+    kind: str
+    tns: tuple[str | TNRange, ...]
+    display_name: str | None
+    name_source: str | None
+    signer_scope: str
+    signer_entries: tuple[TNEntry, ...]
+    assurance: Assurance
+    credential_type: int
+    not_after: datetime | None
+    valid_from: datetime | None = None
+    claimed_tn: str | None = None
+    stale: bool = False
+    stale_reason: str | None = None
+    stale_detail: str | None = None
+
+    @property
+    def spcs(self) -> tuple[str, ...]:
+        """The service provider codes of chain[0]'s TNAuthList."""
+        return tuple(e.code for e in self.signer_entries if isinstance(e, SPC))
+
+    @property
+    def primary_tn(self) -> str | None:
+        """The one number this member speaks for, when there is exactly one."""
+        if len(self.tns) == 1 and isinstance(self.tns[0], str):
+            return self.tns[0]
+        return self.claimed_tn
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able description (for ``stirmls credential inspect --json``)."""
+        return {
+            "kind": self.kind,
+            "tns": [
+                t if isinstance(t, str) else {"start": t.start, "count": t.count} for t in self.tns
+            ],
+            "claimed_tn": self.claimed_tn,
+            "display_name": self.display_name,
+            "name_source": self.name_source,
+            "signer_scope": self.signer_scope,
+            "assurance": self.assurance.name,
+            "credential_type": self.credential_type,
+            "not_after": _iso(self.not_after),
+            "valid_from": _iso(self.valid_from),
+            "stale": self.stale,
+            "stale_reason": self.stale_reason,
+            "stale_detail": self.stale_detail,
+        }
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- time bounds ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimeBound:
+    """One time rule: ``at`` (POSIX seconds) is a lower or upper bound on validity."""
+
+    at: float
+    reason: str
+    rule: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The time-independent outcome of a validation: every non-time rule held.
+
+    :meth:`at` applies the time rules for a given instant, so a verdict can be cached and
+    re-served without ever serving a credential past its expiry (validation_cache.py).
+    """
+
+    identity: Identity
+    lower: tuple[TimeBound, ...]
+    upper: tuple[TimeBound, ...]
+
+    def time_failure(self, now: float, tolerance: float) -> TimeBound | None:
+        """The first time rule that fails at ``now`` (± ``tolerance`` s), or None."""
+        for bound in self.lower:
+            if now + tolerance < bound.at:
+                return bound
+        for bound in self.upper:
+            if now - tolerance > bound.at:
+                return bound
+        return None
+
+    def at(self, now: float, tolerance: float, strict_time: bool) -> Identity:
+        """The Identity at ``now``; raises the time rejection, or marks it stale."""
+        failed = self.time_failure(now, tolerance)
+        if failed is None:
+            return self.identity
+        if strict_time:
+            raise CredentialRejected(failed.reason, failed.rule, failed.detail)
+        return dataclasses.replace(
+            self.identity, stale=True, stale_reason=failed.reason, stale_detail=failed.detail
+        )
+
+
+def _ts(when: datetime) -> float:
+    return when.timestamp()
+
+
+def _utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _check_now(now: datetime) -> float:
+    if now.tzinfo is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    return now.timestamp()
+
+
+# --- keys -----------------------------------------------------------------------------
+
+
+def decode_p256_signature_key(signature_key: bytes) -> ec.EllipticCurvePublicKey:
+    """The LeafNode signature key as a P-256 point: exactly the 65-byte SEC1 uncompressed
+    form (PROFILE.md §1). Raises :class:`CredentialRejected` ``unsupported-key``."""
+    if len(signature_key) != _P256_POINT_LEN or signature_key[0] != 0x04:
+        raise CredentialRejected(
+            "unsupported-key",
+            "§1",
+            f"the signature key is {len(signature_key)} bytes starting "
+            f"0x{signature_key[:1].hex() or '--'}; a P-256 key must be the 65-byte "
+            "uncompressed point 0x04||X||Y",
+        )
+    try:
+        return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), signature_key)
+    except ValueError as exc:
+        raise CredentialRejected(
+            "unsupported-key", "§1", "the signature key is not a point on P-256"
+        ) from exc
+
+
+def _check_passport_member_key(signature_key: bytes, ciphersuite: int | None) -> None:
+    # mky binds any key type, but the key must still be in its one canonical encoding.
+    if ciphersuite is not None and ciphersuite not in PASSPORT_CIPHERSUITES:
+        raise CredentialRejected(
+            "unsupported-key",
+            "§1",
+            f"ciphersuite 0x{ciphersuite:04x} is not allowed with PASSporT credentials",
+        )
+    if ciphersuite == 0x0001 or (ciphersuite is None and len(signature_key) == _ED25519_KEY_LEN):
+        if len(signature_key) != _ED25519_KEY_LEN:
+            raise CredentialRejected(
+                "unsupported-key", "§1", "an Ed25519 signature key is 32 bytes"
+            )
+        return
+    decode_p256_signature_key(signature_key)
+
+
+def _p256_key_of(cert: x509.Certificate, what: str) -> ec.EllipticCurvePublicKey:
+    key = cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
+        name = key.curve.name if isinstance(key, ec.EllipticCurvePublicKey) else type(key).__name__
+        raise CredentialRejected(
+            "unsupported-key", "§1", f"{what} has a {name} key; STIR uses ES256 (P-256)"
+        )
+    return key
+
+
+# --- describing scopes ----------------------------------------------------------------
+
+
+def describe_entry(entry: TNEntry) -> str:
+    """A TNAuthList entry for people and logs: ``1234`` (SPC), a TN, or ``start..last``."""
+    if isinstance(entry, SPC):
+        return entry.code
+    if isinstance(entry, OneTN):
+        return entry.tn
+    return f"{entry.start}..{entry.last}"
+
+
+def describe_entries(entries: Sequence[TNEntry]) -> str:
+    """Entries joined by ``", "``."""
+    return ", ".join(describe_entry(e) for e in entries)
+
+
+# --- chain validation -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainFacts:
+    """What a verified chain establishes, independent of the time inside its window."""
+
+    certificates: tuple[x509.Certificate, ...]  # as given, leaf first
+    path: tuple[x509.Certificate, ...]  # as verified: leaf ... trust anchor
+    tnauthlists: tuple[TNAuthList | None, ...]  # of ``path``
+    leaf_constraints: ClaimConstraints | None
+    not_before: float  # latest notBefore on the path
+    not_after: float  # earliest notAfter on the path
+
+    @property
+    def leaf(self) -> x509.Certificate:
+        """chain[0]."""
+        return self.certificates[0]
+
+    @property
+    def leaf_tnauthlist(self) -> TNAuthList:
+        """chain[0]'s TNAuthList (present once the scope rules passed)."""
+        tnal = self.tnauthlists[0]
+        assert tnal is not None  # checked by _check_scope
+        return tnal
+
+
+@dataclass(frozen=True)
+class _IssuerFacts:
+    """A verified issuer chain (chain[1:]) and the effective scope it grants below it."""
+
+    trust: TrustStore
+    path: tuple[x509.Certificate, ...]  # chain[1] ... anchor
+    tnauthlists: tuple[TNAuthList | None, ...]
+    scope: TNAuthList | None  # None: nothing above the leaf carries a TNAuthList
+    not_before: float
+    not_after: float
+
+
+def _not_before(cert: x509.Certificate) -> float:
+    return cert.not_valid_before_utc.timestamp()
+
+
+def _not_after(cert: x509.Certificate) -> float:
+    return cert.not_valid_after_utc.timestamp()
+
+
+def _cert_name(index: int, cert: x509.Certificate) -> str:
+    return f"certificates[{index}] ({cert.subject.rfc4514_string() or 'empty subject'})"
+
+
+def _static_checks(index: int, cert: x509.Certificate) -> TNAuthList | None:
+    """Critical STIR extensions and the TNAuthList's encoding (no signatures)."""
+    try:
+        extensions = cert.extensions
+    except (ValueError, x509.DuplicateExtension) as exc:
+        raise CredentialRejected(
+            "malformed", "§4.1", f"{_cert_name(index, cert)}: extensions do not parse: {exc}"
+        ) from exc
+    for ext in extensions:
+        if ext.critical and ext.oid in STIR_EXTENSION_OIDS:
+            raise CredentialRejected(
+                "critical-extension",
+                "§4.3",
+                f"{_cert_name(index, cert)} marks extension {ext.oid.dotted_string} critical; "
+                "the X.509 verifier cannot account for it, so it is refused, not ignored",
+            )
+    try:
+        return tnauthlist_of(cert)
+    except MalformedError as exc:
+        raise CredentialRejected(
+            "malformed", "§3", f"{_cert_name(index, cert)}: malformed TNAuthList: {exc}"
+        ) from exc
+
+
+def _check_scope(
+    path: Sequence[x509.Certificate],
+    tnauthlists: Sequence[TNAuthList | None],
+    trust: TrustStore,
+    *,
+    start: int,
+    scope: TNAuthList | None,
+) -> TNAuthList | None:
+    """RFC 9060 delegation from ``path[start]`` down to ``path[0]``, given the effective
+    ``scope`` above ``path[start]``. Returns the effective scope of ``path[0]``.
+
+    Each certificate's entries must lie inside its issuer's (already checked) entries,
+    which makes every effective scope the intersection of the TNAuthLists above it.
+    """
+    for i in range(start, -1, -1):
+        tnal = tnauthlists[i]
+        if scope is None:
+            scope = tnal
+            continue
+        if tnal is None:
+            if i == 0:
+                break
+            raise CredentialRejected(
+                "delegate-scope",
+                "§4.3",
+                f"{_cert_name(i, path[i])} carries no TNAuthList below a certificate that "
+                "does: a scope-less sub-CA must not reset the scope",
+            )
+        result = entries_within(tnal, scope, trust.spc_assignments)
+        if result is Coverage.SPC_UNASSIGNED:
+            raise CredentialRejected(
+                "spc-unassigned",
+                "§4.3",
+                f"{_cert_name(i, path[i])} names {describe_entries(tnal.entries)} under SPC "
+                f"scope {describe_entries(scope.entries)}; no SPC assignment is configured, "
+                "so it cannot be shown that the SPC covers those numbers",
+            )
+        if result is not Coverage.COVERED:
+            raise CredentialRejected(
+                "delegate-scope",
+                "§4.3",
+                f"{_cert_name(i, path[i])} names {describe_entries(tnal.entries)}, outside "
+                f"its issuer's scope {describe_entries(scope.entries)}",
+            )
+        scope = tnal
+    if tnauthlists[0] is None:
+        raise CredentialRejected(
+            "no-tnauthlist", "§4.3", f"{_cert_name(0, path[0])} carries no TNAuthList"
+        )
+    return scope
+
+
+def _verification_instant(now: float, not_before: float, not_after: float) -> float:
+    if not_before > not_after:
+        raise CredentialRejected(
+            "chain",
+            "§4.1",
+            "the certificates' validity periods do not overlap: the chain is never valid",
+        )
+    return min(max(now, not_before), not_after)
+
+
+def _candidate_anchor_window(
+    top: x509.Certificate, trust: TrustStore
+) -> tuple[float, float] | None:
+    # Only when one anchor can issue the top certificate do we know the anchor's window
+    # before verifying; it keeps an expired anchor a time failure, not a chain failure.
+    candidates = [a for a in trust.anchors if a.subject == top.issuer]
+    if len(candidates) != 1 or top in trust.anchors:
+        return None
+    return _not_before(candidates[0]), _not_after(candidates[0])
+
+
+class Validator:
+    """Validates STIR credentials, caching chain verification (not verdicts).
+
+    Two caches, each bounded (least recently used out first) and keyed by the trust
+    store object (kept alive by the entry, so its ``id`` cannot be reused):
+
+    - verified chains by (trust store, certificate DER bytes): the X.509 verifier's
+      outcome does not depend on the time inside the chain's validity window, which is
+      kept with it; time rules are re-applied on every validation;
+    - verified issuer chains (chain[1:]) by the same key: a new chain[0] under a known
+      issuer is verified by the same verifier and policies with chain[1] as the only
+      anchor (one signature), unless an issuer carries name constraints.
+    """
+
+    def __init__(self, *, cache_size: int = 4096) -> None:
+        self._cache_size = cache_size
+        self._chains: OrderedDict[tuple[int, tuple[bytes, ...]], tuple[TrustStore, ChainFacts]]
+        self._chains = OrderedDict()
+        self._issuers: OrderedDict[tuple[int, tuple[bytes, ...]], _IssuerFacts] = OrderedDict()
+
+    def clear(self) -> None:
+        """Forget every cached chain (e.g. after the trust configuration changed)."""
+        self._chains.clear()
+        self._issuers.clear()
+
+    def _remember(self, cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > self._cache_size:
+            cache.popitem(last=False)
+
+    # -- chains --
+
+    def chain_facts(
+        self, certificates: tuple[bytes, ...], trust: TrustStore, now: float
+    ) -> ChainFacts:
+        """Parse, check and verify a chain (leaf first, DER); cached. ``now`` only picks the
+        instant of verification inside the chain's validity window."""
+        key = (id(trust), certificates)
+        hit = self._chains.get(key)
+        if hit is not None and hit[0] is trust:
+            self._chains.move_to_end(key)
+            return hit[1]
+        facts = self._verify_chain(certificates, trust, now)
+        self._remember(self._chains, key, (trust, facts))
+        return facts
+
+    def _verify_chain(
+        self, certificates: tuple[bytes, ...], trust: TrustStore, now: float
+    ) -> ChainFacts:
+        certs: list[x509.Certificate] = []
+        for i, der in enumerate(certificates):
+            try:
+                certs.append(x509.load_der_x509_certificate(der))
+            except ValueError as exc:
+                raise CredentialRejected(
+                    "malformed", "§2", f"certificates[{i}] is not a DER X.509 certificate: {exc}"
+                ) from exc
+        given_tnals = [_static_checks(i, c) for i, c in enumerate(certs)]
+        try:
+            leaf_constraints = claim_constraints_of(certs[0])
+        except MalformedError as exc:
+            raise CredentialRejected(
+                "malformed", "§4.5", f"{_cert_name(0, certs[0])}: claim constraints: {exc}"
+            ) from exc
+        issuer = self._issuers.get((id(trust), certificates[1:])) if len(certs) > 1 else None
+        if issuer is not None and issuer.trust is trust:
+            path, tnals, nb, na = self._verify_under_issuer(certs[0], given_tnals[0], issuer, now)
+            _check_scope(path, tnals, trust, start=0, scope=issuer.scope)
+        else:
+            path, tnals, nb, na = self._verify_full(certs, given_tnals, trust, now)
+            _check_scope(path, tnals, trust, start=len(path) - 1, scope=None)
+            if len(certs) > 1:
+                self._remember_issuer(certificates, path, tnals, trust)
+        return ChainFacts(
+            certificates=tuple(certs),
+            path=path,
+            tnauthlists=tnals,
+            leaf_constraints=leaf_constraints,
+            not_before=nb,
+            not_after=na,
+        )
+
+    def _remember_issuer(
+        self,
+        certificates: tuple[bytes, ...],
+        path: tuple[x509.Certificate, ...],
+        tnals: tuple[TNAuthList | None, ...],
+        trust: TrustStore,
+    ) -> None:
+        issuer_path = path[1:]
+        for cert in issuer_path:
+            try:
+                cert.extensions.get_extension_for_class(x509.NameConstraints)
+            except x509.ExtensionNotFound:
+                continue
+            return  # name constraints apply to the leaf's names: always verify in full
+        # The full check passed, so below the first certificate carrying a TNAuthList
+        # every one carries one: the scope granted to chain[0] is chain[1]'s TNAuthList
+        # (None when nothing above chain[0] is scoped).
+        scope = tnals[1]
+        facts = _IssuerFacts(
+            trust=trust,
+            path=issuer_path,
+            tnauthlists=tnals[1:],
+            scope=scope,
+            not_before=max(_not_before(c) for c in issuer_path),
+            not_after=min(_not_after(c) for c in issuer_path),
+        )
+        self._remember(self._issuers, (id(trust), certificates[1:]), facts)
+
+    def _verify_full(
+        self,
+        certs: list[x509.Certificate],
+        given_tnals: list[TNAuthList | None],
+        trust: TrustStore,
+        now: float,
+    ) -> tuple[tuple[x509.Certificate, ...], tuple[TNAuthList | None, ...], float, float]:
+        nb = max(_not_before(c) for c in certs)
+        na = min(_not_after(c) for c in certs)
+        anchor_window = _candidate_anchor_window(certs[-1], trust)
+        if anchor_window is not None:
+            nb, na = max(nb, anchor_window[0]), min(na, anchor_window[1])
+        instant = _verification_instant(now, nb, na)
+        verifier = (
+            PolicyBuilder()
+            .store(trust.store)
+            .time(_utc(instant))
+            .max_chain_depth(MAX_CHAIN_DEPTH)
+            .extension_policies(ca_policy=CA_POLICY, ee_policy=EE_POLICY)
+            .build_client_verifier()
+        )
+        try:
+            verified = verifier.verify(certs[0], certs[1:])
+        except VerificationError as exc:
+            raise CredentialRejected(
+                "chain", "§4.1", f"the chain does not validate to an STI trust anchor: {exc}"
+            ) from exc
+        path = tuple(verified.chain)
+        # The credential's chain must be the path itself, leaf first, each certificate
+        # signed by the next (PROFILE.md §2); the anchor may be left out.
+        if path[: len(certs)] != tuple(certs):
+            raise CredentialRejected(
+                "chain",
+                "§2",
+                "the certificates are not the verified path in order (leaf first, each "
+                "signed by the next, nothing else)",
+            )
+        tnals = tuple(given_tnals) + tuple(
+            _static_checks(i, c) for i, c in enumerate(path[len(certs) :], start=len(certs))
+        )
+        nb = max(_not_before(c) for c in path)
+        na = min(_not_after(c) for c in path)
+        return path, tnals, nb, na
+
+    def _verify_under_issuer(
+        self,
+        leaf: x509.Certificate,
+        leaf_tnal: TNAuthList | None,
+        issuer: _IssuerFacts,
+        now: float,
+    ) -> tuple[tuple[x509.Certificate, ...], tuple[TNAuthList | None, ...], float, float]:
+        nb = max(_not_before(leaf), issuer.not_before)
+        na = min(_not_after(leaf), issuer.not_after)
+        instant = _verification_instant(now, nb, na)
+        # The same verifier and policies, with the already verified issuer as the only
+        # anchor: checks the leaf's signature, names, validity and extensions as the
+        # full verification does; everything above was established by it.
+        verifier = (
+            PolicyBuilder()
+            .store(Store([issuer.path[0]]))
+            .time(_utc(instant))
+            .max_chain_depth(MAX_CHAIN_DEPTH)
+            .extension_policies(ca_policy=CA_POLICY, ee_policy=EE_POLICY)
+            .build_client_verifier()
+        )
+        try:
+            verifier.verify(leaf, [])
+        except VerificationError as exc:
+            raise CredentialRejected(
+                "chain", "§4.1", f"the chain does not validate to an STI trust anchor: {exc}"
+            ) from exc
+        return (leaf, *issuer.path), (leaf_tnal, *issuer.tnauthlists), nb, na
+
+    # -- credentials --
+
+    def verdict(
+        self,
+        credential_type: int,
+        content: bytes,
+        signature_key: bytes,
+        *,
+        group_id: bytes | None,
+        ds_id: str | None = None,
+        trust: TrustStore,
+        now: datetime,
+        application_id: bytes | None = None,
+        max_age: timedelta = PASSPORT_MAX_AGE,
+        future_skew: timedelta = PASSPORT_FUTURE_SKEW,
+        ciphersuite: int | None = None,
+        check_dest: bool = True,
+    ) -> Verdict:
+        """Every non-time rule; the time rules come back as bounds (see :class:`Verdict`).
+
+        ``check_dest=False`` skips §5.5 and exists for inspection tools only.
+        """
+        now_s = _check_now(now)
+        try:
+            credential = decode_credential(credential_type, bytes(content))
+        except MalformedError as exc:
+            if credential_type not in (
+                CREDENTIAL_TYPE_STIR_CERTIFICATE,
+                CREDENTIAL_TYPE_STIR_PASSPORT,
+            ):
+                raise CredentialRejected(
+                    "credential-type",
+                    "§2",
+                    f"credential type 0x{credential_type:04x} is not a STIR credential type",
+                ) from exc
+            raise CredentialRejected("malformed", "§2", str(exc)) from exc
+        if isinstance(credential, STIRCertificateCredential):
+            return self._certificate_verdict(
+                credential, bytes(signature_key), trust, now_s, application_id, ciphersuite
+            )
+        if check_dest and (group_id is None) == (ds_id is None):
+            raise ValueError("validate a PASSporT credential for exactly one of group_id, ds_id")
+        expected = None
+        if check_dest:
+            expected = (
+                group_dest_uri(group_id) if group_id is not None else ds_dest_uri(ds_id or "")
+            )
+        return self._passport_verdict(
+            credential,
+            bytes(signature_key),
+            trust,
+            now_s,
+            expected,
+            max_age,
+            future_skew,
+            ciphersuite,
+        )
+
+    def _certificate_verdict(
+        self,
+        credential: STIRCertificateCredential,
+        signature_key: bytes,
+        trust: TrustStore,
+        now: float,
+        application_id: bytes | None,
+        ciphersuite: int | None,
+    ) -> Verdict:
+        if ciphersuite is not None and ciphersuite not in CERTIFICATE_CIPHERSUITES:
+            raise CredentialRejected(
+                "unsupported-key",
+                "§1",
+                f"ciphersuite 0x{ciphersuite:04x} cannot carry a certificate credential "
+                "(its signature key is not an ES256 key)",
+            )
+        member_key = decode_p256_signature_key(signature_key)
+        facts = self.chain_facts(credential.certificates, trust, now)
+        leaf_key = _p256_key_of(facts.leaf, "certificates[0]")
+        # Compare decoded points (PROFILE.md §1): the member key was checked to be the
+        # canonical uncompressed encoding, so re-encoding the certificate's point and
+        # comparing bytes compares the points.
+        if leaf_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint) != (
+            member_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+        ):
+            raise CredentialRejected(
+                "key-mismatch",
+                "§4.2",
+                "certificates[0]'s public key is not the LeafNode signature key",
+            )
+        tnal = facts.leaf_tnauthlist
+        claimed = None
+        if tnal.spc_only:
+            kind, assurance = KIND_SPC_CERT, Assurance.CARRIER_KEY
+            tns: tuple[str | TNRange, ...] = ()
+            claimed = _claimed_tn(application_id, tnal, trust)
+        else:
+            kind, assurance = KIND_TN_CERT, Assurance.END_TO_END
+            tns = tuple(e.tn if isinstance(e, OneTN) else e for e in tnal.number_entries)
+        name = display_name_of(facts.leaf_constraints)
+        identity = Identity(
+            kind=kind,
+            tns=tns,
+            display_name=name,
+            name_source="certificate" if name else None,
+            signer_scope=describe_entries(tnal.entries),
+            signer_entries=tnal.entries,
+            assurance=assurance,
+            credential_type=CREDENTIAL_TYPE_STIR_CERTIFICATE,
+            not_after=_utc(facts.not_after),
+            valid_from=_utc(facts.not_before),
+            claimed_tn=claimed,
+        )
+        return Verdict(identity, *_chain_bounds(facts))
+
+    def _passport_verdict(
+        self,
+        credential: STIRPASSporTCredential,
+        signature_key: bytes,
+        trust: TrustStore,
+        now: float,
+        expected_dest: str | None,
+        max_age: timedelta,
+        future_skew: timedelta,
+        ciphersuite: int | None,
+    ) -> Verdict:
+        _check_passport_member_key(signature_key, ciphersuite)
+        try:
+            token = credential.passport_text
+        except MalformedError as exc:
+            raise CredentialRejected("malformed", "§5.2", str(exc)) from exc
+        facts = self.chain_facts(credential.certificates, trust, now)
+        signer_key = _p256_key_of(facts.leaf, "the PASSporT signer (certificates[0])")
+        passport = verify_passport_signature(token, signer_key)
+        tnal = facts.leaf_tnauthlist
+        coverage = trust.coverage(passport.orig_tn, tnal)
+        if coverage is Coverage.SPC_UNASSIGNED:
+            raise CredentialRejected(
+                "spc-unassigned",
+                "§5.3",
+                f"orig {passport.orig_tn} is not named by the signer's TNAuthList "
+                f"({describe_entries(tnal.entries)}) and no SPC assignment is configured: "
+                "cannot show the SPC covers the TN",
+            )
+        if coverage is not Coverage.COVERED:
+            raise CredentialRejected(
+                "tn-not-authorised",
+                "§5.3",
+                f"orig {passport.orig_tn} is outside the signer's scope "
+                f"{describe_entries(tnal.entries)}",
+            )
+        if passport.mky is None:
+            raise CredentialRejected("mky", "§5.4", "the PASSporT has no mky claim")
+        if not passport.binds_key(signature_key):
+            raise CredentialRejected(
+                "mky", "§5.4", "no mky entry is the SHA-256 of the LeafNode signature key"
+            )
+        if expected_dest is not None and (
+            passport.dest_uris != (expected_dest,) or passport.dest_tns
+        ):
+            raise CredentialRejected(
+                "dest",
+                "§5.5",
+                f"dest names {list(passport.dest_uris) + list(passport.dest_tns)}, "
+                f"not exactly {expected_dest}",
+            )
+        _check_claim_constraints(passport, facts.leaf_constraints)
+        lower, upper = _chain_bounds(facts)
+        iat = float(passport.iat)
+        lower += (
+            TimeBound(
+                iat - future_skew.total_seconds(),
+                "future-iat",
+                "§5.6",
+                f"iat {_iso(_utc(iat))} is more than {int(future_skew.total_seconds())} s "
+                "in the future",
+            ),
+        )
+        upper += (
+            TimeBound(
+                iat + max_age.total_seconds(),
+                "stale",
+                "§5.6",
+                f"iat {_iso(_utc(iat))} is older than the maximum age {max_age}",
+            ),
+        )
+        not_after = min(facts.not_after, iat + max_age.total_seconds())
+        if passport.exp is not None:
+            # exp is exclusive: the PASSporT is no longer valid at exp.
+            upper += (
+                TimeBound(
+                    passport.exp - 1e-6,
+                    "expired",
+                    "§5.6",
+                    f"the PASSporT expired at {_iso(_utc(passport.exp))}",
+                ),
+            )
+            not_after = min(not_after, float(passport.exp))
+        spc_signer = tnal.spc_only
+        identity = Identity(
+            kind=KIND_PASSPORT,
+            tns=(passport.orig_tn,),
+            display_name=passport.nam,
+            name_source="rcd" if passport.nam else None,
+            signer_scope=describe_entries(tnal.entries),
+            signer_entries=tnal.entries,
+            assurance=Assurance.PROVIDER_ATTESTED_KEY if spc_signer else Assurance.END_TO_END,
+            credential_type=CREDENTIAL_TYPE_STIR_PASSPORT,
+            not_after=_utc(not_after),
+            valid_from=_utc(max(facts.not_before, iat - future_skew.total_seconds())),
+        )
+        return Verdict(identity, lower, upper)
+
+    def validate(
+        self,
+        credential_type: int,
+        content: bytes,
+        signature_key: bytes,
+        *,
+        group_id: bytes | None,
+        ds_id: str | None = None,
+        trust: TrustStore,
+        now: datetime,
+        strict_time: bool = True,
+        application_id: bytes | None = None,
+        clock_tolerance: timedelta = CLIENT_CLOCK_TOLERANCE,
+        max_age: timedelta = PASSPORT_MAX_AGE,
+        future_skew: timedelta = PASSPORT_FUTURE_SKEW,
+        ciphersuite: int | None = None,
+    ) -> Identity:
+        """See :func:`validate`."""
+        verdict = self.verdict(
+            credential_type,
+            content,
+            signature_key,
+            group_id=group_id,
+            ds_id=ds_id,
+            trust=trust,
+            now=now,
+            application_id=application_id,
+            max_age=max_age,
+            future_skew=future_skew,
+            ciphersuite=ciphersuite,
+        )
+        return verdict.at(now.timestamp(), clock_tolerance.total_seconds(), strict_time)
+
+
+def _chain_bounds(facts: ChainFacts) -> tuple[tuple[TimeBound, ...], tuple[TimeBound, ...]]:
+    first = max(facts.path, key=_not_before)
+    last = min(facts.path, key=_not_after)
+    i_first, i_last = facts.path.index(first), facts.path.index(last)
+    return (
+        (
+            TimeBound(
+                facts.not_before,
+                "not-yet-valid",
+                "§4.1",
+                f"{_cert_name(i_first, first)} is not valid before {_iso(_utc(facts.not_before))}",
+            ),
+        ),
+        (
+            TimeBound(
+                facts.not_after,
+                "expired",
+                "§4.1",
+                f"{_cert_name(i_last, last)} expired at {_iso(_utc(facts.not_after))}",
+            ),
+        ),
+    )
+
+
+def _claimed_tn(application_id: bytes | None, tnal: TNAuthList, trust: TrustStore) -> str | None:
+    """The number a carrier-level member claims in its application_id (§4.4)."""
+    if not application_id:
+        return None
+    try:
+        tn = application_id.decode("ascii")
+    except UnicodeDecodeError:
+        tn = ""
+    if not (tn.isdigit() and 1 <= len(tn) <= 15):
+        raise CredentialRejected(
+            "malformed",
+            "§4.4",
+            "the application_id of a carrier-level member must be its number as canonical "
+            "E.164 digits",
+        )
+    # An SPC whose numbers are known must hold the claimed number; an SPC without an
+    # assignment leaves it a claim, which is how it is shown.
+    known = [s for s in tnal.spcs if s in trust.spc_assignments]
+    if known and trust.coverage(tn, [SPC(s) for s in known]) is not Coverage.COVERED:
+        raise CredentialRejected(
+            "tn-not-authorised",
+            "§4.4",
+            f"the claimed number {tn} is not among the numbers assigned to SPC {', '.join(known)}",
+        )
+    return tn
+
+
+def _check_claim_constraints(passport: Passport, constraints: ClaimConstraints | None) -> None:
+    """RFC 8226 §8 / RFC 9118: the PASSporT must respect chain[0]'s claim constraints."""
+    if constraints is None:
+        return
+    if passport.nam is not None and not nam_permitted(constraints, passport.nam):
+        raise CredentialRejected(
+            "nam-not-permitted",
+            "§5.7",
+            f"display name {passport.nam!r} is not permitted by the signer's certificate",
+        )
+    for claim in constraints.must_include:
+        if claim not in passport.claims:
+            raise CredentialRejected(
+                "claim-constraints", "§5.7", f"the signer's certificate requires claim {claim!r}"
+            )
+    if isinstance(constraints, EnhancedJWTClaimConstraints):
+        for claim in constraints.must_exclude:
+            if claim in passport.claims:
+                raise CredentialRejected(
+                    "claim-constraints", "§5.7", f"the signer's certificate excludes {claim!r}"
+                )
+    for claim, permitted in constraints.permitted_values.items():
+        if claim in (NAM_CLAIM, RCD_CLAIM) or claim not in passport.claims:
+            continue  # display names are checked above, through nam_permitted
+        value = passport.claims[claim]
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        if text not in permitted:
+            raise CredentialRejected(
+                "claim-constraints",
+                "§5.7",
+                f"claim {claim!r} = {text!r} is not among the values the signer may use",
+            )
+
+
+DEFAULT_VALIDATOR: Final = Validator()
+
+
+def validate(
+    credential_type: int,
+    content: bytes,
+    signature_key: bytes,
+    *,
+    group_id: bytes | None,
+    ds_id: str | None = None,
+    trust: TrustStore,
+    now: datetime,
+    strict_time: bool = True,
+    application_id: bytes | None = None,
+    clock_tolerance: timedelta = CLIENT_CLOCK_TOLERANCE,
+    max_age: timedelta = PASSPORT_MAX_AGE,
+    future_skew: timedelta = PASSPORT_FUTURE_SKEW,
+    ciphersuite: int | None = None,
+) -> Identity:
+    """Validate an MLS credential as a STIR identity (PROFILE.md §4, §5, §6).
+
+    ``credential_type``/``content``: the MLS Credential (0xF001 or 0xF002 and its content
+    bytes). ``signature_key``: the LeafNode's signature key bytes. ``group_id``: the group
+    the credential is being checked for (a PASSporT's dest must name it); ``ds_id``
+    instead for the delivery service registration PASSporT (dest ``mls:ds:<id>``).
+    ``now`` is aware; time rules pass if they hold at some instant within
+    ``now ± clock_tolerance`` (clients 300 s, the delivery service 60 s). With
+    ``strict_time=False`` (members already in a group), a credential whose only failure
+    is time comes back with ``stale=True`` instead of a rejection.
+    ``application_id``: the LeafNode's application_id, read as the number of a
+    carrier-level member (§4.4). ``ciphersuite``, if given, is checked against the key.
+
+    Raises :class:`~shared.stir.errors.CredentialRejected` (reason, rule, detail).
+    Uses a module-wide :class:`Validator` (its chain caches); results are not cached
+    here, see :mod:`shared.stir.validation_cache`.
+    """
+    return DEFAULT_VALIDATOR.validate(
+        credential_type,
+        content,
+        signature_key,
+        group_id=group_id,
+        ds_id=ds_id,
+        trust=trust,
+        now=now,
+        strict_time=strict_time,
+        application_id=application_id,
+        clock_tolerance=clock_tolerance,
+        max_age=max_age,
+        future_skew=future_skew,
+        ciphersuite=ciphersuite,
+    )
