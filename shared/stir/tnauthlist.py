@@ -128,6 +128,37 @@ def _check_tn(tn: str, what: str) -> None:
         )
 
 
+def parse_entry(text: str, default_region: str | None = None) -> TNEntry:
+    """Read a TNAuthList entry typed by a person (for CLIs and scenario files).
+
+    ``spc:1234`` is an SPC; ``12025550100..12025550199`` (equal-length digit strings)
+    and ``12025550100x100`` (start and count) are ranges; anything else is one number,
+    normalised with :func:`shared.stir.numbers.normalise` unless it is already wire
+    digits (which keeps leading zeros and TNAuthList's ``#``/``*``). Raises
+    :class:`MalformedError` or :class:`InvalidNumber` naming the input.
+    """
+    text = text.strip()
+    if text.lower().startswith("spc:"):
+        return SPC(text[4:])
+    if ".." in text:
+        first, _, last = text.partition("..")
+        if len(first) != len(last) or not (
+            first.isascii() and first.isdigit() and last.isascii() and last.isdigit()
+        ):
+            raise MalformedError(
+                f"range {text!r}: give two digit strings of the same length, START..END"
+            )
+        if last < first:
+            raise MalformedError(f"range {text!r} ends before it starts")
+        return TNRange(first, int(last) - int(first) + 1)
+    start, sep, count = text.partition("x")
+    if sep and start.isascii() and start.isdigit() and count.isascii() and count.isdigit():
+        return TNRange(start, int(count))
+    if text and set(text) <= _TN_ALPHABET:
+        return OneTN(text)
+    return OneTN(numbers.normalise(text, default_region))
+
+
 # --- ASN.1 schema (cryptography.hazmat.asn1) --------------------------------------------
 
 

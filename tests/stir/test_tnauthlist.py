@@ -13,7 +13,7 @@ from pyasn1.codec.der import decoder as der_decoder
 from pyasn1.codec.der import encoder as der_encoder
 from pyasn1_alt_modules import rfc8226
 
-from shared.stir.errors import MalformedError
+from shared.stir.errors import InvalidNumber, MalformedError
 from shared.stir.tnauthlist import (
     SPC,
     Coverage,
@@ -25,6 +25,7 @@ from shared.stir.tnauthlist import (
     decode_tnauthlist,
     encode_tnauthlist,
     entries_within,
+    parse_entry,
     tn_covered,
     tnauthlist_of,
 )
@@ -300,3 +301,45 @@ def test_tnauthlist_views() -> None:
     assert tnal.number_entries == (OneTN("12025550101"),)
     assert not tnal.spc_only
     assert TNAuthList((SPC("1"),)).spc_only
+
+
+@pytest.mark.parametrize(
+    ("text", "entry"),
+    [
+        ("spc:1234", SPC("1234")),
+        ("12025550100..12025550199", TNRange("12025550100", 100)),
+        ("0010..0014", TNRange("0010", 5)),
+        ("12025550100x100", TNRange("12025550100", 100)),
+        ("12025550101", OneTN("12025550101")),
+        ("00123", OneTN("00123")),
+        ("1234#", OneTN("1234#")),
+        ("+1 (202) 555-0101", OneTN("12025550101")),
+    ],
+)
+def test_parse_entry(text: str, entry: TNEntry) -> None:
+    assert parse_entry(text) == entry
+
+
+@pytest.mark.parametrize(
+    "text", ["spc:", "100..1000", "199..100", "12025550100x1", "98x5", "hello", "+1 202"]
+)
+def test_parse_entry_rejects(text: str) -> None:
+    with pytest.raises((MalformedError, InvalidNumber)):
+        parse_entry(text)
+
+
+@given(_ranges(), st.data())
+def test_range_inside_range_means_every_number_is_covered(
+    outer: TNRange, data: st.DataObject
+) -> None:
+    length = len(outer.start)
+    lo = int(outer.start)
+    hi = lo + outer.count - 1
+    start = data.draw(st.integers(max(0, lo - 3), min(hi, 10**length - 2)))
+    count = data.draw(st.integers(2, min(10**length - start, hi - lo + 5)))
+    inner = TNRange(str(start).zfill(length), count)
+    inside = entries_within([inner], [outer]) is Coverage.COVERED
+    assert inside == (lo <= start and start + count - 1 <= hi)
+    probe = data.draw(st.integers(start, start + count - 1))
+    if inside:
+        assert tn_covered(str(probe).zfill(length), [outer])
