@@ -252,6 +252,19 @@ def verify_passport_signature(token: str, signer_public_key: ec.EllipticCurvePub
     :class:`CredentialRejected` (reason ``malformed``, ``typ``, ``alg``,
     ``unsupported-key``, ``signature``, ``iat``, ``claims``, ``ppt`` or ``mky``).
     """
+    return _check_passport(token, signer_public_key)
+
+
+def parse_passport_unverified(token: str) -> Passport:
+    """Every check of :func:`verify_passport_signature` except the signature.
+
+    For inspection tools only (``stirmls credential inspect`` without a signer key): the
+    result says nothing about who signed it.
+    """
+    return _check_passport(token, None)
+
+
+def _check_passport(token: str, signer_public_key: ec.EllipticCurvePublicKey | None) -> Passport:
     if not isinstance(token, str):
         raise _reject("malformed", "a PASSporT is a text JWS compact serialisation")
     token = token.strip()
@@ -273,20 +286,8 @@ def verify_passport_signature(token: str, signer_public_key: ec.EllipticCurvePub
             raise _reject("malformed", f"header parameter {name!r} is not used by the profile")
     if "ppt" in header and not isinstance(header["ppt"], str):
         raise _reject("ppt", "header ppt must be a string")
-    if not isinstance(signer_public_key, ec.EllipticCurvePublicKey) or not isinstance(
-        signer_public_key.curve, ec.SECP256R1
-    ):
-        raise _reject("unsupported-key", "the PASSporT signer's key is not a P-256 key (ES256)")
-    if len(signature) != 64:
-        raise _reject("signature", "an ES256 signature is 64 bytes (raw r||s)")
-    try:
-        api_jws.decode_complete(
-            token, signer_public_key, algorithms=[PASSPORT_ALG], options={"verify_signature": True}
-        )
-    except jwt.InvalidSignatureError as exc:
-        raise _reject("signature", "the PASSporT signature does not verify") from exc
-    except jwt.PyJWTError as exc:
-        raise _reject("malformed", f"the JWS does not decode: {exc}") from exc
+    if signer_public_key is not None:
+        _verify_signature(token, signature, signer_public_key)
 
     try:
         claims = _json_object(payload, "payload")
@@ -327,6 +328,25 @@ def verify_passport_signature(token: str, signer_public_key: ec.EllipticCurvePub
         mky=mky,
         nam=nam,
     )
+
+
+def _verify_signature(
+    token: str, signature: bytes, signer_public_key: ec.EllipticCurvePublicKey
+) -> None:
+    if not isinstance(signer_public_key, ec.EllipticCurvePublicKey) or not isinstance(
+        signer_public_key.curve, ec.SECP256R1
+    ):
+        raise _reject("unsupported-key", "the PASSporT signer's key is not a P-256 key (ES256)")
+    if len(signature) != 64:
+        raise _reject("signature", "an ES256 signature is 64 bytes (raw r||s)")
+    try:
+        api_jws.decode_complete(
+            token, signer_public_key, algorithms=[PASSPORT_ALG], options={"verify_signature": True}
+        )
+    except jwt.InvalidSignatureError as exc:
+        raise _reject("signature", "the PASSporT signature does not verify") from exc
+    except jwt.PyJWTError as exc:
+        raise _reject("malformed", f"the JWS does not decode: {exc}") from exc
 
 
 def _string_list(value: Any, what: str) -> tuple[str, ...]:
