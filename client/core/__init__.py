@@ -1,0 +1,1 @@
+"""The client core: identity, MLS state, history, the delivery-service session (trio)."""

@@ -1,0 +1,1 @@
+"""The Textual chat TUI: an app that wires screens and widgets to the core."""
