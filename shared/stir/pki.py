@@ -372,6 +372,18 @@ class DemoPKI:
         table.pop(spc, None)
         (self.directory / ASSIGNMENTS_FILE).write_text(dump_assignments(table), encoding="utf-8")
 
+    def export_trust(self, destination: str | Path) -> Path:
+        """Copy what verifiers need (anchors, assignments; no keys) to ``destination``.
+
+        Clients and the delivery service can then load the trust store without access to
+        the CA keys: ``load_trust_store(destination)``.
+        """
+        dest = Path(destination)
+        dest.mkdir(parents=True, exist_ok=True)
+        for file in (TRUST_ANCHORS_FILE, ASSIGNMENTS_FILE):
+            (dest / file).write_bytes((self.directory / file).read_bytes())
+        return dest
+
     def trust_store(self) -> TrustStore:
         """The trust store a verifier of this PKI uses (as :func:`load_trust_store` reads it)."""
         return load_trust_store(self.directory)

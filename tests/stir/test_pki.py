@@ -266,6 +266,14 @@ def test_bad_assignment_files(text: str, fragment: str) -> None:
         parse_assignments(text)
 
 
+def test_export_trust_has_no_keys(pki: DemoPKI, provider: Provider, tmp_path: Path) -> None:
+    dest = pki.export_trust(tmp_path / "trust-only")
+    assert sorted(p.name for p in dest.iterdir()) == ["assignments.json", "trust-anchors.pem"]
+    exported = load_trust_store(dest)
+    assert exported.anchors == pki.trust_store().anchors
+    assert exported.spc_assignments == {"1234": (PROVIDER_RANGE,)}
+
+
 def test_trust_store_needs_anchors(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         load_trust_store(tmp_path)
