@@ -74,7 +74,7 @@ _ADVERSARY_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "delay": (("seconds",), _SELECTOR_KEYS),
     "reorder": ((), (*_SELECTOR_KEYS, "window")),
     "replay": ((), (*_SELECTOR_KEYS, "times", "at_step")),
-    "substitute_key_package": (("victim", "with"), ("step", "group")),
+    "substitute_key_package": (("victim", "with"), ("step", "group", "count")),
 }
 
 # An expectation's kind is told by the key that only it has.
