@@ -142,7 +142,8 @@ class IssuedCert:
     def public_key(self) -> PublicKey:
         """The certified EC public key."""
         key = self.cert.public_key()
-        assert isinstance(key, ec.EllipticCurvePublicKey)
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise TypeError(f"certificate {self.name!r} does not hold an EC key")
         return key
 
     def public_point(self) -> bytes:
@@ -517,7 +518,8 @@ class DemoPKI:
         omit_tnauthlist: bool,
         now: datetime | None,
     ) -> IssuedCert:
-        assert issuer.key is not None
+        if issuer.key is None:
+            raise ValueError(f"issuer {issuer.name!r} has no private key here")
         now = now or datetime.now(UTC)
         key: PrivateKey | None = None
         if public_key is None:
