@@ -162,6 +162,8 @@ def view_identity(identity: IdentityLike, *, claimed_tn: str | None = None) -> I
     for an "spc-cert" identity (elsewhere the certified numbers are what counts).
     """
     level = assurance_level(identity.assurance)
+    # The validator's Identity carries the claimed number itself (read from application_id).
+    claimed_tn = claimed_tn or getattr(identity, "claimed_tn", None)
     kind = KIND_LABELS.get(identity.kind, identity.kind)
     if identity.kind == "spc-cert":
         scope = identity.signer_scope

@@ -119,3 +119,15 @@ def test_rejection_text_names_member_rule_and_reason() -> None:
     assert view.text == (
         "rejected +1 202-555-0101: the PASSporT does not bind this key [mky, PROFILE §5.4]"
     )
+
+
+@dataclass(frozen=True)
+class IdentityWithClaim(Identity):
+    claimed_tn: str | None = None
+
+
+def test_claimed_number_read_from_the_identity() -> None:
+    ident = IdentityWithClaim(
+        (), None, None, "spc-cert", "567C", Assurance.CARRIER_KEY, claimed_tn="12025550199"
+    )
+    assert view_identity(ident).number == "+1 202-555-0199"

@@ -1,0 +1,219 @@
+"""Chat history and the client's own bookkeeping in SQLite (one file per profile).
+
+What lasts here (the MLS state lives in the binding's own SQLite file):
+
+* the groups this client knows, with the title people gave them and whether we are
+  still a member;
+* every chat line, in arrival order;
+* the delivery-service message ids already handled, stored in the same transaction as
+  the lines they produced, so that a message redelivered after a crash or a reconnect
+  is recognised and never shown twice, and a message is acknowledged only once its
+  effect is on disk (nothing is lost).
+
+Plain ``sqlite3``; the trio core calls it from a worker thread (one connection, guarded
+by a lock, ``check_same_thread=False``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from client.core.events import ChatLine
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS groups (
+    group_id BLOB PRIMARY KEY,
+    title TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lines (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    group_id BLOB NOT NULL,
+    sender TEXT NOT NULL,
+    body TEXT NOT NULL,
+    sent_at REAL NOT NULL,
+    own INTEGER NOT NULL,
+    system INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS lines_by_group ON lines (group_id, seq);
+CREATE TABLE IF NOT EXISTS handled (
+    mid INTEGER PRIMARY KEY
+);
+CREATE TABLE IF NOT EXISTS settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+class HistoryError(Exception):
+    """The history database cannot be opened or is not ours."""
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    """A group as stored."""
+
+    group_id: bytes
+    title: str
+    active: bool
+
+
+def _ts(when: datetime) -> float:
+    return when.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class ChatHistory:
+    """The profile's history database."""
+
+    def __init__(self, path: str | Path) -> None:
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(f"cannot open history database {path}: {exc}") from exc
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    # ------------------------------------------------------------------ groups
+
+    def add_group(self, group_id: bytes, title: str) -> None:
+        """Remember a group (again: keeps the stored title and marks the group active)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO groups (group_id, title, active, created_at) VALUES (?, ?, 1, ?)"
+                " ON CONFLICT (group_id) DO UPDATE SET active = 1",
+                (group_id, title, datetime.now(UTC).timestamp()),
+            )
+
+    def set_title(self, group_id: bytes, title: str) -> None:
+        """Rename a group (a member told us its title)."""
+        with self._lock:
+            self._db.execute("UPDATE groups SET title = ? WHERE group_id = ?", (title, group_id))
+
+    def set_active(self, group_id: bytes, active: bool) -> None:
+        """Mark a group as left/removed (kept, with its history) or active again."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE groups SET active = ? WHERE group_id = ?", (int(active), group_id)
+            )
+
+    def groups(self) -> list[GroupRecord]:
+        """All groups, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT group_id, title, active FROM groups ORDER BY created_at, rowid"
+            ).fetchall()
+        return [GroupRecord(bytes(r[0]), r[1], bool(r[2])) for r in rows]
+
+    def group(self, group_id: bytes) -> GroupRecord | None:
+        """One group, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT group_id, title, active FROM groups WHERE group_id = ?", (group_id,)
+            ).fetchone()
+        return None if row is None else GroupRecord(bytes(row[0]), row[1], bool(row[2]))
+
+    # ------------------------------------------------------------------ lines
+
+    def add_lines(self, lines: Sequence[ChatLine], *, mid: int | None = None) -> bool:
+        """Store lines, and mark delivery ``mid`` handled, in one transaction.
+
+        Returns False (storing nothing) when ``mid`` was handled before: a redelivery.
+        """
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if mid is not None:
+                    seen = self._db.execute("SELECT 1 FROM handled WHERE mid = ?", (mid,))
+                    if seen.fetchone() is not None:
+                        self._db.execute("ROLLBACK")
+                        return False
+                    self._db.execute("INSERT INTO handled (mid) VALUES (?)", (mid,))
+                self._db.executemany(
+                    "INSERT INTO lines (group_id, sender, body, sent_at, own, system)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            line.group_id,
+                            line.sender,
+                            line.text,
+                            _ts(line.sent_at),
+                            int(line.own),
+                            int(line.system),
+                        )
+                        for line in lines
+                    ],
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return True
+
+    def is_handled(self, mid: int) -> bool:
+        """Whether delivery ``mid`` was handled already."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM handled WHERE mid = ?", (mid,)).fetchone()
+        return row is not None
+
+    def mark_handled(self, mids: Iterable[int]) -> None:
+        """Mark deliveries handled that produced no line (commits, invitations...)."""
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO handled (mid) VALUES (?)", [(m,) for m in mids]
+            )
+
+    def lines(self, group_id: bytes, *, limit: int | None = None) -> list[ChatLine]:
+        """The group's lines, oldest first (the last ``limit`` when given)."""
+        with self._lock:
+            if limit is None:
+                rows = self._db.execute(
+                    "SELECT sender, body, sent_at, own, system FROM lines"
+                    " WHERE group_id = ? ORDER BY seq",
+                    (group_id,),
+                ).fetchall()
+            else:
+                rows = self._db.execute(
+                    "SELECT sender, body, sent_at, own, system FROM"
+                    " (SELECT seq, sender, body, sent_at, own, system FROM lines"
+                    "  WHERE group_id = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+                    (group_id, limit),
+                ).fetchall()
+        return [
+            ChatLine(group_id, r[0], r[1], _dt(r[2]), own=bool(r[3]), system=bool(r[4]))
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------------ settings
+
+    def get_setting(self, key: str) -> str | None:
+        """A stored setting, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_setting(self, key: str, value: str) -> None:
+        """Store a setting."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO settings (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )

@@ -1,0 +1,104 @@
+"""The history database: lines, groups, and exactly-once handling of deliveries."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from client.core.backoff import Backoff
+from client.core.chat_payload import (
+    MAX_TEXT,
+    PayloadError,
+    Text,
+    Title,
+    decode_payload,
+    encode_payload,
+)
+from client.core.events import ChatLine
+from client.core.history import ChatHistory, HistoryError
+
+G = b"group-1"
+T = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+
+
+def line(text: str, **kw: bool) -> ChatLine:
+    return ChatLine(G, "Bob", text, T, **kw)
+
+
+def test_lines_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "history.sqlite"
+    h = ChatHistory(path)
+    h.add_group(G, "Family")
+    assert h.add_lines([line("one"), line("two", own=True)], mid=10)
+    h.close()
+    h = ChatHistory(path)
+    assert [(x.text, x.own) for x in h.lines(G)] == [("one", False), ("two", True)]
+    assert h.lines(G)[0].sent_at == T
+    assert h.groups()[0].title == "Family"
+
+
+def test_redelivered_mid_is_stored_once(tmp_path: Path) -> None:
+    h = ChatHistory(tmp_path / "h.sqlite")
+    assert h.add_lines([line("hello")], mid=42)
+    assert not h.add_lines([line("hello")], mid=42)
+    assert [x.text for x in h.lines(G)] == ["hello"]
+    assert h.is_handled(42) and not h.is_handled(43)
+    h.mark_handled([43, 43])
+    assert h.is_handled(43)
+
+
+def test_last_n_lines_in_order(tmp_path: Path) -> None:
+    h = ChatHistory(tmp_path / "h.sqlite")
+    h.add_lines([line(str(i)) for i in range(10)])
+    assert [x.text for x in h.lines(G, limit=3)] == ["7", "8", "9"]
+
+
+def test_group_flags_and_titles(tmp_path: Path) -> None:
+    h = ChatHistory(tmp_path / "h.sqlite")
+    h.add_group(G, "Group")
+    h.set_title(G, "Family")
+    h.set_active(G, False)
+    assert h.group(G) is not None and not h.group(G).active  # type: ignore[union-attr]
+    h.add_group(G, "ignored")  # re-joining keeps the title, marks active
+    record = h.group(G)
+    assert record is not None and record.active and record.title == "Family"
+    assert h.group(b"nope") is None
+    h.set_setting("k", "v1")
+    h.set_setting("k", "v2")
+    assert h.get_setting("k") == "v2" and h.get_setting("x") is None
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.sqlite"
+    bad.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(HistoryError, match=r"bad\.sqlite"):
+        ChatHistory(bad)
+
+
+def test_backoff_grows_to_cap_and_resets() -> None:
+    b = Backoff(base=1.0, cap=8.0, rng=random.Random(1))
+    ceilings = [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    for ceiling in ceilings:
+        assert 0.0 <= b.next_delay() <= ceiling
+    assert b.failures == len(ceilings)
+    b.reset()
+    assert b.failures == 0 and b.next_delay() <= 1.0
+
+
+def test_payload_round_trip_and_errors() -> None:
+    for p in (Text("hé 👋"), Title("Family")):
+        assert decode_payload(encode_payload(p)) == p
+    for bad, complaint in [
+        (b"\xff", "UTF-8"),
+        (b"[1]", "object"),
+        (b'{"k":"text"}', "body"),
+        (b'{"k":"title","title":" "}', "title"),
+        (b'{"k":"video"}', "unknown"),
+    ]:
+        with pytest.raises(PayloadError, match=complaint):
+            decode_payload(bad)
+    with pytest.raises(PayloadError, match="longer"):
+        encode_payload(Text("x" * (MAX_TEXT + 1)))
