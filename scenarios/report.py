@@ -12,6 +12,8 @@ from scenarios.results import Event, JSONValue, RunResult
 # Mermaid renders slowly past a few hundred messages; the transcript keeps everything.
 MAX_DIAGRAM_EVENTS = 300
 SERVICE = "DS"
+# Frames worth a line of their own; application texts are shown by the clients' events.
+_DIAGRAM_FRAMES = ("commit", "welcome", "key_package", "invitation", "create_group", "error")
 
 
 def _cell(value: object) -> str:
@@ -97,6 +99,12 @@ def _diagram_line(event: Event, involved: list[str]) -> str | None:
             return f"Note over {who}: {_mermaid_text('ALARM: ' + str(d.get('detail', '')))}"
         case "adversary":
             return f"Note over {SERVICE}: {_mermaid_text('adversary: ' + str(d.get('act')))}"
+        case "frame" if who and d.get("message") in _DIAGRAM_FRAMES:
+            message = str(d.get("message")).replace("_", " ")
+            arrow = f"{who}->>{SERVICE}" if d.get("direction") == "to_service" else None
+            arrow = arrow or f"{SERVICE}->>{who}"
+            epoch = f" epoch {d['epoch']}" if d.get("epoch") is not None else ""
+            return f"{arrow}: {_mermaid_text(message + epoch)}"
         case "service":
             return f"Note over {SERVICE}: {_mermaid_text(str(d.get('state')))}"
         case "step" if d.get("phase") == "end" and d.get("outcome") == "rejected" and who:

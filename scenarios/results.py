@@ -26,6 +26,7 @@ EventKind = Literal[
     "alarm",  # a client raised the code-mismatch alarm
     "adversary",  # an adversary acted (dropped, delayed, reordered, replayed, forged)
     "service",  # the delivery service started, stopped, restarted
+    "frame",  # the relay passed an MLS-carrying frame between a client and the service
 ]
 
 

@@ -1,0 +1,101 @@
+"""The run's relay in front of a real delivery service, over real loopback sockets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import trio
+import trio_websocket
+
+pytest.importorskip(
+    "delivery_service.server", reason="the delivery service (issue 4) has not landed yet"
+)
+
+from scenarios.interception import Interceptor
+from scenarios.library_files import load_library_scenario
+from scenarios.relay import Relay
+from scenarios.run_pki import RunPKI
+from scenarios.service_host import ServiceHost
+from scenarios.transcript import Recorder
+from shared.protocol import (
+    NONCE_SIZE,
+    Challenge,
+    Error,
+    Hello,
+    PassportIssued,
+    RequestPassport,
+    decode_frame,
+    encode_frame,
+)
+
+
+async def hello(url: str) -> Challenge:
+    async with trio_websocket.open_websocket_url(url) as ws:
+        await ws.send_message(encode_frame(Hello(id=1, client_nonce=os.urandom(NONCE_SIZE))))
+        with trio.fail_after(5):
+            frame = decode_frame(await ws.get_message())
+    assert isinstance(frame, Challenge)
+    return frame
+
+
+async def test_relay_carries_frames_both_ways_and_survives_a_restart(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    scenario = load_library_scenario("three_friends")
+    pki = RunPKI.create(scenario, tmp_path)
+    host = ServiceHost("ds.scenario", tmp_path / "ds.sqlite", pki.trust)
+    recorder = Recorder()
+    relay = Relay(Interceptor(scenario), recorder, await host.start(nursery))
+    await nursery.start(relay.serve)
+
+    challenge = await hello(relay.url_for("alice"))
+    assert challenge.ds_id == "ds.scenario" and challenge.re == 1
+
+    async with trio_websocket.open_websocket_url(relay.url_for("bob")) as ws:
+        await ws.send_message("not a frame")  # garbage passes untouched to the service
+        with trio.fail_after(5):
+            answer = decode_frame(await ws.get_message())
+        assert isinstance(answer, Error)
+
+    relay.service_url = await host.restart(nursery)
+    assert host.starts == 2
+    assert (await hello(relay.url_for("alice"))).ds_id == "ds.scenario"
+    await host.stop()
+
+
+async def test_relay_answers_passport_requests_as_the_carrier(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    scenario = load_library_scenario("three_friends")
+    pki = RunPKI.create(scenario, tmp_path)
+    host = ServiceHost("ds.scenario", tmp_path / "ds.sqlite", pki.trust)
+    recorder = Recorder()
+    asked: list[tuple[str, str]] = []
+
+    def carrier(actor: str, request: RequestPassport) -> PassportIssued:
+        asked.append((actor, request.dest))
+        return PassportIssued(re=request.id, passport="token", certificates=(b"cert",))
+
+    relay = Relay(Interceptor(scenario), recorder, await host.start(nursery), carrier=carrier)
+    await nursery.start(relay.serve)
+    async with trio_websocket.open_websocket_url(relay.url_for("alice")) as ws:
+        await ws.send_message(encode_frame(Hello(id=1, client_nonce=os.urandom(NONCE_SIZE))))
+        await ws.get_message()
+        request = RequestPassport(
+            id=2,
+            tn="12025550101",
+            dest="mls:ds:ds.scenario",
+            signature_scheme=0x0403,
+            signature_key=b"\x04" + b"\x01" * 64,
+            secret="s",
+            signature=b"sig",
+        )
+        await ws.send_message(encode_frame(request))
+        with trio.fail_after(5):
+            answer = decode_frame(await ws.get_message())
+    assert answer == PassportIssued(re=2, passport="token", certificates=(b"cert",))
+    assert asked == [("alice", "mls:ds:ds.scenario")]
+    assert [e.data.get("message") for e in recorder.events] == ["passport"]
+    await host.stop()
