@@ -111,6 +111,7 @@ KIND_TN_CERT: Final = "tn-cert"
 KIND_SPC_CERT: Final = "spc-cert"
 
 _P256_POINT_LEN: Final = 65
+_P384_POINT_LEN: Final = 97
 _ED25519_KEY_LEN: Final = 32
 
 
@@ -257,6 +258,10 @@ def _check_now(now: datetime) -> float:
 def decode_p256_signature_key(signature_key: bytes) -> ec.EllipticCurvePublicKey:
     """The LeafNode signature key as a P-256 point: exactly the 65-byte SEC1 uncompressed
     form (PROFILE.md §1). Raises :class:`CredentialRejected` ``unsupported-key``."""
+    if len(signature_key) == _P384_POINT_LEN and signature_key[0] == 0x04:
+        raise CredentialRejected(
+            "unsupported-key", "§1", "the key is a P-384 point; STIR and MLS here use P-256 (ES256)"
+        )
     if len(signature_key) != _P256_POINT_LEN or signature_key[0] != 0x04:
         raise CredentialRejected(
             "unsupported-key",
