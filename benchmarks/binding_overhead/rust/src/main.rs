@@ -1,0 +1,463 @@
+//! OpenMLS called directly from Rust: the baseline the Python binding is measured against.
+//!
+//! Configures groups as the binding does (basic credentials, ratchet-tree extension,
+//! handshake messages as PublicMessage and application messages as PrivateMessage,
+//! max_past_epochs 2, in-memory RustCrypto provider) and moves every message through its
+//! wire encoding, as an application must. Prints one JSON document on stdout.
+//!
+//! Usage: binding-overhead-bench [--sizes 10,100,1000] [--suites 2,1] [--ops all|scale]
+//!                               [--storage memory|sqlite]
+//!   --ops scale      times only add-all and join (for the large group sizes).
+//!   --storage sqlite uses the binding's storage (in-memory SQLite, JSON-encoded values,
+//!                    one transaction per call) instead of OpenMLS's memory storage.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::{OpenMlsRustCrypto, RustCrypto};
+use openmls_sqlite_storage::{Codec, Connection, SqliteStorageProvider};
+use openmls_traits::crypto::OpenMlsCrypto;
+use openmls_traits::types::HpkeCiphertext;
+use openmls_traits::OpenMlsProvider;
+use serde_json::{json, Value};
+use tls_codec::{Deserialize as _, Serialize as _};
+
+/// A provider the bench can run on, with the binding's transaction-per-call shape.
+trait BenchProvider: OpenMlsProvider + Sized {
+    fn fresh() -> Self;
+    /// Runs one library call as the binding does (in a storage transaction for SQLite).
+    fn call<T>(&self, f: impl FnOnce() -> T) -> T {
+        f()
+    }
+}
+
+impl BenchProvider for OpenMlsRustCrypto {
+    fn fresh() -> Self {
+        OpenMlsRustCrypto::default()
+    }
+}
+
+/// Stored values as JSON, as the binding (and OpenMLS's memory storage) encodes them.
+#[derive(Default)]
+struct Json;
+
+impl Codec for Json {
+    type Error = serde_json::Error;
+    fn to_vec<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Self::Error> {
+        serde_json::to_vec(value)
+    }
+    fn from_slice<T: serde::de::DeserializeOwned>(slice: &[u8]) -> Result<T, Self::Error> {
+        serde_json::from_slice(slice)
+    }
+}
+
+/// RustCrypto + in-memory SQLite storage, the binding's default `Provider()`.
+struct SqliteProvider {
+    crypto: RustCrypto,
+    storage: SqliteStorageProvider<Json, Rc<Connection>>,
+    conn: Rc<Connection>,
+}
+
+impl OpenMlsProvider for SqliteProvider {
+    type CryptoProvider = RustCrypto;
+    type RandProvider = RustCrypto;
+    type StorageProvider = SqliteStorageProvider<Json, Rc<Connection>>;
+    fn storage(&self) -> &Self::StorageProvider {
+        &self.storage
+    }
+    fn crypto(&self) -> &Self::CryptoProvider {
+        &self.crypto
+    }
+    fn rand(&self) -> &Self::RandProvider {
+        &self.crypto
+    }
+}
+
+impl BenchProvider for SqliteProvider {
+    fn fresh() -> Self {
+        let mut conn = Connection::open_in_memory().expect("sqlite");
+        // Migrations need a mutable connection; the shared one is made afterwards.
+        SqliteStorageProvider::<Json, &mut Connection>::new(&mut conn)
+            .run_migrations()
+            .expect("migrations");
+        let conn = Rc::new(conn);
+        let storage = SqliteStorageProvider::new(conn.clone());
+        Self { crypto: RustCrypto::default(), storage, conn }
+    }
+    fn call<T>(&self, f: impl FnOnce() -> T) -> T {
+        self.conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        let out = f();
+        self.conn.execute_batch("COMMIT").expect("commit");
+        out
+    }
+}
+
+/// One client: its own provider (crypto + storage), signer and credential.
+struct Client<P: BenchProvider> {
+    provider: P,
+    signer: SignatureKeyPair,
+    credential: CredentialWithKey,
+}
+
+impl<P: BenchProvider> Client<P> {
+    fn new(suite: Ciphersuite, name: &str) -> Self {
+        let provider = P::fresh();
+        let signer = SignatureKeyPair::new(suite.signature_algorithm()).expect("signer");
+        signer.store(provider.storage()).expect("store signer");
+        let credential = CredentialWithKey {
+            credential: BasicCredential::new(name.as_bytes().to_vec()).into(),
+            signature_key: signer.public().into(),
+        };
+        Self { provider, signer, credential }
+    }
+
+    fn key_package(&self, suite: Ciphersuite) -> KeyPackage {
+        self.provider.call(|| {
+            KeyPackage::builder()
+                .build(suite, &self.provider, &self.signer, self.credential.clone())
+                .expect("key package")
+                .key_package()
+                .clone()
+        })
+    }
+}
+
+fn create_config(suite: Ciphersuite) -> MlsGroupCreateConfig {
+    MlsGroupCreateConfig::builder()
+        .ciphersuite(suite)
+        .use_ratchet_tree_extension(true)
+        .wire_format_policy(PURE_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .max_past_epochs(2)
+        .build()
+}
+
+fn join_config() -> MlsGroupJoinConfig {
+    MlsGroupJoinConfig::builder()
+        .use_ratchet_tree_extension(true)
+        .wire_format_policy(PURE_PLAINTEXT_WIRE_FORMAT_POLICY)
+        .max_past_epochs(2)
+        .build()
+}
+
+fn to_bytes(msg: &MlsMessageOut) -> Vec<u8> {
+    msg.tls_serialize_detached().expect("serialize")
+}
+
+fn parse(bytes: &[u8]) -> MlsMessageIn {
+    MlsMessageIn::tls_deserialize_exact(bytes).expect("deserialize")
+}
+
+fn create_group<P: BenchProvider>(c: &Client<P>, suite: Ciphersuite) -> MlsGroup {
+    c.provider.call(|| {
+        MlsGroup::new(&c.provider, &c.signer, &create_config(suite), c.credential.clone())
+            .expect("create group")
+    })
+}
+
+/// Add-all as an application does it: commit, serialise commit/welcome/group info, merge.
+fn add_all<P: BenchProvider>(c: &Client<P>, group: &mut MlsGroup, kps: &[KeyPackage]) -> Vec<u8> {
+    let welcome_bytes = c.provider.call(|| {
+        let (commit, welcome, group_info) =
+            group.add_members(&c.provider, &c.signer, kps).expect("add members");
+        let _commit_bytes = to_bytes(&commit);
+        let _gi_bytes = group_info.map(|gi| to_bytes(&MlsMessageOut::from(gi)));
+        to_bytes(&welcome)
+    });
+    c.provider.call(|| group.merge_pending_commit(&c.provider).expect("merge add"));
+    welcome_bytes
+}
+
+fn join<P: BenchProvider>(c: &Client<P>, welcome_bytes: &[u8]) -> MlsGroup {
+    let welcome = match parse(welcome_bytes).extract() {
+        MlsMessageBodyIn::Welcome(w) => w,
+        _ => panic!("not a welcome"),
+    };
+    c.provider.call(|| {
+        StagedWelcome::new_from_welcome(&c.provider, &join_config(), welcome, None)
+            .expect("stage welcome")
+            .into_group(&c.provider)
+            .expect("join")
+    })
+}
+
+/// Receive a handshake or application message: parse, process, merge if it is a commit.
+fn receive<P: BenchProvider>(c: &Client<P>, group: &mut MlsGroup, bytes: &[u8]) -> Option<Vec<u8>> {
+    let msg = parse(bytes).try_into_protocol_message().expect("protocol message");
+    let processed = c.provider.call(|| group.process_message(&c.provider, msg).expect("process"));
+    match processed.into_content() {
+        ProcessedMessageContent::StagedCommitMessage(staged) => {
+            c.provider.call(|| {
+                group.merge_staged_commit(&c.provider, *staged).expect("merge staged")
+            });
+            None
+        }
+        ProcessedMessageContent::ApplicationMessage(app) => Some(app.into_bytes()),
+        _ => panic!("unexpected message"),
+    }
+}
+
+fn self_update<P: BenchProvider>(c: &Client<P>, group: &mut MlsGroup) -> Vec<u8> {
+    let commit_bytes = c.provider.call(|| {
+        let bundle = group
+            .self_update(&c.provider, &c.signer, LeafNodeParameters::default())
+            .expect("self update");
+        let (commit, _welcome, group_info) = bundle.into_messages();
+        let _gi_bytes = group_info.map(|gi| to_bytes(&gi));
+        to_bytes(&commit)
+    });
+    c.provider.call(|| group.merge_pending_commit(&c.provider).expect("merge update"));
+    commit_bytes
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn time<T>(f: impl FnOnce() -> T) -> (f64, T) {
+    let t = Instant::now();
+    let out = f();
+    (t.elapsed().as_secs_f64(), out)
+}
+
+/// Median time of each primitive the MLS operations are made of, same provider.
+fn primitive_times(suite: Ciphersuite) -> Value {
+    let p = OpenMlsRustCrypto::default();
+    let crypto = p.crypto();
+    let scheme = suite.signature_algorithm();
+    let (sk, pk) = crypto.signature_key_gen(scheme).expect("sig keygen");
+    let data = vec![7u8; 256];
+    let sig = crypto.sign(scheme, &data, &sk).expect("sign");
+    let kp = crypto.derive_hpke_keypair(suite.hpke_config(), &[3u8; 32]).expect("derive");
+    let payload = vec![9u8; 96]; // about a GroupSecrets / path secret
+    let info = vec![1u8; 64];
+    let ct: HpkeCiphertext = crypto.hpke_seal(suite.hpke_config(), &kp.public, &info, &[], &payload).expect("seal");
+    let aead = suite.aead_algorithm();
+    let key = vec![5u8; suite.aead_key_length()];
+    let nonce = vec![6u8; suite.aead_nonce_length()];
+    let msg = vec![8u8; 128];
+    let sealed = crypto.aead_encrypt(aead, &key, &msg, &nonce, &[]).expect("aead");
+    let reps = 200;
+    let run = |f: &mut dyn FnMut()| {
+        let mut v: Vec<f64> = (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        median(&mut v)
+    };
+    let mut ikm = [0u8; 32];
+    json!({
+        "sign": run(&mut || { crypto.sign(scheme, &data, &sk).expect("sign"); }),
+        "verify": run(&mut || { crypto.verify_signature(scheme, &data, &pk, &sig).expect("verify"); }),
+        "hpke_seal": run(&mut || { crypto.hpke_seal(suite.hpke_config(), &kp.public, &info, &[], &payload).expect("seal"); }),
+        "hpke_open": run(&mut || { crypto.hpke_open(suite.hpke_config(), &ct, &kp.private, &info, &[]).expect("open"); }),
+        "hpke_derive_keypair": run(&mut || {
+            ikm[0] = ikm[0].wrapping_add(1);
+            crypto.derive_hpke_keypair(suite.hpke_config(), &ikm).expect("derive");
+        }),
+        "aead_seal": run(&mut || { crypto.aead_encrypt(aead, &key, &msg, &nonce, &[]).expect("aead"); }),
+        "aead_open": run(&mut || { crypto.aead_decrypt(aead, &key, &sealed, &nonce, &[]).expect("aead"); }),
+    })
+}
+
+/// Number of parent levels above the leaves: the length of leaf 0's direct path.
+fn depth(leaves: usize) -> usize {
+    let mut d = 0;
+    while (1usize << d) < leaves {
+        d += 1;
+    }
+    d
+}
+
+/// Nodes on the direct path of leaf `j` from its lowest common ancestor with leaf 0 up.
+fn shared_path(j: usize, leaves: usize) -> usize {
+    let lca_level = usize::BITS as usize - j.leading_zeros() as usize; // level of LCA(0, j)
+    depth(leaves) + 1 - lca_level
+}
+
+/// What RFC 9420 makes each operation do in public-key crypto (hashes not counted).
+/// `m` is the group size after the operation; `joiners` the leaf indices that joined.
+fn floor_counts(op: &str, m: usize, joiners: &[usize]) -> Value {
+    let d = depth(m);
+    match op {
+        // new leaf: one HPKE key pair, one LeafNode signature
+        "create" => json!({"hpke_derive_keypair": 1, "sign": 1}),
+        // GroupSecrets sealed to each new member; fresh path from leaf 0 (copath resolution
+        // holds only new members, who get the path secret in the Welcome: no path seals);
+        // signatures: leaf node, commit, GroupInfo
+        "add_all" => json!({"hpke_seal": m - 1, "hpke_derive_keypair": d + 1, "sign": 3}),
+        // open GroupSecrets; verify GroupInfo and every leaf of the tree; derive the path
+        // from the common ancestor with the committer up
+        "join" => {
+            let derive: f64 = joiners.iter().map(|&j| shared_path(j, m) as f64).sum::<f64>()
+                / joiners.len() as f64;
+            json!({"hpke_open": 1, "verify": m + 1, "hpke_derive_keypair": derive})
+        }
+        // committer (leaf 0): new leaf key pair + path, seal to every copath resolution
+        // (every other member, since only leaf 0's path is populated); signatures: leaf,
+        // commit, GroupInfo. Receiver (leaf 1): verify commit + leaf, open one path secret,
+        // derive the path to check its public keys.
+        "self_update" => json!({
+            "hpke_seal": m - 1, "hpke_derive_keypair": 2 * d + 1, "sign": 3,
+            "verify": 2, "hpke_open": 1,
+        }),
+        "app_message" => json!({"sign": 1, "verify": 1, "aead_seal": 1, "aead_open": 1}),
+        _ => json!({}),
+    }
+}
+
+fn floor_seconds(counts: &Value, prims: &Value) -> f64 {
+    counts
+        .as_object()
+        .expect("object")
+        .iter()
+        .map(|(k, n)| n.as_f64().expect("count") * prims[k].as_f64().expect("prim"))
+        .sum()
+}
+
+fn reps_for(n: usize, small: usize, mid: usize, large: usize) -> usize {
+    match n {
+        0..=10 => small,
+        11..=100 => mid,
+        _ => large,
+    }
+}
+
+fn bench_size<P: BenchProvider>(
+    suite: Ciphersuite,
+    n: usize,
+    scale_only: bool,
+    prims: &Value,
+) -> Vec<Value> {
+    let creator = Client::<P>::new(suite, "creator");
+    let add_reps = reps_for(n, 10, 5, if n > 1000 { 1 } else { 3 });
+    let join_reps = reps_for(n, 9, 9, if n > 1000 { 3 } else { 5 }).min(n);
+    let members: Vec<Client<P>> = (0..n).map(|i| Client::new(suite, &format!("m{i}"))).collect();
+    let kps: Vec<KeyPackage> = members.iter().map(|m| m.key_package(suite)).collect();
+    let mut out = Vec::new();
+    let mut record = |op: &str, mut samples: Vec<f64>, joiners: &[usize]| {
+        let counts = floor_counts(op, n + 1, joiners);
+        let floor = floor_seconds(&counts, prims);
+        let raw = samples.clone();
+        out.push(json!({
+            "suite": u16::from(suite), "n": n, "op": op, "median_s": median(&mut samples),
+            "samples_s": raw, "floor_s": floor, "floor_counts": counts,
+        }));
+    };
+
+    if !scale_only {
+        let samples = (0..20).map(|_| time(|| create_group(&creator, suite)).0).collect();
+        record("create", samples, &[]);
+    }
+
+    let mut welcome = Vec::new();
+    let mut group = None;
+    let mut samples = Vec::new();
+    for _ in 0..add_reps {
+        let mut g = create_group(&creator, suite);
+        let (t, w) = time(|| add_all(&creator, &mut g, &kps));
+        samples.push(t);
+        welcome = w;
+        group = Some(g);
+    }
+    record("add_all", samples, &[]);
+    let mut group = group.expect("a group");
+
+    // Joiners are leaves 1..=join_reps; each joins once (its key package is consumed).
+    let mut joined = Vec::new();
+    let mut samples = Vec::new();
+    for m in members.iter().take(join_reps) {
+        let (t, g) = time(|| join(m, &welcome));
+        samples.push(t);
+        joined.push(g);
+    }
+    let joiners: Vec<usize> = (1..=join_reps).collect();
+    record("join", samples, &joiners);
+    if scale_only {
+        return out;
+    }
+
+    let receiver = &members[0];
+    let mut rgroup = joined.swap_remove(0);
+    let upd_reps = reps_for(n, 20, 10, 5);
+    let mut samples = Vec::new();
+    for _ in 0..upd_reps {
+        let (t, ()) = time(|| {
+            let commit = self_update(&creator, &mut group);
+            receive(receiver, &mut rgroup, &commit);
+        });
+        samples.push(t);
+    }
+    assert_eq!(
+        group.epoch_authenticator().as_slice(),
+        rgroup.epoch_authenticator().as_slice(),
+        "creator and receiver agree"
+    );
+    record("self_update", samples, &[]);
+
+    let payload = vec![b'x'; 100];
+    let mut samples = Vec::new();
+    for _ in 0..300 {
+        let (t, ()) = time(|| {
+            let msg = creator.provider.call(|| {
+                group.create_message(&creator.provider, &creator.signer, &payload).expect("msg")
+            });
+            let got = receive(receiver, &mut rgroup, &to_bytes(&msg)).expect("app");
+            assert_eq!(got.len(), payload.len());
+        });
+        samples.push(t);
+    }
+    record("app_message", samples, &[]);
+    out
+}
+
+fn arg(args: &[String], name: &str, default: &str) -> String {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.to_string())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let sizes: Vec<usize> = arg(&args, "--sizes", "10,100,1000")
+        .split(',')
+        .map(|s| s.parse().expect("size"))
+        .collect();
+    let suites: Vec<u16> = arg(&args, "--suites", "2,1")
+        .split(',')
+        .map(|s| s.parse().expect("suite"))
+        .collect();
+    let scale_only = arg(&args, "--ops", "all") == "scale";
+    let storage = arg(&args, "--storage", "memory");
+    let mut results = Vec::new();
+    let mut primitives = serde_json::Map::new();
+    for s in suites {
+        let suite = Ciphersuite::try_from(s).expect("ciphersuite");
+        let prims = primitive_times(suite);
+        primitives.insert(s.to_string(), prims.clone());
+        for &n in &sizes {
+            eprintln!("rust ({storage}): suite {s} n {n}");
+            results.extend(match storage.as_str() {
+                "memory" => bench_size::<OpenMlsRustCrypto>(suite, n, scale_only, &prims),
+                "sqlite" => bench_size::<SqliteProvider>(suite, n, scale_only, &prims),
+                other => panic!("unknown storage {other}"),
+            });
+        }
+    }
+    println!(
+        "{}",
+        json!({"impl": "openmls-rust", "storage": storage, "primitives": primitives,
+               "results": results})
+    );
+}
