@@ -18,6 +18,7 @@ from scenarios.model import Actor, Provider, Scenario
 from shared.profile import (
     CREDENTIAL_TYPE_STIR_CERTIFICATE,
     CREDENTIAL_TYPE_STIR_PASSPORT,
+    GROUP_DEST_PREFIX,
     ds_dest_uri,
     group_dest_uri,
 )
@@ -111,7 +112,8 @@ class RunPKI:
     def provider_signer(self, provider: str) -> PassportSigner:
         """The provider's PASSporT signer (its SPC-level certificate and key)."""
         material = self.providers[provider]
-        assert isinstance(material.signer.key, ec.EllipticCurvePrivateKey)
+        if not isinstance(material.signer.key, ec.EllipticCurvePrivateKey):
+            raise RunPKIError(f"provider {provider!r} has no signing key here")
         return PassportSigner(material.signer.key, material.signer.chain)
 
     def provider_key(self, provider: str) -> MemberKey:
@@ -178,7 +180,35 @@ class RunPKI:
         defect: str | None,
         now: datetime,
     ) -> IssuedCredential:
-        assert isinstance(material.signer.key, ec.EllipticCurvePrivateKey)
+        token, chain = self._sign(actor, material, key, dest_uri, defect, now)
+        content = STIRPASSporTCredential(chain, token.encode("ascii")).encode()
+        return IssuedCredential(CREDENTIAL_TYPE_STIR_PASSPORT, content)
+
+    def passport(
+        self, actor_name: str, key: bytes, dest_uri: str, *, now: datetime | None = None
+    ) -> tuple[str, tuple[bytes, ...]]:
+        """The carrier's answer to a PASSporT request: (compact JWS, signer chain).
+
+        A request for a group (dest ``mls:group:``) gets the actor's defect; one for the
+        delivery service (``mls:ds:``) is always sound, as in ``registration_credential``.
+        """
+        actor = self.scenario.actors[actor_name]
+        defect = actor.defect if dest_uri.startswith(GROUP_DEST_PREFIX) else None
+        untrusted = defect == "untrusted-root"
+        material = (self.untrusted_providers if untrusted else self.providers)[actor.provider]
+        return self._sign(actor, material, key, dest_uri, defect, now or datetime.now(UTC))
+
+    def _sign(
+        self,
+        actor: Actor,
+        material: _ProviderMaterial,
+        key: bytes,
+        dest_uri: str,
+        defect: str | None,
+        now: datetime,
+    ) -> tuple[str, tuple[bytes, ...]]:
+        if not isinstance(material.signer.key, ec.EllipticCurvePrivateKey):
+            raise RunPKIError(f"provider {actor.provider!r} has no signing key here")
         signer = PassportSigner(material.signer.key, material.signer.chain)
         iat: datetime = now
         exp: datetime | None = None
@@ -190,8 +220,7 @@ class RunPKI:
         elif defect == "mky-mismatch":
             mky_key = MemberKey.generate().public_point
         token = signer.sign(actor.tn, dest_uri, mky_key, iat, actor.display_name, exp=exp)
-        content = STIRPASSporTCredential(signer.chain, token.encode("ascii")).encode()
-        return IssuedCredential(CREDENTIAL_TYPE_STIR_PASSPORT, content)
+        return token, signer.chain
 
     def _certificate(
         self,

@@ -1,0 +1,164 @@
+"""What one actor's client has told the runner, folded from the client core's events.
+
+The runner sees a client only through ``client.core.events`` (the same interface the
+TUI uses): this module keeps the latest state per group (epoch and code, members,
+messages from others, alarms) and every credential verdict, and turns it into the
+run's ``GroupView`` values. Pure: events in, values out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from client.core import events as ev
+from scenarios.phone_numbers import NumberNotValid, normalise_tn
+from scenarios.results import CredentialVerdict, GroupView, MemberInfo, ReceivedMessage
+from shared.identity_view import KIND_LABELS, IdentityView
+from shared.safety_code import SafetyCode
+
+_KIND_OF_LABEL = {label: kind for kind, label in KIND_LABELS.items()}
+
+
+def _tn_of_display(number: str) -> str:
+    """Canonical digits of a formatted number ("+1 202-555-0101"); "" when it is none."""
+    try:
+        return normalise_tn(number)
+    except NumberNotValid:
+        return ""
+
+
+def member_info(identity: IdentityView) -> MemberInfo:
+    """A member row's identity in the terms of scenario expectations."""
+    return MemberInfo(
+        tn=_tn_of_display(identity.number),
+        name=identity.name,
+        credential=_KIND_OF_LABEL.get(identity.kind, identity.kind),
+        assurance=identity.assurance.name.lower().replace("_", "-"),
+        stale=identity.stale,
+    )
+
+
+@dataclass
+class GroupState:
+    """One group as the client last described it."""
+
+    group_id: bytes
+    title: str = ""
+    epoch: int = 0
+    active: bool = True
+    safety: SafetyCode | None = None
+    members: tuple[ev.MemberRow, ...] = ()
+    received: list[ReceivedMessage] = field(default_factory=list)
+    alarm: bool = False
+
+
+@dataclass
+class ClientState:
+    """Everything one actor's client reported, by group id."""
+
+    actor: str
+    tn_of_sender: dict[str, str] = field(default_factory=dict)  # display text -> tn
+    groups: dict[bytes, GroupState] = field(default_factory=dict)
+    verdicts: list[CredentialVerdict] = field(default_factory=list)
+    invitations: dict[str, ev.Invitation] = field(default_factory=dict)
+    notices: list[ev.Notice] = field(default_factory=list)
+    connection: ev.ConnectionState | None = None
+
+    def group(self, group_id: bytes) -> GroupState:
+        """The state of ``group_id`` (made empty on first use)."""
+        if group_id not in self.groups:
+            self.groups[group_id] = GroupState(group_id)
+        return self.groups[group_id]
+
+    def group_by_title(self, title: str) -> GroupState | None:
+        """The newest group with this title (scenario group names are titles)."""
+        found = [g for g in self.groups.values() if g.title == title]
+        return found[-1] if found else None
+
+    def _sender_tn(self, sender: str) -> str:
+        for text, tn in self.tn_of_sender.items():
+            if text and text in sender:
+                return tn
+        return ""
+
+    def apply(self, event: ev.CoreEvent) -> None:
+        """Fold one event into the state."""
+        match event:
+            case ev.GroupsChanged():
+                for summary in event.groups:
+                    g = self.group(summary.group_id)
+                    g.title, g.epoch, g.active = summary.title, summary.epoch, summary.active
+            case ev.MessageReceived():
+                line = event.line
+                if not line.own and not line.system:
+                    g = self.group(line.group_id)
+                    g.received.append(
+                        ReceivedMessage(
+                            sender_tn=self._sender_tn(line.sender),
+                            text=line.text,
+                            epoch=g.epoch,
+                            sender=line.sender,
+                        )
+                    )
+            case ev.MembersChanged():
+                self.group(event.group_id).members = event.members
+            case ev.EpochChanged():
+                g = self.group(event.group_id)
+                g.safety, g.epoch = event.safety, event.safety.epoch
+            case ev.CodeMismatch():
+                self.group(event.group_id).alarm = True
+            case ev.CredentialVerdict():
+                self.verdicts.append(self._verdict(event))
+            case ev.InvitationReceived():
+                self.invitations[event.invitation.invitation_id] = event.invitation
+            case ev.InvitationClosed():
+                self.invitations.pop(event.invitation_id, None)
+            case ev.Notice():
+                self.notices.append(event)
+            case ev.ConnectionChanged():
+                self.connection = event.state
+            case _:
+                pass
+
+    def _verdict(self, event: ev.CredentialVerdict) -> CredentialVerdict:
+        title = self.groups[event.group_id].title if event.group_id in self.groups else None
+        if event.accepted and event.identity is not None:
+            info = member_info(event.identity)
+            return CredentialVerdict(
+                verifier=self.actor,
+                subject_tn=info.tn or None,
+                kind=info.credential,
+                where=event.entry_point,
+                accepted=True,
+                group=title,
+            )
+        rejection = event.rejection
+        return CredentialVerdict(
+            verifier=self.actor,
+            subject_tn=None,
+            kind=None,
+            where=event.entry_point,
+            accepted=False,
+            group=title,
+            subject=rejection.who if rejection else None,
+            reason=rejection.reason if rejection else None,
+            rule=rejection.rule if rejection else None,
+            detail=rejection.detail if rejection else None,
+        )
+
+    def view(self, group_name: str, group_id: bytes) -> GroupView | None:
+        """The run's view of this actor's group (None before it holds a code)."""
+        g = self.groups.get(group_id)
+        if g is None or g.safety is None:
+            return None
+        return GroupView(
+            actor=self.actor,
+            group=group_name,
+            epoch=g.safety.epoch,
+            code=g.safety.display,
+            authenticator=g.safety.authenticator.hex(),
+            members=tuple(member_info(r.identity) for r in g.members if r.identity is not None),
+            received=tuple(g.received),
+            alarm=g.alarm,
+            active=g.active,
+        )
