@@ -14,6 +14,7 @@ from textual.app import App
 from textual.message import Message
 
 from client.core.events import Command, CoreEvent, Shutdown
+from client.tui.guest import CoreMain, TrioGuest
 from client.tui.model import ChatModel, Part
 from client.tui.screens.alarm import MismatchAlarm
 from client.tui.screens.invitations import InvitationsScreen
@@ -40,17 +41,28 @@ class ChatApp(App[None]):
         send_command: Callable[[Command], None] | None = None,
         *,
         default_region: str | None = None,
+        core: CoreMain | None = None,
     ) -> None:
+        """``send_command`` receives the UI's commands (tests); or ``core`` is started as
+        a trio guest on the app's loop when the app mounts, and stopped with the app."""
         super().__init__()
         self.model = ChatModel()
         self.default_region = default_region
         self._send = send_command or (lambda _command: None)
+        self.guest = TrioGuest(core) if core is not None else None
 
     # ------------------------------------------------------------------ wiring
 
     def on_mount(self) -> None:
-        """Show the main screen."""
+        """Show the main screen and start the core."""
         self.push_screen(MainScreen(self))
+        if self.guest is not None:
+            self.guest.start(self)
+
+    async def on_unmount(self) -> None:
+        """Stop the core with the app (it is cancelled if it did not stop on Shutdown)."""
+        if self.guest is not None and self.guest.running:
+            await self.guest.stop()
 
     def send_command(self, command: Command) -> None:
         """Hand a command to the core."""
