@@ -90,7 +90,8 @@ class SignatureKeyPair:
         32-byte scalar. Raises :class:`InvalidCredential` if it is none of these."""
     @property
     def public_key(self) -> bytes:
-        """The MLS ``signature_key``: P-256 = 65-byte uncompressed SEC1 point; Ed25519 = 32 bytes."""
+        """The MLS ``signature_key``: P-256 = 65-byte uncompressed SEC1 point;
+        Ed25519 = 32 bytes."""
     @property
     def signature_scheme(self) -> int:
         """TLS SignatureScheme code point (0x0403 ecdsa_secp256r1_sha256, 0x0807 ed25519)."""
@@ -184,7 +185,8 @@ class KeyPackage:
         capabilities: Capabilities | None = None,
         application_id: bytes | None = None,
     ) -> KeyPackage:
-        """Create, sign and store a KeyPackage. ``lifetime_seconds=None`` = OpenMLS's
+        """Create, sign and store a KeyPackage (its private keys and the signer go into the
+        provider, so a Welcome for it can be joined). ``lifetime_seconds=None`` = OpenMLS's
         default (about 12 weeks, starting one hour in the past). ``application_id`` goes
         into the LeafNode's application_id extension. The capabilities must list the
         credential's type (default :class:`Capabilities` lists basic, 0xF001, 0xF002)."""
@@ -297,7 +299,7 @@ class ProposalMessage:
 
     @property
     def kind(self) -> str:
-        """"add", "update", "remove", "psk", "reinit", "external_init",
+        """ "add", "update", "remove", "psk", "reinit", "external_init",
         "group_context_extensions", "self_remove" or "custom"."""
     @property
     def sender(self) -> Member | None:
@@ -337,7 +339,9 @@ class StagedCommit:
         """Leaf index of the committer; ``None`` for an external commit (new joiner)."""
     @property
     def committer_leaf(self) -> LeafInfo | None:
-        """The committer's current leaf (before the commit), ``None`` for external."""
+        """The committer's current leaf (before the commit), ``None`` for external.
+        For a Group's commit this is looked up in the group on access: read it before
+        merging (afterwards it raises :class:`WrongEpoch`)."""
     @property
     def adds(self) -> list[LeafInfo]:
         """The leaves added (from their KeyPackages)."""
@@ -349,7 +353,8 @@ class StagedCommit:
         """Leaf indices removed."""
     @property
     def removed_members(self) -> list[Member]:
-        """The removed members as they are now (before the commit)."""
+        """The removed members as they are now (before the commit); like
+        :attr:`committer_leaf`, read it before merging."""
     @property
     def path_leaf(self) -> LeafInfo | None:
         """The committer's new leaf from the update path, if the commit has a path
@@ -426,13 +431,11 @@ class ExternalJoin:
     @property
     def ciphersuite(self) -> int:
         """The group's ciphersuite."""
-    @property
-    def group_info_signer(self) -> Member:
-        """The member who signed the GroupInfo."""
     def accept(self) -> tuple[Group, CommitBundle]:
-        """Create the external commit and the group. The commit is pending in the group:
-        after the delivery service accepts it call ``group.merge_pending_commit()``
-        (or ``clear_pending_commit()`` if it was refused). Only once."""
+        """Create the external commit and the group, already at ``epoch + 1`` (OpenMLS
+        merges an external commit at once). Any group with this id stored in the provider
+        is replaced (a resync). If the delivery service refuses the commit, ``delete()``
+        the group and join again from the newer GroupInfo. Only once."""
 
 # --------------------------------------------------------------------------- groups
 
@@ -559,6 +562,9 @@ class Group:
         """TLS-serialised ratchet tree (``optional<Node> ratchet_tree<V>``)."""
     def export_group_info(self, *, with_ratchet_tree: bool = True) -> bytes:
         """A signed MLSMessage(GroupInfo) of the current epoch, with external_pub."""
+    def delete(self) -> None:
+        """Delete this group's state from the provider's storage (e.g. after being removed,
+        before joining the same group id again). The object is unusable afterwards."""
 
 @final
 class PublicGroup:
@@ -609,7 +615,7 @@ class MessageInfo:
 
     @property
     def wire_format(self) -> str:
-        """"public_message", "private_message", "welcome", "group_info" or "key_package"."""
+        """ "public_message", "private_message", "welcome", "group_info" or "key_package"."""
     @property
     def group_id(self) -> bytes | None:
         """For public/private messages and group info: the group id."""
@@ -628,7 +634,8 @@ class MessageInfo:
         "new_member_commit"."""
 
 def inspect_message(data: bytes) -> MessageInfo:
-    """Parse an MLSMessage's framing (all bytes must be consumed). Raises :class:`InvalidMessage`."""
+    """Parse an MLSMessage's framing (all bytes must be consumed).
+    Raises :class:`InvalidMessage`."""
 
 interop: ModuleType
 """Test-vector helpers; import them as ``openmls.interop`` (typed there)."""

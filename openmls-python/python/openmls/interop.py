@@ -28,9 +28,11 @@ def import_key_package(
     provider: Provider, key_package: bytes, init_priv: bytes, encryption_priv: bytes
 ) -> KeyPackage:
     """Store a KeyPackage bundle built from a KeyPackage (MLSMessage-wrapped or raw) and
-    the given HPKE private keys (init key, leaf encryption key). The KeyPackage's
-    signature is verified; its lifetime is NOT checked."""
-    return cast(KeyPackage, _native.import_key_package(provider, key_package, init_priv, encryption_priv))
+    the given HPKE private keys (init key, leaf encryption key). Neither the KeyPackage's
+    signature nor its lifetime is checked (vector data is trusted)."""
+    return cast(
+        KeyPackage, _native.import_key_package(provider, key_package, init_priv, encryption_priv)
+    )
 
 
 def import_signature_key(
