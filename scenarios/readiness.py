@@ -36,8 +36,13 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement(
         "shared.stir.validator", "validate", "the credential validator, shared.stir.validator"
     ),
-    Requirement("delivery_service.server", "serve", "the delivery service server (issue 4)"),
-    Requirement("client.core.client", "ClientCore", "the client core (issue 5)"),
+    Requirement("delivery_service.server", "DeliveryServer", "the delivery service (issue 4)"),
+    Requirement("client.core.client", "ClientCore", "the client core's runner (issue 5)"),
+    Requirement(
+        "scenarios.launcher",
+        "CLIENT_ADAPTER_READY",
+        "the runner's adapter to the client core's runner (issue 6, waits for issue 5)",
+    ),
     Requirement("scenarios.engine", "RealEngine", "the runner's engine (issue 6)"),
 )
 

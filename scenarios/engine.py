@@ -1,0 +1,570 @@
+"""The engine: one real run of a scenario.
+
+Per run: a fresh demo STI PKI (``RunPKI``), a real delivery service on loopback with its
+SQLite file in the run directory (``ServiceHost``), the relay in front of it where the
+delivery-service adversaries act (``Relay`` + ``Interceptor``) and which plays each
+actor's carrier for PASSporT requests, and one real client per actor started through
+the client core (``ClientLauncher``), driven by the same commands a user interface
+gives and observed through the same events. Steps run in order (a ``parallel`` label
+starts consecutive steps together); after each, the engine waits for the clients to
+settle, so that the next step starts from a known state.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+from client.core import events as ev
+from scenarios.client_state import ClientState
+from scenarios.errors import EngineUnavailable
+from scenarios.expectations import codes_match
+from scenarios.interception import Interceptor
+from scenarios.launcher import ClientHandle, ClientLauncher, ClientSpec, CoreLauncher
+from scenarios.model import Scenario, Step
+from scenarios.relay import Relay
+from scenarios.results import Comparison, GroupView, RunResult, StepResult
+from scenarios.run_pki import MemberKey, RunPKI
+from scenarios.service_host import ServiceHost
+from scenarios.transcript import Recorder
+from shared.profile import GROUP_DEST_PREFIX
+from shared.protocol import Error as ErrorFrame
+from shared.protocol import ErrorCode, PassportIssued, RequestPassport
+from shared.protocol.messages import Frame
+from shared.stir.numbers import display
+
+DS_ID = "ds.scenario"
+STEP_TIMEOUT = 30.0  # a step that has not finished by then ends as "error"
+DELIVERY_WAIT = 5.0  # how long a sent message may take to reach every member
+SETTLE_QUIET = 0.3  # no client event for this long: the clients have settled
+SETTLE_MAX = 5.0
+
+
+def step_batches(steps: Sequence[Step]) -> list[list[Step]]:
+    """Steps grouped for running: consecutive steps with one ``parallel`` label together."""
+    batches: list[list[Step]] = []
+    for step in steps:
+        if batches and step.parallel is not None and batches[-1][-1].parallel == step.parallel:
+            batches[-1].append(step)
+        else:
+            batches.append([step])
+    return batches
+
+
+class StepRejected(Exception):
+    """A step ended with a refusal (outcome ``rejected``)."""
+
+    def __init__(self, reason: str | None, rule: str | None, detail: str) -> None:
+        super().__init__(detail)
+        self.reason, self.rule, self.detail = reason, rule, detail
+
+
+class StepFailed(Exception):
+    """A step could not be carried out (outcome ``error``)."""
+
+
+@dataclass
+class RunningClient:
+    """One actor's client: its handle, what it reported, and a wake-up on every event."""
+
+    actor: str
+    spec: ClientSpec
+    handle: ClientHandle
+    state: ClientState
+    changed: trio.Event = field(default_factory=trio.Event)
+    last_event: float = 0.0
+
+
+def make_carrier(pki: RunPKI) -> Callable[[str, RequestPassport], Frame | None]:
+    """The carriers' STIR authentication service, as the relay answers for each actor.
+
+    An actor gets PASSporTs for its own number only (a group request carries its
+    defect, PROFILE.md §5.5 per-group dest); other paths are not the run's clients.
+    """
+
+    def carrier(actor: str, request: RequestPassport) -> Frame | None:
+        subject = pki.scenario.actors.get(actor)
+        if subject is None:
+            return None
+        if request.tn != subject.tn:
+            return ErrorFrame(
+                re=request.id,
+                code=ErrorCode.PROVIDER_REFUSED,
+                detail=f"{actor}'s carrier does not sign for {request.tn}",
+            )
+        token, chain = pki.passport(actor, request.signature_key, request.dest)
+        return PassportIssued(re=request.id, passport=token, certificates=chain)
+
+    return carrier
+
+
+class RealEngine:
+    """Runs scenarios for real (see the module docstring)."""
+
+    def __init__(self, launcher: ClientLauncher | None = None) -> None:
+        self.launcher: ClientLauncher = launcher or CoreLauncher()
+
+    async def run(self, scenario: Scenario, run_dir: Path, recorder: Recorder) -> RunResult:
+        """Run every step; return what each client holds at the end."""
+        unsupported = [a for a in scenario.adversaries if a.kind == "rogue_provider"]
+        if unsupported:
+            raise EngineUnavailable(("the rogue_provider adversary's split (scenarios.rogue)",))
+        run = _Run(scenario, run_dir, recorder, self.launcher)
+        return await run.run()
+
+
+class _Run:
+    def __init__(
+        self, scenario: Scenario, run_dir: Path, recorder: Recorder, launcher: ClientLauncher
+    ) -> None:
+        self.scenario = scenario
+        self.run_dir = run_dir
+        self.recorder = recorder
+        self.launcher = launcher
+        self.clients: dict[str, RunningClient] = {}
+        self.group_ids: dict[tuple[str, str], bytes] = {}  # (actor, group name) -> id
+        self.steps: list[StepResult] = []
+        self.comparisons: list[Comparison] = []
+        self.interceptor = Interceptor(scenario)
+        self.tn_of_sender = {display(a.tn): a.tn for a in scenario.actors.values()}
+
+    async def run(self) -> RunResult:
+        rec = self.recorder
+        rec.record("run", phase="start", scenario=self.scenario.name)
+        pki = await trio.to_thread.run_sync(RunPKI.create, self.scenario, self.run_dir)
+        trust_dir = self.run_dir / "trust"
+        pki.pki.export_trust(trust_dir)
+        error: str | None = None
+        async with trio.open_nursery() as nursery:
+            host = ServiceHost(DS_ID, self.run_dir / "ds.sqlite", pki.trust)
+            url = await host.start(nursery)
+            rec.record("service", state="started", url=url)
+            relay = Relay(self.interceptor, rec, url, carrier=make_carrier(pki))
+            await nursery.start(relay.serve)
+            self.host, self.relay, self.nursery, self.pki = host, relay, nursery, pki
+            try:
+                for actor in self.scenario.actors.values():
+                    await self._start_client(actor.name, trust_dir, MemberKey.generate())
+                await self._settle()
+                for batch in step_batches(self.scenario.steps):
+                    await self._run_batch(batch)
+            except EngineUnavailable:
+                raise
+            except Exception as exc:  # a crash of the run itself: reported, not hidden
+                error = f"{type(exc).__name__}: {exc}"
+                rec.record("run", phase="error", detail=error)
+            views = self._views()
+            for client in self.clients.values():
+                with trio.move_on_after(5):
+                    await client.handle.stop()
+            await host.stop()
+            nursery.cancel_scope.cancel()
+        rec.record("run", phase="end", seconds=round(rec.elapsed(), 3))
+        verdicts = tuple(v for c in self.clients.values() for v in c.state.verdicts)
+        return RunResult(
+            scenario=self.scenario,
+            steps=tuple(self.steps),
+            views=views,
+            verdicts=verdicts,
+            comparisons=tuple(self.comparisons),
+            events=rec.events,
+            seconds=rec.elapsed(),
+            error=error,
+        )
+
+    # -- clients ----------------------------------------------------------------------------
+
+    async def _start_client(self, name: str, trust_dir: Path, key: MemberKey) -> None:
+        actor = self.scenario.actors[name]
+        pki = self.pki
+        spec = ClientSpec(
+            actor=actor,
+            profile_dir=self.run_dir / "clients" / name,
+            service_url=self.relay.url_for(name),
+            ds_id=DS_ID,
+            trust_dir=trust_dir,
+            key=key,
+            credential=lambda public_key: pki.registration_credential(name, public_key, DS_ID),
+        )
+        spec.profile_dir.mkdir(parents=True, exist_ok=True)
+        handle = await self.launcher.launch(self.nursery, spec)
+        state = ClientState(name, tn_of_sender=dict(self.tn_of_sender))
+        client = RunningClient(name, spec, handle, state)
+        self.clients[name] = client
+        self.nursery.start_soon(self._pump, client)
+
+    async def _pump(self, client: RunningClient) -> None:
+        """Fold a client's events, record them, and play its user where a user must act."""
+        async for event in client.handle.events():
+            client.state.apply(event)
+            client.last_event = trio.current_time()
+            self._record(client, event)
+            if isinstance(event, ev.InvitationReceived):
+                # The run's people accept every invitation (a refusal is not in the
+                # vocabulary yet); the invitee's client makes the group-bound KeyPackage.
+                await client.handle.send(
+                    ev.AnswerInvitation(event.invitation.invitation_id, accept=True)
+                )
+            woken, client.changed = client.changed, trio.Event()
+            woken.set()
+
+    def _group_name(self, client: RunningClient, group_id: bytes) -> str | None:
+        for (actor, name), gid in self.group_ids.items():
+            if actor == client.actor and gid == group_id:
+                return name
+        g = client.state.groups.get(group_id)
+        return g.title if g else None
+
+    def _record(self, client: RunningClient, event: ev.CoreEvent) -> None:
+        rec, actor = self.recorder, client.actor
+        match event:
+            case ev.MessageReceived() if not event.line.own and not event.line.system:
+                rec.record(
+                    "received",
+                    actor=actor,
+                    group=self._group_name(client, event.line.group_id),
+                    text=event.line.text,
+                    sender=event.line.sender,
+                )
+            case ev.EpochChanged():
+                rec.record(
+                    "epoch",
+                    actor=actor,
+                    group=self._group_name(client, event.group_id),
+                    epoch=event.safety.epoch,
+                    code=event.safety.display,
+                )
+            case ev.CredentialVerdict():
+                v = client.state.verdicts[-1]
+                rec.record(
+                    "verdict",
+                    actor=actor,
+                    group=v.group,
+                    accepted=v.accepted,
+                    where=v.where,
+                    credential=v.kind,
+                    subject=v.subject,
+                    subject_tn=v.subject_tn,
+                    reason=v.reason,
+                    rule=v.rule,
+                    detail=v.detail,
+                )
+            case ev.CodeMismatch():
+                rec.record(
+                    "alarm",
+                    actor=actor,
+                    group=self._group_name(client, event.group_id),
+                    detail=f"codes differ with {event.other_member} at epoch {event.epoch}",
+                )
+            case ev.Notice() if event.level != ev.NoticeLevel.INFO:
+                rec.record("step", actor=actor, phase="notice", detail=event.text)
+            case _:
+                pass
+
+    async def _wait_for(
+        self, predicate: Callable[[], bool], timeout: float, clients: Sequence[RunningClient]
+    ) -> bool:
+        """Wait until ``predicate`` holds (re-checked on every event of ``clients``)."""
+        with trio.move_on_after(timeout):
+            while not predicate():
+                if not clients:
+                    await trio.sleep(0.05)
+                    continue
+                async with trio.open_nursery() as nursery:
+                    for c in clients:
+                        nursery.start_soon(_wait_and_cancel, c.changed, nursery.cancel_scope)
+            return True
+        return predicate()
+
+    async def _settle(self) -> None:
+        """Until no client has reported anything for SETTLE_QUIET (at most SETTLE_MAX)."""
+        with trio.move_on_after(SETTLE_MAX):
+            while True:
+                now = trio.current_time()
+                newest = max((c.last_event for c in self.clients.values()), default=0.0)
+                if now - newest >= SETTLE_QUIET:
+                    return
+                await trio.sleep(SETTLE_QUIET - (now - newest))
+
+    # -- steps ------------------------------------------------------------------------------
+
+    async def _run_batch(self, batch: list[Step]) -> None:
+        for step in batch:
+            await self.relay.step_started(step.label)
+        results: dict[int, StepResult] = {}
+        async with trio.open_nursery() as nursery:
+            for step in batch:
+                nursery.start_soon(self._run_step, step, results)
+        await self.relay.flush()
+        await self._settle()
+        self.steps += [results[s.index] for s in batch]
+
+    async def _run_step(self, step: Step, results: dict[int, StepResult]) -> None:
+        rec = self.recorder
+        rec.record(
+            "step",
+            actor=step.actor,
+            group=step.group,
+            phase="start",
+            label=step.label,
+            action=step.action,
+        )
+        start = trio.current_time()
+        outcome, reason, rule, detail = "ok", None, None, None
+        try:
+            with trio.fail_after(STEP_TIMEOUT):
+                await getattr(self, f"_do_{step.action}")(step)
+        except StepRejected as exc:
+            outcome, reason, rule, detail = "rejected", exc.reason, exc.rule, exc.detail
+        except (StepFailed, trio.TooSlowError) as exc:
+            outcome, detail = "error", str(exc) or f"did not finish in {STEP_TIMEOUT:.0f} s"
+        results[step.index] = StepResult(
+            step.index,
+            step.label,
+            step.action,
+            step.actor,
+            outcome,  # type: ignore[arg-type]
+            reason,
+            rule,
+            detail,
+            trio.current_time() - start,
+        )
+        rec.record(
+            "step",
+            actor=step.actor,
+            group=step.group,
+            phase="end",
+            label=step.label,
+            action=step.action,
+            outcome=outcome,
+            reason=reason,
+            rule=rule,
+            detail=detail,
+            members=list(step.members),
+            text=step.text,
+        )
+
+    def _client(self, actor: str | None) -> RunningClient:
+        assert actor is not None  # the loader guarantees it for these actions
+        return self.clients[actor]
+
+    def _group_id(self, actor: str, group: str | None) -> bytes:
+        assert group is not None
+        gid = self.group_ids.get((actor, group))
+        if gid is None:
+            found = self.clients[actor].state.group_by_title(group)
+            if found is None:
+                raise StepFailed(f"{actor} is not in group {group!r}")
+            gid = self.group_ids[(actor, group)] = found.group_id
+        return gid
+
+    def _member_tns(self, client: RunningClient, gid: bytes) -> set[str]:
+        view = client.state.view("", gid)
+        return {m.tn for m in view.members} if view else set()
+
+    def _new_rejection(self, client: RunningClient, seen: int) -> StepRejected | None:
+        for verdict in client.state.verdicts[seen:]:
+            if not verdict.accepted:
+                return StepRejected(
+                    verdict.reason, verdict.rule, verdict.detail or "a credential was rejected"
+                )
+        return None
+
+    async def _do_create_group(self, step: Step) -> None:
+        client = self._client(step.actor)
+        assert step.group is not None
+        await client.handle.send(ev.CreateGroup(step.group))
+
+        def made() -> bool:
+            g = client.state.group_by_title(step.group or "")
+            return g is not None and g.safety is not None
+
+        if not await self._wait_for(made, STEP_TIMEOUT, [client]):
+            raise StepFailed(f"the group {step.group!r} did not appear")
+        g = client.state.group_by_title(step.group)
+        assert g is not None
+        self.group_ids[(client.actor, step.group)] = g.group_id
+        self.interceptor.bind_group(step.group, g.group_id)
+
+    async def _do_invite(self, step: Step) -> None:
+        client = self._client(step.actor)
+        gid = self._group_id(client.actor, step.group)
+        seen_verdicts, seen_notices = len(client.state.verdicts), len(client.state.notices)
+        invitees = [self.scenario.actors[m] for m in step.members]
+        for invitee in invitees:
+            await client.handle.send(ev.InviteNumber(gid, invitee.tn))
+
+        def settled() -> bool:
+            if self._new_rejection(client, seen_verdicts) is not None:
+                return True
+            if any(n.level == ev.NoticeLevel.ERROR for n in client.state.notices[seen_notices:]):
+                return True
+            return {i.tn for i in invitees} <= self._member_tns(client, gid)
+
+        await self._wait_for(settled, STEP_TIMEOUT, [client])
+        rejection = self._new_rejection(client, seen_verdicts)
+        if rejection is not None:
+            raise rejection
+        errors = [n for n in client.state.notices[seen_notices:] if n.level == ev.NoticeLevel.ERROR]
+        if errors:
+            raise StepRejected(None, None, errors[0].text)
+        missing = {i.tn for i in invitees} - self._member_tns(client, gid)
+        if missing:
+            raise StepFailed(f"not added: {', '.join(sorted(missing))}")
+        # The invitees join from the Welcome (checking every member of the tree first).
+        joiners = [self.clients[i.name] for i in invitees]
+        group = step.group or ""
+        await self._wait_for(
+            lambda: all(j.state.group_by_title(group) is not None for j in joiners),
+            DELIVERY_WAIT,
+            joiners,
+        )
+
+    async def _do_accept(self, step: Step) -> None:
+        client = self._client(step.actor)
+        group = step.group or ""
+
+        def joined() -> bool:
+            g = client.state.group_by_title(group)
+            return g is not None and g.safety is not None
+
+        if not await self._wait_for(joined, DELIVERY_WAIT, [client]):
+            rejection = self._new_rejection(client, 0)
+            if rejection is not None:
+                raise rejection
+            raise StepFailed(f"{client.actor} has not joined {group!r}")
+
+    async def _do_send(self, step: Step) -> None:
+        client = self._client(step.actor)
+        gid = self._group_id(client.actor, step.group)
+        assert step.text is not None
+        self.recorder.record("sent", actor=client.actor, group=step.group, text=step.text)
+        await client.handle.send(ev.SendText(gid, step.text))
+        tns = self._member_tns(client, gid) - {self.scenario.actors[client.actor].tn}
+        readers = [c for c in self.clients.values() if self.scenario.actors[c.actor].tn in tns]
+        group = step.group or ""
+
+        def delivered() -> bool:
+            for reader in readers:
+                g = reader.state.group_by_title(group)
+                if g is None or not any(m.text == step.text for m in g.received):
+                    return False
+            return True
+
+        await self._wait_for(delivered, DELIVERY_WAIT, readers)
+
+    def _member_key(self, client: RunningClient, gid: bytes, tn: str) -> str:
+        g = client.state.groups.get(gid)
+        for row in g.members if g else ():
+            if row.identity is not None and self.tn_of_sender.get(row.identity.number) == tn:
+                return row.key
+        raise StepFailed(f"{client.actor} sees no member with number +{tn}")
+
+    async def _do_remove(self, step: Step) -> None:
+        client = self._client(step.actor)
+        gid = self._group_id(client.actor, step.group)
+        tns = {self.scenario.actors[m].tn for m in step.members}
+        for tn in tns:
+            await client.handle.send(ev.RemoveMember(gid, self._member_key(client, gid, tn)))
+        if not await self._wait_for(
+            lambda: not (tns & self._member_tns(client, gid)), STEP_TIMEOUT, [client]
+        ):
+            raise StepFailed("the members are still in the group")
+
+    async def _do_update(self, step: Step) -> None:
+        raise StepFailed(
+            "the client core has no self-update command in client.core.events (issue 5)"
+        )
+
+    async def _do_leave(self, step: Step) -> None:
+        client = self._client(step.actor)
+        gid = self._group_id(client.actor, step.group)
+        await client.handle.send(ev.LeaveGroup(gid))
+        g = client.state.groups[gid]
+        await self._wait_for(lambda: not g.active, STEP_TIMEOUT, [client])
+
+    async def _do_compare_codes(self, step: Step) -> None:
+        a_name, b_name = step.between[0], step.between[1]
+        group = step.group or ""
+        a, b = self.clients[a_name], self.clients[b_name]
+        views: list[GroupView | None] = []
+        for c in (a, b):
+            g = c.state.group_by_title(group)
+            views.append(c.state.view(group, g.group_id) if g else None)
+        va, vb = views
+        match = va is not None and vb is not None and codes_match(va, vb)
+        comparison = Comparison(
+            group,
+            (a_name, b_name),
+            (va.epoch if va else None, vb.epoch if vb else None),
+            (va.code if va else None, vb.code if vb else None),
+            match,
+        )
+        self.comparisons.append(comparison)
+        self.recorder.record(
+            "comparison",
+            group=group,
+            between=[a_name, b_name],
+            epochs=list(comparison.epochs),
+            codes=list(comparison.codes),
+            match=match,
+        )
+        # Each tells its client what it found (the Verify screen's match / differ).
+        for me, other, view in ((a, b, va), (b, a, vb)):
+            if view is None:
+                continue
+            gid = self._group_id(me.actor, group)
+            other_tn = self.scenario.actors[other.actor].tn
+            try:
+                key = self._member_key(me, gid, other_tn)
+            except StepFailed:
+                continue  # the other is not in this member's list at all
+            await me.handle.send(ev.MarkCode(gid, view.epoch, key, matches=match))
+
+    async def _do_restart(self, step: Step) -> None:
+        if step.actor is None:
+            self.recorder.record("service", state="stopping")
+            await self.relay.disconnect_all()
+            url = await self.host.restart(self.nursery)
+            self.relay.service_url = url
+            self.recorder.record("service", state="restarted", url=url)
+            return
+        client = self._client(step.actor)
+        await client.handle.stop()
+        spec = client.spec
+        client.handle = await self.launcher.launch(self.nursery, spec)
+        self.nursery.start_soon(self._pump, client)
+
+    async def _do_wait(self, step: Step) -> None:
+        await trio.sleep(step.seconds or 0.0)
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def _views(self) -> tuple[GroupView, ...]:
+        views: list[GroupView] = []
+        for client in self.clients.values():
+            for group in self.scenario.groups:
+                g = client.state.group_by_title(group)
+                if g is None:
+                    continue
+                view = client.state.view(group, g.group_id)
+                if view is not None:
+                    views.append(view)
+        return tuple(views)
+
+
+async def _wait_and_cancel(event: trio.Event, scope: trio.CancelScope) -> None:
+    await event.wait()
+    scope.cancel()
+
+
+def group_id_of_dest(dest: str) -> bytes | None:
+    """The group id a ``mls:group:`` dest URI names (None for other URIs)."""
+    if not dest.startswith(GROUP_DEST_PREFIX):
+        return None
+    text = dest[len(GROUP_DEST_PREFIX) :]
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
