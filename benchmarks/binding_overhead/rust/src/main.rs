@@ -124,6 +124,22 @@ impl<P: BenchProvider> Client<P> {
     }
 }
 
+/// A key package of a member that never joins, signed by its own key, stored in `pool`.
+fn pool_key_package<P: BenchProvider>(pool: &P, suite: Ciphersuite, i: usize) -> KeyPackage {
+    let signer = SignatureKeyPair::new(suite.signature_algorithm()).expect("signer");
+    let credential = CredentialWithKey {
+        credential: BasicCredential::new(format!("m{i}").into_bytes()).into(),
+        signature_key: signer.public().into(),
+    };
+    pool.call(|| {
+        KeyPackage::builder()
+            .build(suite, pool, &signer, credential)
+            .expect("key package")
+            .key_package()
+            .clone()
+    })
+}
+
 fn create_config(suite: Ciphersuite) -> MlsGroupCreateConfig {
     MlsGroupCreateConfig::builder()
         .ciphersuite(suite)
@@ -342,8 +358,13 @@ fn bench_size<P: BenchProvider>(
     let creator = Client::<P>::new(suite, "creator");
     let add_reps = reps_for(n, 10, 5, if n > 1000 { 1 } else { 3 });
     let join_reps = reps_for(n, 9, 9, if n > 1000 { 3 } else { 5 }).min(n);
-    let members: Vec<Client<P>> = (0..n).map(|i| Client::new(suite, &format!("m{i}"))).collect();
-    let kps: Vec<KeyPackage> = members.iter().map(|m| m.key_package(suite)).collect();
+    // Joiners get their own provider; the other members' key packages (distinct signers)
+    // live in one shared pool provider, which keeps 10,000-member runs in memory.
+    let members: Vec<Client<P>> =
+        (0..join_reps.max(1)).map(|i| Client::new(suite, &format!("m{i}"))).collect();
+    let pool = P::fresh();
+    let mut kps: Vec<KeyPackage> = members.iter().map(|m| m.key_package(suite)).collect();
+    kps.extend((members.len()..n).map(|i| pool_key_package(&pool, suite, i)));
     let mut out = Vec::new();
     let mut record = |op: &str, mut samples: Vec<f64>, joiners: &[usize]| {
         let counts = floor_counts(op, n + 1, joiners);
