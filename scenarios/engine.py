@@ -28,6 +28,7 @@ from scenarios.launcher import ClientHandle, ClientLauncher, ClientSpec, CoreLau
 from scenarios.model import Scenario, Step
 from scenarios.relay import Relay
 from scenarios.results import Comparison, GroupView, RunResult, StepResult
+from scenarios.rogue import RogueProvider
 from scenarios.run_pki import MemberKey, RunPKI
 from scenarios.service_host import ServiceHost
 from scenarios.transcript import Recorder
@@ -79,15 +80,22 @@ class RunningClient:
     last_event: float = 0.0
 
 
-def make_carrier(pki: RunPKI) -> Callable[[str, RequestPassport], Frame | None]:
+def make_carrier(
+    pki: RunPKI, rogues: Sequence[RogueProvider] = ()
+) -> Callable[[str, RequestPassport], Frame | None]:
     """The carriers' STIR authentication service, as the relay answers for each actor.
 
     An actor gets PASSporTs for its own number only (a group request carries its
-    defect, PROFILE.md §5.5 per-group dest); other paths are not the run's clients.
+    defect, PROFILE.md §5.5 per-group dest); a rogue provider's impostors get what
+    their provider signs (PROFILE.md §9); other paths are not the run's clients.
     """
 
     def carrier(actor: str, request: RequestPassport) -> Frame | None:
         subject = pki.scenario.actors.get(actor)
+        for rogue in rogues:
+            if subject is None and rogue.impersonated(actor) is not None:
+                token, chain = rogue.sign(actor, request.tn, request.signature_key, request.dest)
+                return PassportIssued(re=request.id, passport=token, certificates=chain)
         if subject is None:
             return None
         if request.tn != subject.tn:
@@ -110,9 +118,6 @@ class RealEngine:
 
     async def run(self, scenario: Scenario, run_dir: Path, recorder: Recorder) -> RunResult:
         """Run every step; return what each client holds at the end."""
-        unsupported = [a for a in scenario.adversaries if a.kind == "rogue_provider"]
-        if unsupported:
-            raise EngineUnavailable(("the rogue_provider adversary's split (scenarios.rogue)",))
         run = _Run(scenario, run_dir, recorder, self.launcher)
         return await run.run()
 
@@ -143,10 +148,25 @@ class _Run:
             host = ServiceHost(DS_ID, self.run_dir / "ds.sqlite", pki.trust)
             url = await host.start(nursery)
             rec.record("service", state="started", url=url)
-            relay = Relay(self.interceptor, rec, url, carrier=make_carrier(pki))
+            rogues: list[RogueProvider] = []
+            relay = Relay(self.interceptor, rec, url, carrier=make_carrier(pki, rogues))
             await nursery.start(relay.serve)
             self.host, self.relay, self.nursery, self.pki = host, relay, nursery, pki
             try:
+                for adversary in self.scenario.adversaries:
+                    if adversary.kind == "rogue_provider":
+                        rogue = RogueProvider(
+                            adversary,
+                            self.scenario,
+                            pki,
+                            relay,
+                            self.launcher,
+                            rec,
+                            self.run_dir,
+                            DS_ID,
+                        )
+                        rogues.append(rogue)
+                        await rogue.setup(nursery, trust_dir)
                 for actor in self.scenario.actors.values():
                     await self._start_client(actor.name, trust_dir, MemberKey.generate())
                 await self._settle()
@@ -162,6 +182,8 @@ class _Run:
                 with trio.move_on_after(5):
                     await client.handle.stop()
             await host.stop()
+            for rogue in rogues:
+                await rogue.shadow.stop()
             nursery.cancel_scope.cancel()
         rec.record("run", phase="end", seconds=round(rec.elapsed(), 3))
         verdicts = tuple(v for c in self.clients.values() for v in c.state.verdicts)

@@ -101,7 +101,10 @@ def run_scenario(
     with Recorder(run_dir / TRANSCRIPT_NAME) as recorder:
         if on_event is not None:
             recorder.listen(on_event)
-        result = trio.run(_run, engine, scenario, run_dir, recorder)
+        try:
+            result = trio.run(_run, engine, scenario, run_dir, recorder)
+        except ExceptionGroup as group:
+            raise _unavailable_in(group) or group from None
     return finish(result, run_dir)
 
 
@@ -117,6 +120,18 @@ async def run_scenario_async(
     with Recorder(run_dir / TRANSCRIPT_NAME) as recorder:
         result = await engine.run(scenario, run_dir, recorder)
     return finish(result, run_dir)
+
+
+def _unavailable_in(group: BaseExceptionGroup[BaseException]) -> EngineUnavailable | None:
+    """The EngineUnavailable inside a trio nursery's exception group, if any."""
+    for exc in group.exceptions:
+        if isinstance(exc, EngineUnavailable):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _unavailable_in(exc)
+            if found is not None:
+                return found
+    return None
 
 
 def _run(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from scenarios.engine import group_id_of_dest, make_carrier, step_batches
 from scenarios.library_files import load_library_scenario
 from scenarios.run_pki import MemberKey, RunPKI
@@ -59,7 +61,7 @@ def test_the_carrier_signs_own_numbers_with_the_actors_defect(tmp_path: Path) ->
     assert identity.primary_tn == "12025550101"
 
     bad = carrier("mallory", request("12025550166", group_dest_uri(group), key))
-    try:
+    with pytest.raises(CredentialRejected) as info:
         validate(
             CREDENTIAL_TYPE_STIR_PASSPORT,
             content(bad),
@@ -68,10 +70,7 @@ def test_the_carrier_signs_own_numbers_with_the_actors_defect(tmp_path: Path) ->
             trust=pki.trust,
             now=now,
         )
-    except CredentialRejected as exc:
-        assert exc.reason == "dest"
-    else:
-        raise AssertionError("mallory's group PASSporT should name another group")
+    assert info.value.reason == "dest"
     # Her registration PASSporT is sound.
     sound = carrier("mallory", request("12025550166", "mls:ds:ds.scenario", key))
     registered = validate(
@@ -84,3 +83,51 @@ def test_the_carrier_signs_own_numbers_with_the_actors_defect(tmp_path: Path) ->
         now=now,
     )
     assert registered.primary_tn == "12025550166"
+
+
+def test_the_rogue_providers_impostors_get_valid_passports_for_the_victims(
+    tmp_path: Path,
+) -> None:
+    """PROFILE.md §9: the provider signs for its subscriber's number with its own key."""
+    from scenarios.interception import Interceptor
+    from scenarios.relay import Relay
+    from scenarios.rogue import RogueProvider, real_side_victim
+    from scenarios.transcript import Recorder
+
+    scenario = load_library_scenario("rogue_mky_detected")
+    (adversary,) = scenario.adversaries
+    assert real_side_victim(scenario, adversary) == "alice"
+    pki = RunPKI.create(scenario, tmp_path)
+    recorder = Recorder()
+    relay = Relay(Interceptor(scenario), recorder, "ws://127.0.0.1:1/")
+    rogue = RogueProvider(
+        adversary,
+        scenario,
+        pki,
+        relay,
+        launcher=None,
+        recorder=recorder,  # type: ignore[arg-type]
+        run_dir=tmp_path,
+        ds_id="ds.scenario",
+    )
+    assert rogue.shadow_victims == ["bob"]
+    assert rogue.impersonated("rogue-real-bob") == "bob"
+    assert rogue.impersonated("rogue-shadow-alice") == "alice"
+    assert rogue.impersonated("bob") is None
+    carrier = make_carrier(pki, [rogue])
+    provider_key = MemberKey.generate().public_point
+    group = b"alice-group"
+    answer = carrier("rogue-real-bob", request("12025550202", group_dest_uri(group), provider_key))
+    assert isinstance(answer, PassportIssued)
+    content = STIRPASSporTCredential(answer.certificates, answer.passport.encode()).encode()
+    identity = validate(
+        CREDENTIAL_TYPE_STIR_PASSPORT,
+        content,
+        provider_key,
+        group_id=group,
+        trust=pki.trust,
+        now=datetime.now(UTC),
+    )
+    assert (identity.primary_tn, identity.display_name) == ("12025550202", "Bob Dylan")
+    with pytest.raises(ValueError, match="not 12025550202"):
+        carrier("rogue-real-bob", request("12025550201", group_dest_uri(group), provider_key))
