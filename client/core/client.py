@@ -1,0 +1,773 @@
+"""The client core: one member's groups, history and delivery-service session (trio).
+
+``ChatClient.run(commands)`` is the whole client: it loads the profile's state, keeps a
+session with the delivery service (reconnecting with back-off), applies deliveries and
+user commands to the MLS state through the binding, and reports everything as
+``client.core.events`` values through ``emit``. The protocol decisions are in the
+sans-I/O ``ClientSession``; the credential decisions in ``credential_checks``; this
+module only sequences them.
+
+Concurrency: one task reads deliveries, one runs commands; both change MLS state only
+under ``self._mls`` (a trio lock), so a commit's round trip (send, wait for the
+service's verdict, merge or clear) is atomic with respect to incoming commits. When the
+service answers ``stale_epoch``, the pending commit is cleared, the lock released so the
+winning commit can be applied, and the operation is retried at the new epoch.
+
+Heavy binding calls and SQLite run in worker threads (``trio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import openmls
+import trio
+
+from client.core.backoff import Backoff
+from client.core.chat_payload import PayloadError, Text, Title, decode_payload, encode_payload
+from client.core.connection import (
+    DeliveryConnection,
+    FrameLink,
+    HandshakeFailed,
+    LinkClosed,
+    RequestRefused,
+    open_websocket_link,
+)
+from client.core.credential_checks import (
+    CheckContext,
+    MemberVerdict,
+    check_commit,
+    check_key_package,
+    check_leaf,
+    check_tree,
+)
+from client.core.events import (
+    AnswerInvitation,
+    ChatLine,
+    CodeMismatch,
+    Command,
+    ConnectionChanged,
+    ConnectionState,
+    CoreEvent,
+    CreateGroup,
+    CredentialVerdict,
+    EpochChanged,
+    GroupsChanged,
+    GroupSummary,
+    HistoryLoaded,
+    Invitation,
+    InvitationClosed,
+    InvitationReceived,
+    InviteNumber,
+    LeaveGroup,
+    MarkCode,
+    MembersChanged,
+    MessageReceived,
+    Notice,
+    NoticeLevel,
+    OpenGroup,
+    RemoveMember,
+    SelfIdentity,
+    SendText,
+    Shutdown,
+)
+from client.core.group_view import (
+    identity_of,
+    member_key,
+    member_rows,
+    safety_code,
+    sender_label,
+)
+from client.core.history import ChatHistory
+from client.core.profile import ClientProfile
+from client.core.session import ClientSession, Registration
+from shared.identity_view import view_identity, view_rejection
+from shared.profile import DEFAULT_CIPHERSUITE, DS_AUTH_LABEL, MAX_PAST_EPOCHS
+from shared.protocol import (
+    AnswerInvitation as AnswerInvitationFrame,
+)
+from shared.protocol import (
+    Commit,
+    Deliver,
+    DeliveryKind,
+    ErrorCode,
+    FetchGroupInfo,
+    GroupInfoReply,
+    RequestInvitation,
+    SendMessage,
+)
+from shared.protocol import (
+    CreateGroup as CreateGroupFrame,
+)
+from shared.stir.numbers import display
+from shared.stir.trust import TrustStore, load_trust_store
+
+T = TypeVar("T")
+
+COMMIT_ATTEMPTS = 5
+EPOCH_WAIT = 10.0  # seconds to wait for the winning commit after a stale-epoch answer
+
+LinkFactory = Callable[[], AbstractAsyncContextManager[FrameLink]]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _short_id(group_id: bytes) -> str:
+    return base64.urlsafe_b64encode(group_id).rstrip(b"=").decode("ascii")[:8]
+
+
+@dataclass(frozen=True)
+class OwnLeaf:
+    """This member's credential and key, shaped like a leaf for the checks."""
+
+    credential: openmls.Credential
+    signature_key: bytes
+    application_id: bytes | None
+
+
+class CommitFailed(Exception):
+    """A commit could not be placed (refused, or lost the race too often)."""
+
+
+@dataclass
+class GroupSlot:
+    """One group's live state in memory."""
+
+    group: openmls.Group
+    verdicts: dict[int, MemberVerdict] = field(default_factory=dict)
+    epoch_moved: trio.Event = field(default_factory=trio.Event)
+
+
+class ChatClient:
+    """One member's client core."""
+
+    def __init__(
+        self,
+        profile: ClientProfile,
+        emit: Callable[[CoreEvent], None],
+        *,
+        link_factory: LinkFactory | None = None,
+        clock: Callable[[], datetime] = _now,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.profile = profile
+        self._emit = emit
+        self._link_factory = link_factory or (lambda: open_websocket_link(profile.ds_url))
+        self._clock = clock
+        self._backoff = backoff or Backoff()
+        self._mls = trio.Lock()
+        self.slots: dict[bytes, GroupSlot] = {}
+        self.conn: DeliveryConnection | None = None
+        self._invitations: dict[str, Deliver] = {}  # received, waiting for the user
+        self._connected = trio.Event()
+        # Opened in run(): the binding's storage, the signer, the history.
+        self.provider: openmls.Provider
+        self.signer: openmls.SignatureKeyPair
+        self.credential: openmls.Credential
+        self.history: ChatHistory
+        self.trust: TrustStore
+
+    # ------------------------------------------------------------------ helpers
+
+    def emit(self, event: CoreEvent) -> None:
+        """Hand an event to the UI (or the test)."""
+        self._emit(event)
+
+    def notice(self, text: str, level: NoticeLevel = NoticeLevel.INFO) -> None:
+        """Tell the user something."""
+        self.emit(Notice(text, level))
+
+    async def _thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    def _ctx(self, group_id: bytes) -> CheckContext:
+        return CheckContext(self.trust, group_id, self._clock)
+
+    # ------------------------------------------------------------------ start
+
+    def _open(self) -> None:
+        """Open the profile's state (blocking; run in a thread)."""
+        self.provider = openmls.Provider(str(self.profile.mls_path))
+        self.signer = openmls.SignatureKeyPair.from_p256_private_key(self.profile.private_key_der)
+        self.signer.store(self.provider)
+        self.credential = openmls.Credential(
+            self.profile.credential_type, self.profile.credential_content
+        )
+        self.history = ChatHistory(self.profile.history_path)
+        self.trust = load_trust_store(self.profile.trust_dir)
+        for record in self.history.groups():
+            if not record.active:
+                continue
+            try:
+                group = openmls.Group.load(self.provider, record.group_id)
+            except openmls.MlsError:
+                self.history.set_active(record.group_id, False)
+                continue
+            if group.is_active:
+                self.slots[record.group_id] = GroupSlot(group)
+
+    async def _self_identity(self) -> None:
+        ctx = CheckContext(self.trust, b"", self._clock)
+        verdict = await self._thread(check_leaf, self._own_leaf(), ctx)
+        if verdict.identity is not None:
+            self.emit(SelfIdentity(view_identity(verdict.identity)))
+        elif verdict.rejection is not None:
+            r = verdict.rejection
+            self.notice(f"your own credential fails: {r.detail} [{r.reason}]", NoticeLevel.ERROR)
+
+    def _own_leaf(self) -> OwnLeaf:
+        return OwnLeaf(self.credential, self.signer.public_key, self.profile.application_id)
+
+    async def run(self, commands: trio.MemoryReceiveChannel[Command]) -> None:
+        """Run until a Shutdown command (or cancellation)."""
+        await self._thread(self._open)
+        try:
+            await self._self_identity()
+            for group_id, slot in list(self.slots.items()):
+                await self._refresh_members(group_id, slot)
+            self._groups_changed()
+            first = next(iter(self.slots), None)
+            if first is not None:
+                await self._open_group(first)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._connection_loop)
+                await self._command_loop(commands)
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._thread(self.history.close)
+
+    # ------------------------------------------------------------------ connection
+
+    async def _registration(self, conn: DeliveryConnection, ds_id: str) -> Registration | None:
+        if self.profile.ds_id is not None and ds_id != self.profile.ds_id:
+            raise HandshakeFailed(f"service is {ds_id!r}, profile expects {self.profile.ds_id!r}")
+        return Registration(
+            self.profile.credential_type,
+            self.profile.credential_content,
+            self.profile.application_id,
+        )
+
+    def _sign_auth(self, content: bytes) -> bytes:
+        return self.signer.sign_with_label(DS_AUTH_LABEL, content)
+
+    async def _connection_loop(self) -> None:
+        state = ConnectionState.CONNECTING
+        while True:
+            self.emit(ConnectionChanged(state))
+            detail = ""
+            try:
+                async with self._link_factory() as link:
+                    session = ClientSession(
+                        tn=self.profile.tn,
+                        signature_scheme=self.signer.signature_scheme,
+                        signature_key=self.signer.public_key,
+                        sign=self._sign_auth,
+                        expected_ds_id=self.profile.ds_id,
+                    )
+                    conn = DeliveryConnection(link, session)
+                    conn.on_garbage = lambda d: self.notice(
+                        f"the service sent garbage: {d}", NoticeLevel.WARNING
+                    )
+                    async with trio.open_nursery() as nursery:
+                        await nursery.start(conn.reader)
+                        await conn.handshake(self._registration)
+                        self.conn = conn
+                        self._backoff.reset()
+                        self._connected.set()
+                        self.emit(ConnectionChanged(ConnectionState.CONNECTED, conn.ds_id or ""))
+                        async for deliver in conn.deliveries:
+                            await self._handle_delivery(conn, deliver)
+                        nursery.cancel_scope.cancel()
+                    detail = "connection closed"
+            except* (LinkClosed, HandshakeFailed, RequestRefused, OSError) as group:
+                detail = "; ".join(str(e) for e in group.exceptions)
+            finally:
+                self.conn = None
+                self._connected = trio.Event()
+            state = ConnectionState.RECONNECTING
+            self.emit(ConnectionChanged(state, detail))
+            await trio.sleep(self._backoff.next_delay())
+
+    async def _require_conn(self) -> DeliveryConnection:
+        if self.conn is None:
+            raise LinkClosed("not connected to the delivery service")
+        return self.conn
+
+    # ------------------------------------------------------------------ commands
+
+    async def _command_loop(self, commands: trio.MemoryReceiveChannel[Command]) -> None:
+        async for command in commands:
+            if isinstance(command, Shutdown):
+                return
+            try:
+                await self._command(command)
+            except* (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as group:
+                text = "; ".join(str(e) for e in group.exceptions)
+                self.notice(f"{type(command).__name__} failed: {text}", NoticeLevel.ERROR)
+
+    async def _command(self, command: Command) -> None:
+        if isinstance(command, OpenGroup):
+            await self._open_group(command.group_id)
+        elif isinstance(command, CreateGroup):
+            await self._create_group(command.title)
+        elif isinstance(command, SendText):
+            await self._send_text(command.group_id, command.text)
+        elif isinstance(command, InviteNumber):
+            await self._invite(command.group_id, command.tn)
+        elif isinstance(command, AnswerInvitation):
+            await self._answer_invitation(command.invitation_id, command.accept)
+        elif isinstance(command, RemoveMember):
+            await self._remove(command.group_id, command.member_key)
+        elif isinstance(command, LeaveGroup):
+            await self._leave(command.group_id)
+        elif isinstance(command, MarkCode):
+            await self._mark(command)
+
+    async def _open_group(self, group_id: bytes) -> None:
+        lines = await self._thread(self.history.lines, group_id)
+        self.emit(HistoryLoaded(group_id, tuple(lines)))
+        slot = self.slots.get(group_id)
+        if slot is not None:
+            self._members_changed(group_id, slot)
+            self._epoch_changed(group_id, slot)
+
+    async def _create_group(self, title: str) -> None:
+        conn = await self._require_conn()
+        async with self._mls:
+            group = await self._thread(
+                openmls.Group.create,
+                self.provider,
+                self.signer,
+                self.credential,
+                ciphersuite=DEFAULT_CIPHERSUITE,
+                required_credential_types=[self.profile.credential_type],
+                max_past_epochs=MAX_PAST_EPOCHS,
+                application_id=self.profile.application_id,
+            )
+            info = await self._thread(group.export_group_info)
+            await conn.call(lambda i: CreateGroupFrame(i, group.group_id, info))
+            await self._thread(self.history.add_group, group.group_id, title)
+            slot = GroupSlot(group)
+            self.slots[group.group_id] = slot
+            await self._refresh_members(group.group_id, slot)
+        self._groups_changed()
+        await self._system_line(group.group_id, f"You created “{title}”")
+        await self._open_group(group.group_id)
+
+    async def _send_text(self, group_id: bytes, text: str) -> None:
+        conn = await self._require_conn()
+        slot = self._slot(group_id)
+        payload = encode_payload(Text(text))
+        async with self._mls:
+            message = await self._thread(slot.group.create_message, payload)
+        await conn.call(lambda i: SendMessage(i, group_id, message))
+        line = ChatLine(group_id, "me", text, self._clock(), own=True)
+        await self._thread(self.history.add_lines, [line])
+        self.emit(MessageReceived(line))
+
+    async def _invite(self, group_id: bytes, tn: str) -> None:
+        conn = await self._require_conn()
+        self._slot(group_id)
+        await conn.call(lambda i: RequestInvitation(i, tn, group_id))
+        await self._system_line(group_id, f"Invited {display(tn)}; waiting for their answer")
+
+    async def _answer_invitation(self, invitation_id: str, accept: bool) -> None:
+        deliver = self._invitations.get(invitation_id)
+        if deliver is None:
+            self.notice(f"no open invitation {invitation_id}", NoticeLevel.WARNING)
+            return
+        conn = await self._require_conn()
+        if accept:
+            key_package = await self._thread(
+                openmls.KeyPackage.create,
+                self.provider,
+                self.signer,
+                self.credential,
+                ciphersuite=DEFAULT_CIPHERSUITE,
+                application_id=self.profile.application_id,
+            )
+            data = key_package.to_bytes()
+            assert deliver.invitation_id is not None
+            inv = deliver.invitation_id
+            await conn.call(lambda i: AnswerInvitationFrame(i, inv, data))
+            self.notice("Invitation accepted: you join when they add you.")
+        del self._invitations[invitation_id]
+        await self._thread(self.history.mark_handled, [deliver.mid])
+        await conn.ack((deliver.mid,))
+        self.emit(InvitationClosed(invitation_id))
+
+    async def _remove(self, group_id: bytes, key: str) -> None:
+        slot = self._slot(group_id)
+        target = next((m for m in slot.group.members if member_key(m.signature_key) == key), None)
+        if target is None:
+            self.notice("that member is no longer in the group", NoticeLevel.WARNING)
+            return
+        index = target.index
+        label = sender_label(slot.verdicts, index)
+        await self._commit(group_id, lambda: slot.group.remove_members([index]))
+        await self._system_line(group_id, f"You removed {label}")
+
+    async def _leave(self, group_id: bytes) -> None:
+        # The protocol (v1) carries no standalone proposals, so a Remove proposal for
+        # ourselves cannot reach the others: leaving is local (state and history kept,
+        # group marked inactive); another member removes us.
+        slot = self._slot(group_id)
+        async with self._mls:
+            self.slots.pop(group_id, None)
+        del slot
+        await self._thread(self.history.set_active, group_id, False)
+        await self._system_line(group_id, "You left this group (others see you until removed)")
+        self._groups_changed()
+
+    async def _mark(self, command: MarkCode) -> None:
+        slot = self.slots.get(command.group_id)
+        if slot is None:
+            return
+        row = next(
+            (m for m in slot.group.members if member_key(m.signature_key) == command.member_key),
+            None,
+        )
+        who = sender_label(slot.verdicts, row.index) if row is not None else command.member_key
+        verdict = "codes match" if command.matches else "CODES DIFFER"
+        await self._system_line(
+            command.group_id, f"You compared codes with {who} at epoch {command.epoch}: {verdict}"
+        )
+        if not command.matches:
+            me = slot.verdicts.get(slot.group.own_index)
+            mine = view_identity(me.identity).title if me and me.identity else "you"
+            self.emit(CodeMismatch(command.group_id, command.epoch, mine, who))
+
+    # ------------------------------------------------------------------ commits
+
+    def _slot(self, group_id: bytes) -> GroupSlot:
+        slot = self.slots.get(group_id)
+        if slot is None:
+            raise CommitFailed(f"group {_short_id(group_id)} is not one of ours")
+        return slot
+
+    async def _commit(
+        self, group_id: bytes, make: Callable[[], openmls.CommitBundle]
+    ) -> openmls.CommitBundle:
+        """Create, place and merge a commit, retrying after a lost race (PROFILE §7)."""
+        slot = self._slot(group_id)
+        for _ in range(COMMIT_ATTEMPTS):
+            conn = await self._require_conn()
+            async with self._mls:
+                epoch = slot.group.epoch
+                moved = slot.epoch_moved
+                bundle = await self._thread(make)
+                info = bundle.group_info
+                if info is None:
+                    info = await self._thread(slot.group.export_group_info)
+                frame = functools.partial(
+                    Commit,
+                    group_id=group_id,
+                    epoch=epoch,
+                    commit=bundle.commit,
+                    group_info=info,
+                    welcome=bundle.welcome,
+                )
+                try:
+                    await conn.call(frame)
+                except RequestRefused as exc:
+                    await self._thread(slot.group.clear_pending_commit)
+                    if exc.code is not ErrorCode.STALE_EPOCH:
+                        raise CommitFailed(str(exc)) from exc
+                except BaseException:
+                    await self._thread(slot.group.clear_pending_commit)
+                    raise
+                else:
+                    await self._thread(slot.group.merge_pending_commit)
+                    await self._after_epoch_change(group_id, slot)
+                    return bundle
+            # Lost the race: let the delivery task apply the winner, then try again.
+            with trio.move_on_after(EPOCH_WAIT):
+                await moved.wait()
+        raise CommitFailed(f"gave up after {COMMIT_ATTEMPTS} lost races for the epoch")
+
+    async def _after_epoch_change(self, group_id: bytes, slot: GroupSlot) -> None:
+        await self._refresh_members(group_id, slot)
+        slot.epoch_moved.set()
+        slot.epoch_moved = trio.Event()
+        self._epoch_changed(group_id, slot)
+        self._groups_changed()
+
+    async def _refresh_members(self, group_id: bytes, slot: GroupSlot) -> None:
+        members = await self._thread(lambda: slot.group.members)
+        verdicts = await self._thread(check_tree, members, self._ctx(group_id))
+        slot.verdicts = {v.index: v for v in verdicts if v.index is not None}
+        self._members_changed(group_id, slot)
+
+    def _members_changed(self, group_id: bytes, slot: GroupSlot) -> None:
+        rows = member_rows(slot.group.members, slot.verdicts, slot.group.own_index)
+        self.emit(MembersChanged(group_id, rows))
+
+    def _epoch_changed(self, group_id: bytes, slot: GroupSlot) -> None:
+        group = slot.group
+        self.emit(
+            EpochChanged(group_id, safety_code(group_id, group.epoch, group.epoch_authenticator()))
+        )
+
+    def _groups_changed(self) -> None:
+        summaries = []
+        for record in self.history.groups():
+            slot = self.slots.get(record.group_id)
+            summaries.append(
+                GroupSummary(
+                    record.group_id,
+                    record.title,
+                    slot.group.epoch if slot else 0,
+                    len(slot.group.members) if slot else 0,
+                    active=slot is not None,
+                )
+            )
+        self.emit(GroupsChanged(tuple(summaries)))
+
+    def _sys(self, group_id: bytes, text: str) -> ChatLine:
+        return ChatLine(group_id, "", text, self._clock(), system=True)
+
+    async def _system_line(self, group_id: bytes, text: str) -> None:
+        line = self._sys(group_id, text)
+        await self._thread(self.history.add_lines, [line])
+        self.emit(MessageReceived(line))
+
+    # ------------------------------------------------------------------ deliveries
+
+    async def _handle_delivery(self, conn: DeliveryConnection, deliver: Deliver) -> None:
+        if await self._thread(self.history.is_handled, deliver.mid):
+            await conn.ack((deliver.mid,))  # a redelivery after a reconnect: already done
+            return
+        if deliver.kind is DeliveryKind.INVITATION:
+            self._invitation(deliver)
+            return  # acknowledged once the user answers (survives a restart until then)
+        lines: list[ChatLine] = []
+        try:
+            if deliver.kind is DeliveryKind.APPLICATION:
+                lines = await self._application(deliver)
+            elif deliver.kind is DeliveryKind.COMMIT:
+                lines = await self._incoming_commit(deliver)
+            elif deliver.kind is DeliveryKind.WELCOME:
+                lines = await self._welcome(deliver)
+            elif deliver.kind is DeliveryKind.KEY_PACKAGE:
+                await self._key_package(deliver)
+            elif deliver.kind is DeliveryKind.REMOVED:
+                lines = await self._removed(deliver)
+        except (openmls.MlsError, CommitFailed, RequestRefused) as exc:
+            self.notice(
+                f"could not apply a {deliver.kind.value} from {display(deliver.sender)}: {exc}",
+                NoticeLevel.WARNING,
+            )
+        stored = await self._thread(self.history.add_lines, lines, mid=deliver.mid)
+        if stored:
+            for line in lines:
+                self.emit(MessageReceived(line))
+        await conn.ack((deliver.mid,))
+
+    def _invitation(self, deliver: Deliver) -> None:
+        if deliver.invitation_id is None or deliver.group_id is None:
+            self.notice("the service sent an invitation without its id", NoticeLevel.WARNING)
+            return
+        key = str(deliver.invitation_id)
+        self._invitations[key] = deliver
+        self.emit(
+            InvitationReceived(
+                Invitation(
+                    key,
+                    deliver.group_id,
+                    f"group {_short_id(deliver.group_id)}",
+                    display(deliver.sender),
+                )
+            )
+        )
+
+    async def _application(self, deliver: Deliver) -> list[ChatLine]:
+        group_id = deliver.group_id
+        slot = self.slots.get(group_id) if group_id is not None else None
+        if slot is None or group_id is None:
+            return []
+        async with self._mls:
+            result = await self._thread(slot.group.process_message, deliver.data)
+        if not isinstance(result, openmls.ApplicationMessage):
+            return []
+        try:
+            payload = decode_payload(result.data)
+        except PayloadError as exc:
+            self.notice(f"unreadable message from {display(deliver.sender)}: {exc}")
+            return []
+        sender = sender_label(slot.verdicts, result.sender.index)
+        when = self._clock()
+        if isinstance(payload, Title):
+            await self._thread(self.history.set_title, group_id, payload.title)
+            self._groups_changed()
+            return [
+                ChatLine(
+                    group_id, "", f"{sender} named the group “{payload.title}”", when, system=True
+                )
+            ]
+        return [ChatLine(group_id, sender, payload.body, when)]
+
+    async def _incoming_commit(self, deliver: Deliver) -> list[ChatLine]:
+        group_id = deliver.group_id
+        slot = self.slots.get(group_id) if group_id is not None else None
+        if slot is None or group_id is None:
+            return []
+        lines: list[ChatLine] = []
+        async with self._mls:
+            if deliver.epoch is not None and deliver.epoch < slot.group.epoch:
+                return []  # already applied (redelivered after a crash)
+            staged = await self._thread(slot.group.process_message, deliver.data)
+            if not isinstance(staged, openmls.StagedCommit):
+                return []
+            verdict = await self._thread(
+                check_commit, staged, identity_of(slot.verdicts), self._ctx(group_id)
+            )
+            if not verdict.accepted:
+                for rejected in verdict.rejections:
+                    assert rejected.rejection is not None
+                    r = rejected.rejection
+                    view = view_rejection(rejected.who, r.reason, r.rule, r.detail)
+                    self.emit(CredentialVerdict(group_id, "commit", False, rejection=view))
+                    lines.append(self._sys(group_id, f"Refused a commit: {view.text}"))
+                return lines  # the staged commit is dropped: nothing changed
+            removed = [sender_label(slot.verdicts, m.index) for m in staged.removed_members]
+            self_removed = staged.self_removed
+            await self._thread(slot.group.merge_staged_commit, staged)
+            if self_removed or not slot.group.is_active:
+                self.slots.pop(group_id, None)
+                await self._thread(self.history.set_active, group_id, False)
+                self._groups_changed()
+                return [self._sys(group_id, "You were removed from this group")]
+            before = set(slot.verdicts)
+            await self._after_epoch_change(group_id, slot)
+        for index in sorted(set(slot.verdicts) - before):
+            lines.append(self._sys(group_id, f"{sender_label(slot.verdicts, index)} joined"))
+        for label in removed:
+            lines.append(self._sys(group_id, f"{label} left"))
+        return lines
+
+    async def _welcome(self, deliver: Deliver) -> list[ChatLine]:
+        async with self._mls:
+            staged = await self._thread(
+                openmls.StagedWelcome.from_bytes,
+                self.provider,
+                deliver.data,
+                max_past_epochs=MAX_PAST_EPOCHS,
+            )
+            group_id = staged.group_id
+            verdicts = await self._thread(check_tree, staged.members, self._ctx(group_id))
+            rejected = [v for v in verdicts if v.rejection is not None]
+            if rejected:
+                for v in rejected:
+                    assert v.rejection is not None
+                    r = v.rejection
+                    view = view_rejection(v.who, r.reason, r.rule, r.detail)
+                    self.emit(CredentialVerdict(group_id, "welcome", False, rejection=view))
+                self.notice(
+                    f"Refused to join group {_short_id(group_id)}: "
+                    f"{len(rejected)} member credential(s) failed",
+                    NoticeLevel.ERROR,
+                )
+                return []  # the staged Welcome is dropped: we did not join
+            group = await self._thread(staged.accept)
+            slot = GroupSlot(group, {v.index: v for v in verdicts if v.index is not None})
+            self.slots[group_id] = slot
+            record = await self._thread(self.history.group, group_id)
+            if record is None:
+                await self._thread(self.history.add_group, group_id, f"group {_short_id(group_id)}")
+            else:
+                await self._thread(self.history.add_group, group_id, record.title)
+        inviter = sender_label(slot.verdicts, staged.sender.index)
+        self._groups_changed()
+        self._members_changed(group_id, slot)
+        self._epoch_changed(group_id, slot)
+        return [self._sys(group_id, f"You joined; added by {inviter}")]
+
+    async def _key_package(self, deliver: Deliver) -> None:
+        group_id = deliver.group_id
+        if group_id is None or group_id not in self.slots:
+            self.notice("a KeyPackage arrived for a group we are not in", NoticeLevel.WARNING)
+            return
+        key_package = await self._thread(openmls.KeyPackage.parse, self.provider, deliver.data)
+        verdict = await self._thread(check_key_package, key_package, self._ctx(group_id))
+        if verdict.rejection is not None:
+            r = verdict.rejection
+            view = view_rejection(verdict.who, r.reason, r.rule, r.detail)
+            self.emit(CredentialVerdict(group_id, "key-package", False, rejection=view))
+            await self._system_line(group_id, f"Did not add: {view.text}")
+            return
+        slot = self.slots[group_id]
+        await self._commit(group_id, lambda: slot.group.add_members([key_package]))
+        record = await self._thread(self.history.group, group_id)
+        if record is not None:
+            # Tell the group (and so the new member) the title people gave it.
+            data = encode_payload(Title(record.title))
+            conn = await self._require_conn()
+            async with self._mls:
+                message = await self._thread(slot.group.create_message, data)
+            await conn.call(lambda i: SendMessage(i, group_id, message))
+
+    async def _removed(self, deliver: Deliver) -> list[ChatLine]:
+        group_id = deliver.group_id
+        if group_id is None or group_id not in self.slots:
+            return []
+        self.slots.pop(group_id, None)
+        await self._thread(self.history.set_active, group_id, False)
+        self._groups_changed()
+        return [self._sys(group_id, "You are no longer a member of this group")]
+
+    # ------------------------------------------------------------------ resync
+
+    async def resync(self, group_id: bytes) -> None:
+        """Rejoin a group by external commit from the service's GroupInfo (PROFILE §7),
+        after validating every member of its tree."""
+        conn = await self._require_conn()
+        reply = await conn.call(lambda i: FetchGroupInfo(i, group_id))
+        assert isinstance(reply, GroupInfoReply)
+        async with self._mls:
+            join = await self._thread(
+                openmls.Group.join_by_external_commit,
+                self.provider,
+                self.signer,
+                self.credential,
+                reply.group_info,
+                application_id=self.profile.application_id,
+                max_past_epochs=MAX_PAST_EPOCHS,
+            )
+            verdicts = await self._thread(check_tree, join.members, self._ctx(group_id))
+            rejected = [v for v in verdicts if v.rejection is not None]
+            if rejected:
+                for v in rejected:
+                    assert v.rejection is not None
+                    r = v.rejection
+                    view = view_rejection(v.who, r.reason, r.rule, r.detail)
+                    self.emit(CredentialVerdict(group_id, "external-join", False, rejection=view))
+                raise CommitFailed("resync refused: the group's tree holds rejected credentials")
+            group, bundle = await self._thread(join.accept)
+            info = bundle.group_info
+            if info is None:
+                info = await self._thread(group.export_group_info)
+            try:
+                await conn.call(
+                    lambda i: Commit(i, group_id, join.epoch, bundle.commit, info, bundle.welcome)
+                )
+            except RequestRefused:
+                await self._thread(group.clear_pending_commit)
+                raise
+            await self._thread(group.merge_pending_commit)
+            slot = GroupSlot(group)
+            self.slots[group_id] = slot
+            await self._after_epoch_change(group_id, slot)
+        await self._system_line(group_id, "Resynchronised with the group (external commit)")
+
+
+ClientCore = ChatClient
+"""The name the scenario runner's launcher looks for (scenarios.launcher)."""

@@ -1,0 +1,257 @@
+"""The trio side of a delivery-service session: moves frame text and pairs replies.
+
+All protocol decisions are in ``client.core.session.ClientSession``; this module owns
+the socket (any ``FrameLink``: a trio-websocket connection, or an in-memory link in
+tests and scenarios), one reader task, and the waiting callers of ``call``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import trio
+import trio_websocket
+
+from client.core.session import (
+    Challenged,
+    ClientSession,
+    Garbage,
+    Incoming,
+    Ready,
+    Refused,
+    Registration,
+    Reply,
+    SessionState,
+)
+from shared.protocol import Ack, ClientFrame, Deliver, Error, ErrorCode, ServerFrame
+
+# Matches the service's default frame limit (docs/protocol.md §6).
+MAX_FRAME_BYTES = 8 * 1024 * 1024
+
+
+class FrameLink(Protocol):
+    """A message-oriented, ordered, reliable link (one frame per message)."""
+
+    async def receive(self) -> str | bytes:
+        """The next message; raises ``LinkClosed`` when the link is gone."""
+        ...
+
+    async def send(self, message: str) -> None:
+        """Send one message; raises ``LinkClosed`` when the link is gone."""
+        ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the link (idempotent)."""
+        ...
+
+
+class LinkClosed(Exception):
+    """The connection to the delivery service is gone."""
+
+
+class RequestRefused(Exception):
+    """The service answered a request with an ``error`` frame."""
+
+    def __init__(self, error: Error) -> None:
+        super().__init__(f"{error.code.value}: {error.detail}")
+        self.error = error
+
+    @property
+    def code(self) -> ErrorCode:
+        """The refusal's error code."""
+        return self.error.code
+
+
+class HandshakeFailed(Exception):
+    """The service did not let this client in (wrong service, refused auth, garbage)."""
+
+
+class WebSocketLink:
+    """``FrameLink`` over trio-websocket."""
+
+    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
+        self._ws = ws
+
+    async def receive(self) -> str | bytes:
+        """The next WebSocket message."""
+        try:
+            return await self._ws.get_message()
+        except trio_websocket.ConnectionClosed as exc:
+            raise LinkClosed(str(exc)) from None
+
+    async def send(self, message: str) -> None:
+        """Send one text message."""
+        try:
+            await self._ws.send_message(message)
+        except trio_websocket.ConnectionClosed as exc:
+            raise LinkClosed(str(exc)) from None
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the WebSocket."""
+        await self._ws.aclose(code, reason)
+
+
+@asynccontextmanager
+async def open_websocket_link(
+    url: str, *, connect_timeout: float = 10.0
+) -> AsyncIterator[FrameLink]:
+    """Open a WebSocket to the service; raises ``LinkClosed`` when it cannot."""
+    try:
+        async with trio_websocket.open_websocket_url(
+            url, max_message_size=MAX_FRAME_BYTES, connect_timeout=connect_timeout
+        ) as ws:
+            yield WebSocketLink(ws)
+    except (OSError, trio_websocket.HandshakeError) as exc:
+        raise LinkClosed(f"cannot reach {url}: {exc}") from None
+
+
+@dataclass
+class _Waiter:
+    event: trio.Event = field(default_factory=trio.Event)
+    reply: ServerFrame | None = None
+    error: Error | None = None
+
+
+RegistrationSource = Callable[["DeliveryConnection", str], Awaitable[Registration | None]]
+"""Called once challenged with the service id: returns what ``auth`` registers (a fresh
+PASSporT may be fetched through the connection first), or None to use the stored one."""
+
+
+class DeliveryConnection:
+    """One authenticated session: ``call`` requests, read ``deliveries``, ``ack`` them."""
+
+    def __init__(self, link: FrameLink, session: ClientSession) -> None:
+        self._link = link
+        self.session = session
+        self._waiters: dict[int, _Waiter] = {}
+        self._ready = trio.Event()
+        self._challenged = trio.Event()
+        self._failure: str | None = None
+        self._closed = False
+        send, receive = trio.open_memory_channel[Deliver](math.inf)
+        self._deliveries_in = send
+        self.deliveries = receive
+        self.garbage: list[str] = []  # what the service sent that made no sense
+        self.on_garbage: Callable[[str], None] = lambda _detail: None
+        self.ds_id: str | None = None
+
+    async def _flush(self) -> None:
+        for text in self.session.data_to_send():
+            await self._link.send(text)
+
+    async def reader(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Read until the link closes; wakes every waiter with the failure."""
+        task_status.started()
+        try:
+            while True:
+                data = await self._link.receive()
+                for event in self.session.receive(data):
+                    self._dispatch(event)
+                await self._flush()
+        except LinkClosed as exc:
+            self._fail(f"connection lost: {exc}")
+        finally:
+            self._closed = True
+            self._deliveries_in.close()
+            self._fail(self._failure or "connection closed")
+
+    def _fail(self, reason: str) -> None:
+        self._failure = self._failure or reason
+        for waiter in self._waiters.values():
+            waiter.event.set()
+        self._waiters.clear()
+        self._challenged.set()
+        self._ready.set()
+
+    def _dispatch(self, event: object) -> None:
+        if isinstance(event, Challenged):
+            self.ds_id = event.ds_id
+            self._challenged.set()
+        elif isinstance(event, Ready):
+            self._ready.set()
+        elif isinstance(event, Reply):
+            waiter = self._waiters.pop(event.re, None)
+            if waiter is not None:
+                waiter.reply = event.frame
+                waiter.event.set()
+        elif isinstance(event, Refused):
+            if event.re is None:
+                self._failure = f"the service ended the session: {event.error.detail}"
+                return
+            waiter = self._waiters.pop(event.re, None)
+            if waiter is not None:
+                waiter.error = event.error
+                waiter.event.set()
+            elif self.session.state is SessionState.FAILED:
+                self._failure = f"the service refused us: {event.error.detail}"
+                self._ready.set()
+                self._challenged.set()
+        elif isinstance(event, Incoming):
+            self._deliveries_in.send_nowait(event.deliver)
+        elif isinstance(event, Garbage):
+            self.garbage.append(event.detail)
+            self.on_garbage(event.detail)
+            if self.session.state is SessionState.FAILED:
+                self._failure = event.detail
+                self._ready.set()
+                self._challenged.set()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the session is authenticated and the link open."""
+        return self.session.state is SessionState.READY and not self._closed
+
+    async def handshake(self, registration: RegistrationSource, timeout: float = 15.0) -> str:
+        """Hello, challenge, auth; returns the service id. Raises HandshakeFailed."""
+        with trio.move_on_after(timeout) as scope:
+            self.session.start()
+            await self._flush()
+            await self._challenged.wait()
+            if self.session.state is not SessionState.CHALLENGED:
+                raise HandshakeFailed(self._failure or "no challenge")
+            assert self.ds_id is not None
+            self.session.authenticate(await registration(self, self.ds_id))
+            await self._flush()
+            await self._ready.wait()
+            if not self.ready:
+                raise HandshakeFailed(self._failure or "registration refused")
+            return self.ds_id
+        assert scope.cancelled_caught
+        raise HandshakeFailed(f"the service did not complete the handshake in {timeout} s")
+
+    async def call(
+        self, make: Callable[[int], ClientFrame], *, timeout: float = 60.0
+    ) -> ServerFrame:
+        """Send a request and wait for its reply; raises RequestRefused or LinkClosed."""
+        if self._closed:
+            raise LinkClosed(self._failure or "connection closed")
+        request_id = self.session.request(make)
+        waiter = _Waiter()
+        self._waiters[request_id] = waiter
+        await self._flush()
+        with trio.move_on_after(timeout):
+            await waiter.event.wait()
+        if waiter.error is not None:
+            raise RequestRefused(waiter.error)
+        if waiter.reply is None:
+            self._waiters.pop(request_id, None)
+            raise LinkClosed(self._failure or f"no answer to request {request_id} in {timeout} s")
+        return waiter.reply
+
+    async def ack(self, mids: tuple[int, ...]) -> None:
+        """Acknowledge handled deliveries (a replayed mid's refusal is expected, ignored)."""
+        try:
+            await self.call(lambda i: Ack(i, mids))
+        except RequestRefused as exc:
+            if exc.code is not ErrorCode.UNKNOWN_MESSAGE:
+                raise
+
+    async def close(self) -> None:
+        """Close the link."""
+        await self._link.close()
