@@ -1,0 +1,103 @@
+"""What one connection still has to send: replies, and pushes backed by the mail box.
+
+Replies are never dropped. Pushed ``deliver`` frames are a cache of the recipient's mail
+box: when the connection falls behind (the queue is full) pushes are skipped and the
+outbox reloads them from storage, in mid order, once it has caught up, so a slow client
+costs the others nothing and loses nothing. The first load after registration works the
+same way. Loading is synchronous and happens with no await between reading the mail box
+and resuming pushes, so no message can fall between the two.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+
+import trio
+
+from delivery_service.service import deliver_frame
+from delivery_service.storage import StoredMessage
+from shared.protocol import encode_frame
+
+MailboxLoader = Callable[[str, int, int], list[StoredMessage]]
+"""(tn, after_mid, limit) -> stored messages, in mid order."""
+
+
+class Outbox:
+    """Send queue of one connection (replies first, then mail in mid order)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._replies: deque[str] = deque()
+        self._mail: deque[str] = deque()
+        self._tn: str | None = None
+        self._loader: MailboxLoader | None = None
+        self._high = 0  # highest mid queued (or sent) in this session
+        self._reload = False
+        self._wakeup = trio.Event()
+        self._drained = trio.Event()
+        self.closing: str | None = None  # a final frame, then close
+
+    @property
+    def tn(self) -> str | None:
+        """The TN whose mail this outbox carries (None before registration)."""
+        return self._tn
+
+    def attach(self, tn: str, loader: MailboxLoader) -> None:
+        """Start carrying ``tn``'s mail: everything in its mail box, then live pushes."""
+        self._tn = tn
+        self._loader = loader
+        self._reload = True
+        self._wakeup.set()
+
+    def push(self, mid: int, text: str) -> None:
+        """A message for this connection's TN was stored (never blocks)."""
+        if self._tn is None or self._reload or mid <= self._high:
+            return  # the reload will read it from the mail box
+        if len(self._mail) >= self.capacity:
+            self._reload = True
+        else:
+            self._mail.append(text)
+            self._high = mid
+        self._wakeup.set()
+
+    async def reply(self, text: str) -> None:
+        """Queue a reply; waits while the client is not reading its replies."""
+        while len(self._replies) >= self.capacity and self.closing is None:
+            self._drained = trio.Event()
+            await self._drained.wait()
+        self._replies.append(text)
+        self._wakeup.set()
+
+    def close_with(self, text: str) -> None:
+        """Send ``text`` next, then nothing more: the connection closes."""
+        self.closing = text
+        self._wakeup.set()
+
+    def _load(self) -> None:
+        assert self._tn is not None and self._loader is not None
+        rows = self._loader(self._tn, self._high, self.capacity)
+        for row in rows:
+            self._mail.append(encode_frame(deliver_frame(row)))
+            self._high = row.mid
+        if len(rows) < self.capacity:
+            self._reload = False  # caught up: live pushes resume from here
+
+    async def next_batch(self) -> list[str] | None:
+        """Frames to send now, in order; None when the connection must close."""
+        while True:
+            if self.closing is not None:
+                return None
+            if self._replies:
+                batch = list(self._replies)
+                self._replies.clear()
+                self._drained.set()
+                return batch
+            if not self._mail and self._reload:
+                self._load()
+            if self._mail:
+                batch = list(self._mail)
+                self._mail.clear()
+                return batch
+            self._wakeup = trio.Event()
+            await self._wakeup.wait()

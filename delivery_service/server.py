@@ -1,0 +1,398 @@
+"""The trio delivery service: moves frames between transports and the protocol cores.
+
+Per connection: a reader (limits, decoding, the session state machine, dispatch) and a
+writer (the connection's ``Outbox``). CPU-heavy checks go to worker threads; writes go
+through the ``WriteBatcher``; commits of one group are serialised by that group's lock,
+which is what makes "first commit of an epoch wins" atomic. Everything a frame is
+refused for becomes an ``Error`` frame to that client only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import trio
+import trio_websocket
+
+from delivery_service.batching import WriteBatcher
+from delivery_service.errors import Refused
+from delivery_service.limits import Limits, TokenBucket
+from delivery_service.outbox import Outbox
+from delivery_service.service import DeliveryCore, Outcome, Push
+from delivery_service.session import ServerSession, SessionState
+from delivery_service.storage import StoredMessage
+from delivery_service.transport import (
+    FrameTransport,
+    MemoryTransport,
+    TransportClosed,
+    WebSocketTransport,
+    memory_transport_pair,
+)
+from shared.protocol import (
+    Ack,
+    AnswerInvitation,
+    Auth,
+    ClaimKeyPackage,
+    Commit,
+    CreateGroup,
+    Error,
+    ErrorCode,
+    FetchGroupInfo,
+    Frame,
+    FrameError,
+    Hello,
+    Ping,
+    Pong,
+    PublishKeyPackages,
+    RequestInvitation,
+    RequestPassport,
+    SendMessage,
+    ServerFrame,
+    decode_frame,
+    encode_frame,
+)
+
+if TYPE_CHECKING:
+    from delivery_service.sequencer import CommitSequencer
+
+log = logging.getLogger("stirmls.ds")
+
+T = TypeVar("T")
+
+PassportHandler = Callable[[ServerSession, RequestPassport], Awaitable[ServerFrame]]
+
+
+class _Connection:
+    """One client connection: its session state, outbox and transport."""
+
+    def __init__(self, transport: FrameTransport, session: ServerSession, limits: Limits) -> None:
+        self.transport = transport
+        self.session = session
+        self.outbox = Outbox(limits.send_queue_frames)
+        self.bucket = TokenBucket(limits.frames_per_second, limits.frame_burst, trio.current_time())
+
+    async def reply(self, frame: ServerFrame) -> None:
+        await self.outbox.reply(encode_frame(frame))
+
+    def close_with(self, frame: Error) -> None:
+        self.outbox.close_with(encode_frame(frame))
+
+
+class DeliveryServer:
+    """Serves the protocol for one ``DeliveryCore`` over any number of transports."""
+
+    def __init__(
+        self,
+        core: DeliveryCore,
+        sequencer: CommitSequencer,
+        *,
+        passport_handler: PassportHandler | None = None,
+    ) -> None:
+        self.core = core
+        self.sequencer = sequencer
+        self.limits = core.limits
+        self.batcher = WriteBatcher(core.storage, self._deliver)
+        self._passport_handler = passport_handler
+        self._sessions: dict[str, _Connection] = {}
+        self._group_locks: dict[bytes, trio.Lock] = {}
+        self._nursery: trio.Nursery | None = None
+        self.connections = 0
+
+    # --- running ------------------------------------------------------------------------
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[DeliveryServer] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the batcher (and host in-memory connections) until cancelled."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await nursery.start(self.batcher.serve)
+            task_status.started(self)
+            await trio.sleep_forever()
+
+    async def serve_websocket(
+        self,
+        host: str,
+        port: int,
+        *,
+        task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run the service on ``ws://host:port/``; reports the bound port when started."""
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.run)
+            server = await nursery.start(
+                functools.partial(
+                    trio_websocket.serve_websocket,
+                    self._accept_websocket,
+                    host,
+                    port,
+                    None,
+                    max_message_size=self.limits.max_frame_bytes,
+                    message_queue_size=4,
+                    disconnect_timeout=5,
+                )
+            )
+            task_status.started(server.port)
+
+    async def _accept_websocket(self, request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        await self.handle(WebSocketTransport(ws))
+
+    def connect_in_memory(self) -> MemoryTransport:
+        """A new in-memory client connection (the server must be running)."""
+        if self._nursery is None:
+            raise RuntimeError("the server is not running")
+        client, server = memory_transport_pair()
+        self._nursery.start_soon(self.handle, server)
+        return client
+
+    # --- fan-out ------------------------------------------------------------------------
+
+    def _deliver(self, pushes: list[Push]) -> None:
+        for push in pushes:
+            for tn in push.recipients:
+                conn = self._sessions.get(tn)
+                if conn is not None:
+                    conn.outbox.push(push.mid, push.text)
+
+    # --- one connection -----------------------------------------------------------------
+
+    async def handle(self, transport: FrameTransport) -> None:
+        """Serve one connection until it closes."""
+        conn = _Connection(
+            transport,
+            ServerSession(self.core.ds_id, max_auth_failures=self.limits.max_auth_failures),
+            self.limits,
+        )
+        self.connections += 1
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._writer, conn, nursery.cancel_scope)
+                await self._reader(conn)
+                if conn.outbox.closing is None:
+                    nursery.cancel_scope.cancel()
+                else:  # the writer sends the final error frame, then ends the connection
+                    nursery.cancel_scope.deadline = trio.current_time() + 2
+        finally:
+            self.connections -= 1
+            conn.session.close()
+            tn = conn.session.tn
+            if tn is not None and self._sessions.get(tn) is conn:
+                del self._sessions[tn]
+            with trio.move_on_after(1) as scope:
+                scope.shield = True
+                with contextlib.suppress(
+                    TransportClosed, trio.BrokenResourceError, trio.ClosedResourceError
+                ):
+                    await transport.close()
+
+    async def _writer(self, conn: _Connection, scope: trio.CancelScope) -> None:
+        try:
+            while True:
+                batch = await conn.outbox.next_batch()
+                if batch is None:
+                    final = conn.outbox.closing
+                    if final is not None:
+                        with trio.move_on_after(1):
+                            await conn.transport.send(final)
+                    break
+                for text in batch:
+                    await conn.transport.send(text)
+        except TransportClosed:
+            pass
+        scope.cancel()
+
+    async def _reader(self, conn: _Connection) -> None:
+        while conn.outbox.closing is None:
+            ready = conn.session.state is SessionState.READY
+            timeout = self.limits.idle_timeout if ready else self.limits.handshake_timeout
+            with trio.move_on_after(timeout) as scope:
+                try:
+                    data = await conn.transport.receive()
+                except TransportClosed:
+                    return
+            if scope.cancelled_caught:
+                what = "idle" if ready else "handshake not completed"
+                conn.close_with(
+                    Error(re=None, code=ErrorCode.TIMEOUT, detail=f"{what} for {timeout:g} s")
+                )
+                return
+            await self._receive(conn, data)
+
+    async def _receive(self, conn: _Connection, data: str | bytes) -> None:
+        if len(data) > self.limits.max_frame_bytes:
+            conn.close_with(
+                Error(
+                    re=None,
+                    code=ErrorCode.FRAME_TOO_LARGE,
+                    detail=f"frames are limited to {self.limits.max_frame_bytes} bytes",
+                )
+            )
+            return
+        if not conn.bucket.allow(trio.current_time()):
+            await conn.reply(
+                Error(
+                    re=None,
+                    code=ErrorCode.RATE_LIMITED,
+                    detail=f"over {self.limits.frames_per_second:g} frames/s; frame dropped",
+                )
+            )
+            return
+        re: int | None = None
+        try:
+            frame = decode_frame(data)
+            re = getattr(frame, "id", getattr(frame, "re", None))
+            conn.session.check_allowed(frame)
+            self._check_sizes(frame)
+            reply = await self._dispatch(conn, frame)
+        except FrameError as exc:
+            log.info("refused frame: %s", exc)
+            reply = Error(re=exc.re, code=exc.code, detail=exc.detail)
+        except Refused as exc:
+            log.info("refused %s from %s: %s", re, conn.session.tn, exc)
+            reply = exc.to_frame(re)
+            if exc.close:
+                conn.close_with(reply)
+                return
+        except Exception:
+            log.exception("internal error on frame %s", re)
+            reply = Error(
+                re=re, code=ErrorCode.INTERNAL_ERROR, detail="the server failed; nothing changed"
+            )
+        if reply is not None:
+            await conn.reply(reply)
+
+    def _check_sizes(self, frame: Frame) -> None:
+        limit = self.limits.max_mls_bytes
+        for f in dataclasses.fields(frame):
+            value = getattr(frame, f.name)
+            sizes = (
+                [len(value)]
+                if isinstance(value, bytes)
+                else [len(v) for v in value if isinstance(v, bytes)]
+                if isinstance(value, tuple)
+                else []
+            )
+            if any(size > limit for size in sizes):
+                raise Refused(
+                    ErrorCode.MESSAGE_TOO_LARGE,
+                    f"{f.name}: MLS payloads are limited to {limit} bytes",
+                )
+
+    async def _in_thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    def _lock(self, group_id: bytes) -> trio.Lock:
+        lock = self._group_locks.get(group_id)
+        if lock is None:
+            lock = self._group_locks[group_id] = trio.Lock()
+        return lock
+
+    async def _dispatch(self, conn: _Connection, frame: Frame) -> ServerFrame | None:
+        core = self.core
+        session = conn.session
+        if isinstance(frame, Ping):
+            return Pong(re=frame.id)
+        if isinstance(frame, Hello):
+            return session.hello(frame)
+        if isinstance(frame, Auth):
+            await self._auth(conn, frame)
+            return None
+        if isinstance(frame, RequestPassport):
+            if self._passport_handler is None:
+                raise Refused(ErrorCode.PROVIDER_REFUSED, "this service is not a PASSporT signer")
+            return await self._passport_handler(session, frame)
+        tn = session.tn
+        assert tn is not None  # check_allowed: only READY sessions get here
+        outcome: Outcome
+        if isinstance(frame, SendMessage):
+            outcome = await self.batcher.run(lambda: core.send(tn, frame))
+        elif isinstance(frame, Ack):
+            outcome = await self.batcher.run(lambda: core.ack(tn, frame))
+        elif isinstance(frame, Commit):
+            outcome = await self._commit(tn, frame)
+        elif isinstance(frame, PublishKeyPackages):
+            if len(frame.key_packages) > self.limits.max_key_packages_per_frame:
+                raise Refused(
+                    ErrorCode.MALFORMED_FRAME,
+                    f"at most {self.limits.max_key_packages_per_frame} KeyPackages per frame",
+                )
+            verified = await self._in_thread(core.verify_key_packages, tn, frame.key_packages)
+            outcome = await self.batcher.run(lambda: core.publish(tn, frame, verified))
+        elif isinstance(frame, ClaimKeyPackage):
+            outcome = await self.batcher.run(lambda: core.claim(frame))
+        elif isinstance(frame, RequestInvitation):
+            outcome = await self.batcher.run(lambda: core.request_invitation(tn, frame))
+        elif isinstance(frame, AnswerInvitation):
+            invitation = core.open_invitation(tn, frame.invitation_id)
+            verified = await self._in_thread(
+                core.verify_key_packages, tn, [frame.key_package], group_id=invitation.group_id
+            )
+            outcome = await self.batcher.run(lambda: core.answer_invitation(tn, frame, verified))
+        elif isinstance(frame, CreateGroup):
+            outcome = await self._create_group(tn, frame)
+        elif isinstance(frame, FetchGroupInfo):
+            outcome = core.fetch_group_info(tn, frame)
+        else:  # pragma: no cover - check_allowed admits only the frames above
+            raise Refused(ErrorCode.UNEXPECTED_FRAME, f"{type(frame).__name__} from a client")
+        return outcome.reply
+
+    async def _auth(self, conn: _Connection, frame: Auth) -> None:
+        session = conn.session
+        core = self.core
+        try:
+            content = session.signed_content(frame.tn)
+            existing = core.storage.get_registration(frame.tn)
+            registration = await self._in_thread(core.verify_auth, frame, content, existing)
+            if frame.credential is not None:
+                await self.batcher.run(lambda: core.store_registration(registration, frame.id))
+        except Refused as exc:
+            if session.auth_failed():
+                exc.close = True
+                exc.detail += "; too many failed attempts"
+            raise
+        registered = session.authenticated(frame)
+        previous = self._sessions.get(frame.tn)
+        if previous is not None and previous is not conn:
+            previous.close_with(
+                Error(
+                    re=None,
+                    code=ErrorCode.SESSION_REPLACED,
+                    detail="a newer session registered for this number",
+                )
+            )
+        self._sessions[frame.tn] = conn
+        await conn.reply(registered)
+        conn.outbox.attach(frame.tn, self._load_mailbox)
+
+    def _load_mailbox(self, tn: str, after_mid: int, limit: int) -> list[StoredMessage]:
+        return self.core.storage.pending(tn, after_mid, limit)
+
+    async def _create_group(self, tn: str, frame: CreateGroup) -> Outcome:
+        core = self.core
+        async with self._lock(frame.group_id):
+            core.check_new_group(frame)
+            record, followed = await self._in_thread(
+                self.sequencer.verify_new_group, frame.group_id, frame.group_info, tn
+            )
+            outcome = await self.batcher.run(lambda: core.store_new_group(frame, record))
+            self.sequencer.install(frame.group_id, followed)
+            return outcome
+
+    async def _commit(self, tn: str, frame: Commit) -> Outcome:
+        core = self.core
+        async with self._lock(frame.group_id):
+            record = core.group_record(tn, frame.group_id)
+            accepted = await self._in_thread(self.sequencer.verify_commit, record, frame, tn)
+            try:
+                outcome = await self.batcher.run(lambda: core.store_commit(tn, frame, accepted))
+            except BaseException:
+                self.sequencer.forget(frame.group_id)
+                raise
+            self.sequencer.install(frame.group_id, accepted.followed)
+            return outcome

@@ -1,0 +1,348 @@
+"""SQLite (WAL) implementation of ``Storage``: one file holds the service's whole state.
+
+Durability: WAL with ``synchronous=NORMAL`` survives a crash of the process (SIGKILL)
+at every committed transaction; ``fsync=True`` (``synchronous=FULL``) also survives power
+loss. A message body is stored once with a count of the mail boxes still holding it;
+a trigger deletes the body when the last recipient acknowledges it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Final
+
+from delivery_service.storage import (
+    GroupRecord,
+    Invitation,
+    InvitationState,
+    NewMessage,
+    Registration,
+    StoredMessage,
+    iter_chunks,
+)
+from shared.protocol import DeliveryKind
+
+SCHEMA_VERSION: Final = 1
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS registrations (
+    tn TEXT PRIMARY KEY,
+    credential_type INTEGER NOT NULL,
+    credential BLOB NOT NULL,
+    signature_scheme INTEGER NOT NULL,
+    signature_key BLOB NOT NULL,
+    application_id BLOB,
+    registered_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS key_packages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tn TEXT NOT NULL,
+    data BLOB NOT NULL,
+    last_resort INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS key_packages_by_tn ON key_packages (tn, last_resort, id);
+CREATE TABLE IF NOT EXISTS invitations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    inviter TEXT NOT NULL,
+    invitee TEXT NOT NULL,
+    group_id BLOB NOT NULL,
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS groups (
+    group_id BLOB PRIMARY KEY,
+    epoch INTEGER NOT NULL,
+    group_info BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS group_members (
+    group_id BLOB NOT NULL,
+    tn TEXT NOT NULL,
+    PRIMARY KEY (group_id, tn)
+) WITHOUT ROWID;
+-- AUTOINCREMENT: a mid is never reused, even after every message was acknowledged,
+-- so a client's "already handled" memory of mids stays right across restarts.
+CREATE TABLE IF NOT EXISTS messages (
+    mid INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    group_id BLOB,
+    epoch INTEGER,
+    invitation_id INTEGER,
+    data BLOB NOT NULL,
+    holders INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mailbox (
+    tn TEXT NOT NULL,
+    mid INTEGER NOT NULL,
+    PRIMARY KEY (tn, mid)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS mailbox_release AFTER DELETE ON mailbox
+BEGIN
+    UPDATE messages SET holders = holders - 1 WHERE mid = OLD.mid;
+    DELETE FROM messages WHERE mid = OLD.mid AND holders <= 0;
+END;
+"""
+
+_MAX_PARAMS: Final = 500  # well below SQLite's bound-parameter limit
+
+
+class SQLiteStorage:
+    """``Storage`` on one SQLite database (a file, or ``":memory:"`` for throwaway runs)."""
+
+    def __init__(self, path: str, *, fsync: bool = False) -> None:
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch of frames is
+        # exactly one transaction.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+        self._db.execute("PRAGMA foreign_keys=OFF")
+        self._depth = 0
+        self._savepoints = 0
+        self._create_schema()
+
+    def _create_schema(self) -> None:
+        # executescript commits implicitly, so it runs outside our transaction wrapper.
+        self._db.executescript(_SCHEMA)
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise RuntimeError(
+                f"database schema {row[0]} is not the supported version {SCHEMA_VERSION}"
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One SQLite transaction; nested uses join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self._db.execute("COMMIT")
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested unit inside the current transaction, rolled back alone on error."""
+        if not self._depth:
+            raise RuntimeError("savepoint() outside a transaction")
+        self._savepoints += 1
+        name = f"sp{self._savepoints}"
+        self._db.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self._db.execute(f"ROLLBACK TO {name}")
+            self._db.execute(f"RELEASE {name}")
+            raise
+        self._db.execute(f"RELEASE {name}")
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._db.close()
+
+    # --- registrations ------------------------------------------------------------------
+
+    def get_registration(self, tn: str) -> Registration | None:
+        """The registration of ``tn``, if any."""
+        row = self._db.execute(
+            "SELECT tn, credential_type, credential, signature_scheme, signature_key,"
+            " application_id, registered_at FROM registrations WHERE tn = ?",
+            (tn,),
+        ).fetchone()
+        return None if row is None else Registration(*row)
+
+    def put_registration(self, registration: Registration) -> None:
+        """Insert or replace a registration."""
+        r = registration
+        self._db.execute(
+            "INSERT OR REPLACE INTO registrations (tn, credential_type, credential,"
+            " signature_scheme, signature_key, application_id, registered_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                r.tn,
+                r.credential_type,
+                r.credential,
+                r.signature_scheme,
+                r.signature_key,
+                r.application_id,
+                r.registered_at,
+            ),
+        )
+
+    # --- KeyPackage directory -----------------------------------------------------------
+
+    def add_key_packages(self, tn: str, key_packages: Sequence[tuple[bytes, bool]]) -> None:
+        """Store KeyPackages for ``tn``."""
+        self._db.executemany(
+            "INSERT INTO key_packages (tn, data, last_resort) VALUES (?, ?, ?)",
+            [(tn, data, int(last_resort)) for data, last_resort in key_packages],
+        )
+
+    def claim_key_package(self, tn: str) -> bytes | None:
+        """Consume the oldest ordinary KeyPackage, else reuse the newest last-resort one."""
+        row = self._db.execute(
+            "SELECT id, data FROM key_packages WHERE tn = ? AND last_resort = 0"
+            " ORDER BY id LIMIT 1",
+            (tn,),
+        ).fetchone()
+        if row is not None:
+            self._db.execute("DELETE FROM key_packages WHERE id = ?", (row[0],))
+            return bytes(row[1])
+        row = self._db.execute(
+            "SELECT data FROM key_packages WHERE tn = ? AND last_resort = 1"
+            " ORDER BY id DESC LIMIT 1",
+            (tn,),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def count_key_packages(self, tn: str) -> int:
+        """How many KeyPackages ``tn`` has."""
+        (n,) = self._db.execute("SELECT COUNT(*) FROM key_packages WHERE tn = ?", (tn,)).fetchone()
+        return int(n)
+
+    # --- invitations --------------------------------------------------------------------
+
+    def create_invitation(self, inviter: str, invitee: str, group_id: bytes) -> int:
+        """Record an open invitation."""
+        cursor = self._db.execute(
+            "INSERT INTO invitations (inviter, invitee, group_id, state) VALUES (?, ?, ?, ?)",
+            (inviter, invitee, group_id, InvitationState.OPEN.value),
+        )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    def get_invitation(self, invitation_id: int) -> Invitation | None:
+        """The invitation, if any."""
+        row = self._db.execute(
+            "SELECT id, inviter, invitee, group_id, state FROM invitations WHERE id = ?",
+            (invitation_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Invitation(row[0], row[1], row[2], bytes(row[3]), InvitationState(row[4]))
+
+    def mark_invitation_answered(self, invitation_id: int) -> None:
+        """Close the invitation."""
+        self._db.execute(
+            "UPDATE invitations SET state = ? WHERE id = ?",
+            (InvitationState.ANSWERED.value, invitation_id),
+        )
+
+    # --- groups -------------------------------------------------------------------------
+
+    def get_group(self, group_id: bytes) -> GroupRecord | None:
+        """The group's record, if any."""
+        row = self._db.execute(
+            "SELECT epoch, group_info FROM groups WHERE group_id = ?", (group_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        members = frozenset(
+            tn
+            for (tn,) in self._db.execute(
+                "SELECT tn FROM group_members WHERE group_id = ?", (group_id,)
+            )
+        )
+        return GroupRecord(group_id, row[0], bytes(row[1]), members)
+
+    def put_group(self, record: GroupRecord) -> None:
+        """Insert or replace the group's record and member list."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO groups (group_id, epoch, group_info) VALUES (?, ?, ?)",
+            (record.group_id, record.epoch, record.group_info),
+        )
+        self._db.execute("DELETE FROM group_members WHERE group_id = ?", (record.group_id,))
+        self._db.executemany(
+            "INSERT INTO group_members (group_id, tn) VALUES (?, ?)",
+            [(record.group_id, tn) for tn in sorted(record.members)],
+        )
+
+    def group_ids(self) -> list[bytes]:
+        """Every followed group."""
+        return [bytes(g) for (g,) in self._db.execute("SELECT group_id FROM groups")]
+
+    # --- messages -----------------------------------------------------------------------
+
+    def enqueue(self, message: NewMessage, recipients: Iterable[str]) -> int:
+        """Store the body once, one mail-box row per distinct recipient."""
+        tns = sorted(set(recipients))
+        m = message
+        cursor = self._db.execute(
+            "INSERT INTO messages (kind, sender, group_id, epoch, invitation_id, data, holders)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (m.kind.value, m.sender, m.group_id, m.epoch, m.invitation_id, m.data, len(tns)),
+        )
+        mid = cursor.lastrowid
+        assert mid is not None
+        self._db.executemany("INSERT INTO mailbox (tn, mid) VALUES (?, ?)", [(t, mid) for t in tns])
+        if not tns:  # nobody to deliver to: keep no body (the mid is still never reused)
+            self._db.execute("DELETE FROM messages WHERE mid = ?", (mid,))
+        return mid
+
+    def pending(self, tn: str, after_mid: int = 0, limit: int = 1000) -> list[StoredMessage]:
+        """Mail-box contents of ``tn`` after ``after_mid``, in mid order."""
+        rows = self._db.execute(
+            "SELECT m.mid, m.kind, m.sender, m.data, m.group_id, m.epoch, m.invitation_id"
+            " FROM mailbox b JOIN messages m ON m.mid = b.mid"
+            " WHERE b.tn = ? AND b.mid > ? ORDER BY b.mid LIMIT ?",
+            (tn, after_mid, limit),
+        ).fetchall()
+        return [
+            StoredMessage(
+                mid=r[0],
+                kind=DeliveryKind(r[1]),
+                sender=r[2],
+                data=bytes(r[3]),
+                group_id=None if r[4] is None else bytes(r[4]),
+                epoch=r[5],
+                invitation_id=r[6],
+            )
+            for r in rows
+        ]
+
+    def ack(self, tn: str, mids: Iterable[int]) -> list[int]:
+        """Remove acknowledged mids; return the ones that were not in the mail box."""
+        wanted = sorted(set(mids))
+        present: set[int] = set()
+        for chunk in iter_chunks(wanted, _MAX_PARAMS):
+            marks = ",".join("?" * len(chunk))
+            present.update(
+                mid
+                for (mid,) in self._db.execute(
+                    f"DELETE FROM mailbox WHERE tn = ? AND mid IN ({marks}) RETURNING mid",
+                    (tn, *chunk),
+                )
+            )
+        return [mid for mid in wanted if mid not in present]
+
+    def mailbox_size(self, tn: str) -> int:
+        """Messages waiting for ``tn``."""
+        (n,) = self._db.execute("SELECT COUNT(*) FROM mailbox WHERE tn = ?", (tn,)).fetchone()
+        return int(n)
+
+    def stored_message_count(self) -> int:
+        """Message bodies stored."""
+        (n,) = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()
+        return int(n)
+
+
+def now_seconds() -> int:
+    """Unix time in whole seconds (registration timestamps)."""
+    return int(time.time())

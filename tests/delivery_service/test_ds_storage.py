@@ -1,0 +1,182 @@
+"""SQLiteStorage: directory, invitations, groups, durable mail boxes (real SQLite files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from delivery_service.sqlite_storage import SQLiteStorage
+from delivery_service.storage import (
+    GroupRecord,
+    InvitationState,
+    NewMessage,
+    Registration,
+)
+from shared.protocol import DeliveryKind
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> SQLiteStorage:
+    storage = SQLiteStorage(str(tmp_path / "ds.sqlite"))
+    yield storage
+    storage.close()
+
+
+def _msg(data: bytes, kind: DeliveryKind = DeliveryKind.APPLICATION) -> NewMessage:
+    return NewMessage(kind=kind, sender="12025550101", data=data, group_id=b"g", epoch=1)
+
+
+def test_registration_round_trip_and_replace(db: SQLiteStorage) -> None:
+    reg = Registration("12025550101", 0xF001, b"cred", 0x0403, b"\x04" + b"k" * 64, None, 5)
+    with db.transaction():
+        db.put_registration(reg)
+    assert db.get_registration("12025550101") == reg
+    assert db.get_registration("12025550102") is None
+    newer = Registration("12025550101", 0xF002, b"c2", 0x0807, b"e" * 32, b"app", 6)
+    with db.transaction():
+        db.put_registration(newer)
+    assert db.get_registration("12025550101") == newer
+
+
+def test_claim_consumes_oldest_then_reuses_last_resort(db: SQLiteStorage) -> None:
+    with db.transaction():
+        db.add_key_packages("1", [(b"kp1", False), (b"lr", True), (b"kp2", False)])
+    with db.transaction():
+        assert db.claim_key_package("1") == b"kp1"
+        assert db.claim_key_package("1") == b"kp2"
+        assert db.claim_key_package("1") == b"lr"
+        assert db.claim_key_package("1") == b"lr"
+    assert db.count_key_packages("1") == 1
+    assert db.claim_key_package("2") is None
+
+
+def test_rolled_back_transaction_changes_nothing(db: SQLiteStorage) -> None:
+    with db.transaction():
+        db.add_key_packages("1", [(b"kp1", False)])
+    with pytest.raises(RuntimeError), db.transaction():
+        assert db.claim_key_package("1") == b"kp1"
+        db.enqueue(_msg(b"x"), ["2"])
+        raise RuntimeError("boom")
+    assert db.count_key_packages("1") == 1
+    assert db.mailbox_size("2") == 0
+
+
+def test_invitation_lifecycle(db: SQLiteStorage) -> None:
+    with db.transaction():
+        iid = db.create_invitation("1", "2", b"grp")
+    inv = db.get_invitation(iid)
+    assert inv is not None
+    assert (inv.inviter, inv.invitee, inv.group_id, inv.state) == (
+        "1",
+        "2",
+        b"grp",
+        InvitationState.OPEN,
+    )
+    with db.transaction():
+        db.mark_invitation_answered(iid)
+    answered = db.get_invitation(iid)
+    assert answered is not None and answered.state is InvitationState.ANSWERED
+    assert db.get_invitation(iid + 1) is None
+
+
+def test_group_record_replaces_members(db: SQLiteStorage) -> None:
+    with db.transaction():
+        db.put_group(GroupRecord(b"g", 0, b"gi0", frozenset({"1"})))
+        db.put_group(GroupRecord(b"g", 1, b"gi1", frozenset({"1", "2", "3"})))
+    with db.transaction():
+        db.put_group(GroupRecord(b"g", 2, b"gi2", frozenset({"1", "3"})))
+    assert db.get_group(b"g") == GroupRecord(b"g", 2, b"gi2", frozenset({"1", "3"}))
+    assert db.get_group(b"h") is None
+    assert db.group_ids() == [b"g"]
+
+
+def test_mailbox_fan_out_order_and_ack(db: SQLiteStorage) -> None:
+    with db.transaction():
+        m1 = db.enqueue(_msg(b"one"), ["2", "3"])
+        m2 = db.enqueue(_msg(b"two"), ["3"])
+        m3 = db.enqueue(_msg(b"three", DeliveryKind.COMMIT), ["2", "3", "3"])
+    assert m1 < m2 < m3
+    assert [m.data for m in db.pending("3")] == [b"one", b"two", b"three"]
+    assert [m.mid for m in db.pending("2")] == [m1, m3]
+    assert db.pending("3", after_mid=m2)[0].kind is DeliveryKind.COMMIT
+    assert [m.mid for m in db.pending("3", limit=1)] == [m1]
+    assert db.stored_message_count() == 3
+
+    with db.transaction():
+        assert db.ack("3", [m1, m2]) == []
+    assert [m.mid for m in db.pending("3")] == [m3]
+    # m1 is still held by "2"; m2 was only for "3" and is gone.
+    assert db.stored_message_count() == 2
+    with db.transaction():
+        assert db.ack("2", [m1]) == []
+    assert db.stored_message_count() == 1
+
+
+def test_replayed_and_foreign_acks_are_reported_and_change_nothing(db: SQLiteStorage) -> None:
+    with db.transaction():
+        mid = db.enqueue(_msg(b"x"), ["2", "3"])
+    with db.transaction():
+        assert db.ack("2", [mid]) == []
+    with db.transaction():
+        assert db.ack("2", [mid]) == [mid]  # replay
+        assert db.ack("4", [mid]) == [mid]  # someone else's message
+        assert db.ack("3", [mid + 5, mid]) == [mid + 5]
+    assert db.mailbox_size("3") == 0
+    assert db.stored_message_count() == 0
+
+
+def test_large_ack_batches(db: SQLiteStorage) -> None:
+    with db.transaction():
+        mids = [db.enqueue(_msg(bytes([i % 256])), ["9"]) for i in range(1200)]
+    with db.transaction():
+        assert db.ack("9", [*mids, 10**9]) == [10**9]
+    assert db.mailbox_size("9") == 0
+
+
+def test_mids_are_never_reused_across_restart(tmp_path: Path) -> None:
+    path = str(tmp_path / "ds.sqlite")
+    first = SQLiteStorage(path)
+    with first.transaction():
+        mid = first.enqueue(_msg(b"x"), ["2"])
+        first.ack("2", [mid])
+    first.close()
+    second = SQLiteStorage(path)
+    with second.transaction():
+        assert second.enqueue(_msg(b"y"), ["2"]) > mid
+    second.close()
+
+
+def test_committed_state_survives_reopen(tmp_path: Path) -> None:
+    path = str(tmp_path / "ds.sqlite")
+    first = SQLiteStorage(path)
+    with first.transaction():
+        mid = first.enqueue(_msg(b"kept"), ["2"])
+    first.close()
+    second = SQLiteStorage(path)
+    assert [m.mid for m in second.pending("2")] == [mid]
+    second.close()
+
+
+def test_memory_database_works(tmp_path: Path) -> None:
+    mem = SQLiteStorage(":memory:")
+    with mem.transaction():
+        mem.enqueue(_msg(b"x"), ["2"])
+    assert mem.mailbox_size("2") == 1
+    mem.close()
+
+
+def test_savepoint_undoes_only_its_own_writes(db: SQLiteStorage) -> None:
+    with db.transaction():
+        db.enqueue(_msg(b"kept"), ["2"])
+        with pytest.raises(ValueError), db.savepoint():
+            db.enqueue(_msg(b"undone"), ["2"])
+            raise ValueError("refused")
+        with db.savepoint():
+            db.enqueue(_msg(b"also kept"), ["2"])
+    assert [m.data for m in db.pending("2")] == [b"kept", b"also kept"]
+
+
+def test_savepoint_needs_a_transaction(db: SQLiteStorage) -> None:
+    with pytest.raises(RuntimeError), db.savepoint():
+        pass
