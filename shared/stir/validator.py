@@ -47,6 +47,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.verification import (
+    ClientVerifier,
     ExtensionPolicy,
     PolicyBuilder,
     Store,
@@ -90,8 +91,9 @@ from shared.stir.tnauthlist import (
     TNAuthList,
     TNEntry,
     TNRange,
+    decode_tnauthlist,
     entries_within,
-    tnauthlist_of,
+    extension_der,
 )
 from shared.stir.trust import TrustStore
 
@@ -196,12 +198,22 @@ def _iso(when: datetime | None) -> str | None:
 
 @dataclass(frozen=True)
 class TimeBound:
-    """One time rule: ``at`` (POSIX seconds) is a lower or upper bound on validity."""
+    """One time rule: ``at`` (POSIX seconds) is a lower or upper bound on validity.
+
+    ``template`` names the instant ``shown`` as ``{when}``; the sentence is only formatted
+    when a bound fails (formatting dates is most of the cost of a cached lookup).
+    """
 
     at: float
     reason: str
     rule: str
-    detail: str
+    template: str
+    shown: float
+
+    @property
+    def detail(self) -> str:
+        """The sentence for people."""
+        return self.template.format(when=_iso(_utc(self.shown)))
 
 
 @dataclass(frozen=True)
@@ -255,9 +267,7 @@ def _check_now(now: datetime) -> float:
 # --- keys -----------------------------------------------------------------------------
 
 
-def decode_p256_signature_key(signature_key: bytes) -> ec.EllipticCurvePublicKey:
-    """The LeafNode signature key as a P-256 point: exactly the 65-byte SEC1 uncompressed
-    form (PROFILE.md §1). Raises :class:`CredentialRejected` ``unsupported-key``."""
+def _check_p256_encoding(signature_key: bytes) -> None:
     if len(signature_key) == _P384_POINT_LEN and signature_key[0] == 0x04:
         raise CredentialRejected(
             "unsupported-key", "§1", "the key is a P-384 point; STIR and MLS here use P-256 (ES256)"
@@ -270,6 +280,12 @@ def decode_p256_signature_key(signature_key: bytes) -> ec.EllipticCurvePublicKey
             f"0x{signature_key[:1].hex() or '--'}; a P-256 key must be the 65-byte "
             "uncompressed point 0x04||X||Y",
         )
+
+
+def decode_p256_signature_key(signature_key: bytes) -> ec.EllipticCurvePublicKey:
+    """The LeafNode signature key as a P-256 point: exactly the 65-byte SEC1 uncompressed
+    form (PROFILE.md §1). Raises :class:`CredentialRejected` ``unsupported-key``."""
+    _check_p256_encoding(signature_key)
     try:
         return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), signature_key)
     except ValueError as exc:
@@ -359,6 +375,7 @@ class _IssuerFacts:
     scope: TNAuthList | None  # None: nothing above the leaf carries a TNAuthList
     not_before: float
     not_after: float
+    store: Store  # chain[1] as the only anchor (built once: building it is not free)
 
 
 def _not_before(cert: x509.Certificate) -> float:
@@ -373,24 +390,37 @@ def _cert_name(index: int, cert: x509.Certificate) -> str:
     return f"certificates[{index}] ({cert.subject.rfc4514_string() or 'empty subject'})"
 
 
-def _static_checks(index: int, cert: x509.Certificate) -> TNAuthList | None:
-    """Critical STIR extensions and the TNAuthList's encoding (no signatures)."""
+def _static_checks(index: int, cert: x509.Certificate) -> tuple[TNAuthList | None, bool]:
+    """Critical STIR extensions and the TNAuthList's encoding (no signatures), in one pass
+    over the extensions. Returns the TNAuthList and whether claim constraints are present.
+    """
     try:
         extensions = cert.extensions
     except (ValueError, x509.DuplicateExtension) as exc:
         raise CredentialRejected(
             "malformed", "§4.1", f"{_cert_name(index, cert)}: extensions do not parse: {exc}"
         ) from exc
+    tnal_ext = None
+    constrained = False
     for ext in extensions:
-        if ext.critical and ext.oid in STIR_EXTENSION_OIDS:
+        oid = ext.oid
+        if oid not in STIR_EXTENSION_OIDS:
+            continue
+        if ext.critical:
             raise CredentialRejected(
                 "critical-extension",
                 "§4.3",
-                f"{_cert_name(index, cert)} marks extension {ext.oid.dotted_string} critical; "
+                f"{_cert_name(index, cert)} marks extension {oid.dotted_string} critical; "
                 "the X.509 verifier cannot account for it, so it is refused, not ignored",
             )
+        if oid == OID_TNAUTHLIST:
+            tnal_ext = ext
+        else:
+            constrained = True
+    if tnal_ext is None:
+        return None, constrained
     try:
-        return tnauthlist_of(cert)
+        return decode_tnauthlist(extension_der(tnal_ext)), constrained
     except MalformedError as exc:
         raise CredentialRejected(
             "malformed", "§3", f"{_cert_name(index, cert)}: malformed TNAuthList: {exc}"
@@ -489,11 +519,36 @@ class Validator:
         self._chains: OrderedDict[tuple[int, tuple[bytes, ...]], tuple[TrustStore, ChainFacts]]
         self._chains = OrderedDict()
         self._issuers: OrderedDict[tuple[int, tuple[bytes, ...]], _IssuerFacts] = OrderedDict()
+        self._verifiers: dict[tuple[int, int], tuple[object, ClientVerifier]] = {}
+
+    def _verifier(self, store: Store, owner: object, instant: float) -> ClientVerifier:
+        """A verifier for ``store`` at ``instant``; the last few are kept (keyed by the
+        store's owner, kept alive by the entry, and the instant), since consecutive
+        validations mostly fall in the same second."""
+        # Certificate times are whole seconds, so the truncated instant stays inside
+        # the window the instant was chosen in.
+        key = (id(owner), int(instant))
+        hit = self._verifiers.get(key)
+        if hit is not None and hit[0] is owner:
+            return hit[1]
+        verifier = (
+            PolicyBuilder()
+            .store(store)
+            .time(_utc(int(instant)))
+            .max_chain_depth(MAX_CHAIN_DEPTH)
+            .extension_policies(ca_policy=CA_POLICY, ee_policy=EE_POLICY)
+            .build_client_verifier()
+        )
+        self._verifiers[key] = (owner, verifier)
+        if len(self._verifiers) > 64:
+            del self._verifiers[next(iter(self._verifiers))]
+        return verifier
 
     def clear(self) -> None:
         """Forget every cached chain (e.g. after the trust configuration changed)."""
         self._chains.clear()
         self._issuers.clear()
+        self._verifiers.clear()
 
     def _remember(self, cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
         cache[key] = value
@@ -520,32 +575,39 @@ class Validator:
     def _verify_chain(
         self, certificates: tuple[bytes, ...], trust: TrustStore, now: float
     ) -> ChainFacts:
+        issuer = self._issuers.get((id(trust), certificates[1:])) if len(certificates) > 1 else None
+        known = issuer is not None and issuer.trust is trust
+        # Under a known issuer chain only chain[0] is new: parse and check just that.
         certs: list[x509.Certificate] = []
-        for i, der in enumerate(certificates):
+        for i, der in enumerate(certificates[:1] if known else certificates):
             try:
                 certs.append(x509.load_der_x509_certificate(der))
             except ValueError as exc:
                 raise CredentialRejected(
                     "malformed", "§2", f"certificates[{i}] is not a DER X.509 certificate: {exc}"
                 ) from exc
-        given_tnals = [_static_checks(i, c) for i, c in enumerate(certs)]
+        leaf_tnal, constrained = _static_checks(0, certs[0])
         try:
-            leaf_constraints = claim_constraints_of(certs[0])
+            leaf_constraints = claim_constraints_of(certs[0]) if constrained else None
         except MalformedError as exc:
             raise CredentialRejected(
                 "malformed", "§4.5", f"{_cert_name(0, certs[0])}: claim constraints: {exc}"
             ) from exc
-        issuer = self._issuers.get((id(trust), certificates[1:])) if len(certs) > 1 else None
-        if issuer is not None and issuer.trust is trust:
-            path, tnals, nb, na = self._verify_under_issuer(certs[0], given_tnals[0], issuer, now)
+        if issuer is not None and known:
+            path, tnals, nb, na = self._verify_under_issuer(certs[0], leaf_tnal, issuer, now)
             _check_scope(path, tnals, trust, start=0, scope=issuer.scope)
+            given = path[: len(certificates)]
         else:
+            given_tnals = [leaf_tnal] + [
+                _static_checks(i, c)[0] for i, c in enumerate(certs[1:], start=1)
+            ]
             path, tnals, nb, na = self._verify_full(certs, given_tnals, trust, now)
             _check_scope(path, tnals, trust, start=len(path) - 1, scope=None)
             if len(certs) > 1:
                 self._remember_issuer(certificates, path, tnals, trust)
+            given = tuple(certs)
         return ChainFacts(
-            certificates=tuple(certs),
+            certificates=given,
             path=path,
             tnauthlists=tnals,
             leaf_constraints=leaf_constraints,
@@ -578,6 +640,7 @@ class Validator:
             scope=scope,
             not_before=max(_not_before(c) for c in issuer_path),
             not_after=min(_not_after(c) for c in issuer_path),
+            store=Store([issuer_path[0]]),
         )
         self._remember(self._issuers, (id(trust), certificates[1:]), facts)
 
@@ -594,14 +657,7 @@ class Validator:
         if anchor_window is not None:
             nb, na = max(nb, anchor_window[0]), min(na, anchor_window[1])
         instant = _verification_instant(now, nb, na)
-        verifier = (
-            PolicyBuilder()
-            .store(trust.store)
-            .time(_utc(instant))
-            .max_chain_depth(MAX_CHAIN_DEPTH)
-            .extension_policies(ca_policy=CA_POLICY, ee_policy=EE_POLICY)
-            .build_client_verifier()
-        )
+        verifier = self._verifier(trust.store, trust, instant)
         try:
             verified = verifier.verify(certs[0], certs[1:])
         except VerificationError as exc:
@@ -619,7 +675,7 @@ class Validator:
                 "signed by the next, nothing else)",
             )
         tnals = tuple(given_tnals) + tuple(
-            _static_checks(i, c) for i, c in enumerate(path[len(certs) :], start=len(certs))
+            _static_checks(i, c)[0] for i, c in enumerate(path[len(certs) :], start=len(certs))
         )
         nb = max(_not_before(c) for c in path)
         na = min(_not_after(c) for c in path)
@@ -638,14 +694,7 @@ class Validator:
         # The same verifier and policies, with the already verified issuer as the only
         # anchor: checks the leaf's signature, names, validity and extensions as the
         # full verification does; everything above was established by it.
-        verifier = (
-            PolicyBuilder()
-            .store(Store([issuer.path[0]]))
-            .time(_utc(instant))
-            .max_chain_depth(MAX_CHAIN_DEPTH)
-            .extension_policies(ca_policy=CA_POLICY, ee_policy=EE_POLICY)
-            .build_client_verifier()
-        )
+        verifier = self._verifier(issuer.store, issuer, instant)
         try:
             verifier.verify(leaf, [])
         except VerificationError as exc:
@@ -728,15 +777,15 @@ class Validator:
                 f"ciphersuite 0x{ciphersuite:04x} cannot carry a certificate credential "
                 "(its signature key is not an ES256 key)",
             )
-        member_key = decode_p256_signature_key(signature_key)
+        _check_p256_encoding(signature_key)
         facts = self.chain_facts(credential.certificates, trust, now)
         leaf_key = _p256_key_of(facts.leaf, "certificates[0]")
-        # Compare decoded points (PROFILE.md §1): the member key was checked to be the
-        # canonical uncompressed encoding, so re-encoding the certificate's point and
-        # comparing bytes compares the points.
-        if leaf_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint) != (
-            member_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-        ):
+        # Compare decoded points (PROFILE.md §1): the member key is in the canonical
+        # uncompressed encoding, so re-encoding the certificate's (validated) point the
+        # same way and comparing bytes compares the points; equal bytes are then a valid
+        # point too, and only a mismatch needs the member key decoded to say why.
+        if leaf_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint) != signature_key:
+            decode_p256_signature_key(signature_key)
             raise CredentialRejected(
                 "key-mismatch",
                 "§4.2",
@@ -826,8 +875,8 @@ class Validator:
                 iat - future_skew.total_seconds(),
                 "future-iat",
                 "§5.6",
-                f"iat {_iso(_utc(iat))} is more than {int(future_skew.total_seconds())} s "
-                "in the future",
+                "iat {when} is more than " + f"{int(future_skew.total_seconds())} s in the future",
+                iat,
             ),
         )
         upper += (
@@ -835,7 +884,8 @@ class Validator:
                 iat + max_age.total_seconds(),
                 "stale",
                 "§5.6",
-                f"iat {_iso(_utc(iat))} is older than the maximum age {max_age}",
+                "iat {when} is older than the maximum age " + str(max_age),
+                iat,
             ),
         )
         not_after = min(facts.not_after, iat + max_age.total_seconds())
@@ -846,7 +896,8 @@ class Validator:
                     passport.exp - 1e-6,
                     "expired",
                     "§5.6",
-                    f"the PASSporT expired at {_iso(_utc(passport.exp))}",
+                    "the PASSporT expired at {when}",
+                    float(passport.exp),
                 ),
             )
             not_after = min(not_after, float(passport.exp))
@@ -900,16 +951,17 @@ class Validator:
 
 
 def _chain_bounds(facts: ChainFacts) -> tuple[tuple[TimeBound, ...], tuple[TimeBound, ...]]:
-    first = max(facts.path, key=_not_before)
-    last = min(facts.path, key=_not_after)
-    i_first, i_last = facts.path.index(first), facts.path.index(last)
+    starts = [_not_before(c) for c in facts.path]
+    ends = [_not_after(c) for c in facts.path]
+    i_first, i_last = starts.index(max(starts)), ends.index(min(ends))
     return (
         (
             TimeBound(
                 facts.not_before,
                 "not-yet-valid",
                 "§4.1",
-                f"{_cert_name(i_first, first)} is not valid before {_iso(_utc(facts.not_before))}",
+                f"certificates[{i_first}] is not valid before " + "{when}",
+                facts.not_before,
             ),
         ),
         (
@@ -917,7 +969,8 @@ def _chain_bounds(facts: ChainFacts) -> tuple[tuple[TimeBound, ...], tuple[TimeB
                 facts.not_after,
                 "expired",
                 "§4.1",
-                f"{_cert_name(i_last, last)} expired at {_iso(_utc(facts.not_after))}",
+                f"certificates[{i_last}] expired at " + "{when}",
+                facts.not_after,
             ),
         ),
     )
