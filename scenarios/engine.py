@@ -43,6 +43,7 @@ STEP_TIMEOUT = 30.0  # a step that has not finished by then ends as "error"
 DELIVERY_WAIT = 5.0  # how long a sent message may take to reach every member
 SETTLE_QUIET = 0.3  # no client event for this long: the clients have settled
 SETTLE_MAX = 5.0
+CONNECT_TIMEOUT = 20.0
 
 
 def step_batches(steps: Sequence[Step]) -> list[list[Step]]:
@@ -169,6 +170,7 @@ class _Run:
                         await rogue.setup(nursery, trust_dir)
                 for actor in self.scenario.actors.values():
                     await self._start_client(actor.name, trust_dir, MemberKey.generate())
+                await self._connected(list(self.clients.values()))
                 await self._settle()
                 for batch in step_batches(self.scenario.steps):
                     await self._run_batch(batch)
@@ -210,7 +212,7 @@ class _Run:
             ds_id=DS_ID,
             trust_dir=trust_dir,
             key=key,
-            credential=lambda public_key: pki.registration_credential(name, public_key, DS_ID),
+            chain=lambda public_key: pki.certificate_chain(name, public_key),
         )
         spec.profile_dir.mkdir(parents=True, exist_ok=True)
         handle = await self.launcher.launch(self.nursery, spec)
@@ -282,6 +284,10 @@ class _Run:
                     group=self._group_name(client, event.group_id),
                     detail=f"codes differ with {event.other_member} at epoch {event.epoch}",
                 )
+            case ev.ConnectionChanged():
+                rec.record(
+                    "service", actor=actor, state=f"client {event.state.value}", detail=event.detail
+                )
             case ev.Notice() if event.level != ev.NoticeLevel.INFO:
                 rec.record("step", actor=actor, phase="notice", detail=event.text)
             case _:
@@ -301,6 +307,16 @@ class _Run:
                         nursery.start_soon(_wait_and_cancel, c.changed, nursery.cancel_scope)
             return True
         return predicate()
+
+    async def _connected(self, clients: Sequence[RunningClient]) -> None:
+        """Wait until every client is connected and registered (or CONNECT_TIMEOUT)."""
+
+        def all_connected() -> bool:
+            return all(c.state.connection == ev.ConnectionState.CONNECTED for c in clients)
+
+        if not await self._wait_for(all_connected, CONNECT_TIMEOUT, clients):
+            late = [c.actor for c in clients if c.state.connection != ev.ConnectionState.CONNECTED]
+            self.recorder.record("service", state="clients not connected", detail=", ".join(late))
 
     async def _settle(self) -> None:
         """Until no client has reported anything for SETTLE_QUIET (at most SETTLE_MAX)."""
@@ -388,6 +404,13 @@ class _Run:
         view = client.state.view("", gid)
         return {m.tn for m in view.members} if view else set()
 
+    def _error_since(self, client: RunningClient, seen: int) -> str | None:
+        """The first error notice the client gave since ``seen`` notices."""
+        for notice in client.state.notices[seen:]:
+            if notice.level == ev.NoticeLevel.ERROR:
+                return notice.text
+        return None
+
     def _new_rejection(self, client: RunningClient, seen: int) -> StepRejected | None:
         for verdict in client.state.verdicts[seen:]:
             if not verdict.accepted:
@@ -399,14 +422,19 @@ class _Run:
     async def _do_create_group(self, step: Step) -> None:
         client = self._client(step.actor)
         assert step.group is not None
+        seen_notices = len(client.state.notices)
         await client.handle.send(ev.CreateGroup(step.group))
 
         def made() -> bool:
             g = client.state.group_by_title(step.group or "")
-            return g is not None and g.safety is not None
+            return (g is not None and g.safety is not None) or self._error_since(
+                client, seen_notices
+            ) is not None
 
-        if not await self._wait_for(made, STEP_TIMEOUT, [client]):
-            raise StepFailed(f"the group {step.group!r} did not appear")
+        await self._wait_for(made, STEP_TIMEOUT, [client])
+        error = self._error_since(client, seen_notices)
+        if error is not None:
+            raise StepFailed(error)
         g = client.state.group_by_title(step.group)
         assert g is not None
         self.group_ids[(client.actor, step.group)] = g.group_id

@@ -7,18 +7,22 @@ holds) is the client core's own API, adapted here and nowhere else.
 
 from __future__ import annotations
 
-import importlib
+import contextlib
+import math
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import trio
 
 from client.core import events as ev
+
+if TYPE_CHECKING:
+    from client.core.client import ChatClient
 from scenarios.errors import EngineUnavailable
 from scenarios.model import Actor
-from scenarios.run_pki import IssuedCredential, MemberKey
+from scenarios.run_pki import MemberKey
 
 
 @dataclass(frozen=True)
@@ -31,9 +35,10 @@ class ClientSpec:
     ds_id: str
     trust_dir: Path  # anchors + SPC assignments (no CA keys)
     key: MemberKey  # its MLS signature key
-    # The credential a certificate-holding actor (tn-cert, spc-cert) uses; PASSporT
-    # actors ask their carrier over the protocol (the run's relay answers).
-    credential: Callable[[bytes], IssuedCredential]
+    # The certificate chain (leaf first, DER) a certificate-holding actor (tn-cert,
+    # spc-cert) gets for its key; PASSporT actors ask their carrier over the protocol
+    # (the run's relay answers).
+    chain: Callable[[bytes], tuple[bytes, ...]]
     provider_secret: str = "scenario"
 
 
@@ -61,26 +66,80 @@ class ClientLauncher(Protocol):
         ...
 
 
-# The client core's runner (issue 5), which this adapter wraps once it lands; the
-# readiness check looks for the same name.
+# The readiness check looks for this: the adapter below is written.
+CLIENT_ADAPTER_READY = True
+# The client core's runner (issue 5) that the adapter wraps.
 CORE_MODULE = "client.core.client"
-CORE_CLASS = "ClientCore"
+CORE_CLASS = "ChatClient"
+# Credential kinds the client core's profiles hold today (client.core.profile.KINDS).
+CERTIFICATE_KINDS = ("tn-cert", "spc-cert")
+
+
+class CoreClientHandle:
+    """A ``ChatClient`` running in the engine's nursery, seen as a ``ClientHandle``."""
+
+    def __init__(self) -> None:
+        self._commands_in, self._commands_out = trio.open_memory_channel[ev.Command](math.inf)
+        self._events_in, self._events_out = trio.open_memory_channel[ev.CoreEvent](math.inf)
+        self._done = trio.Event()
+
+    def emit(self, event: ev.CoreEvent) -> None:
+        """The core's ``emit``: never blocks (the channel is unbounded)."""
+        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            self._events_in.send_nowait(event)
+
+    async def run(self, client: ChatClient) -> None:
+        try:
+            await client.run(self._commands_out)
+        finally:
+            self._done.set()
+            await self._events_in.aclose()
+
+    async def send(self, command: ev.Command) -> None:
+        """Give the client a command."""
+        await self._commands_in.send(command)
+
+    async def events(self) -> AsyncIterator[ev.CoreEvent]:
+        """The client's events until it stops."""
+        async for event in self._events_out:
+            yield event
+
+    async def stop(self) -> None:
+        """Shut the client down cleanly (its files stay)."""
+        if not self._done.is_set():
+            await self._commands_in.send(ev.Shutdown("scenario"))
+            with trio.move_on_after(10):
+                await self._done.wait()
 
 
 class CoreLauncher:
-    """Launches clients through the client core's runner.
+    """Launches clients through the client core's ``ChatClient`` (issue 5).
 
-    Until the runner exists this raises EngineUnavailable naming it; it never stands
-    in for a client.
+    The profile directory is made on the first launch (key, certificate chain, trust
+    store, the relay's address as the service URL) and reused on a restart.
     """
 
     async def launch(self, nursery: trio.Nursery, spec: ClientSpec) -> ClientHandle:
-        try:
-            module = importlib.import_module(CORE_MODULE)
-        except ModuleNotFoundError:
-            module = None
-        if module is None or not hasattr(module, CORE_CLASS):
-            raise EngineUnavailable((f"the client core's runner {CORE_MODULE}.{CORE_CLASS}",))
-        raise EngineUnavailable(
-            (f"the adapter from {CORE_MODULE}.{CORE_CLASS} to ClientHandle (scenarios.launcher)",)
-        )
+        from client.core.client import ChatClient
+        from client.core.profile import PROFILE_FILE, create_profile, load_profile
+
+        if spec.actor.credential not in CERTIFICATE_KINDS:
+            raise EngineUnavailable(
+                ("PASSporT credentials in the client core's profiles (issue 5)",)
+            )
+        if (spec.profile_dir / PROFILE_FILE).exists():
+            profile = load_profile(spec.profile_dir)
+        else:
+            profile = create_profile(
+                spec.profile_dir,
+                tn=spec.actor.tn,
+                ds_url=spec.service_url,
+                private_key=spec.key.private_key,
+                chain=spec.chain(spec.key.public_point),
+                trust_dir=spec.trust_dir,
+                kind=spec.actor.credential,
+                ds_id=spec.ds_id,
+            )
+        handle = CoreClientHandle()
+        nursery.start_soon(handle.run, ChatClient(profile, handle.emit))
+        return handle

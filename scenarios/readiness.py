@@ -37,7 +37,7 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "shared.stir.validator", "validate", "the credential validator, shared.stir.validator"
     ),
     Requirement("delivery_service.server", "DeliveryServer", "the delivery service (issue 4)"),
-    Requirement("client.core.client", "ClientCore", "the client core's runner (issue 5)"),
+    Requirement("client.core.client", "ChatClient", "the client core's runner (issue 5)"),
     Requirement(
         "scenarios.launcher",
         "CLIENT_ADAPTER_READY",

@@ -26,7 +26,7 @@ from scenarios.client_state import ClientState
 from scenarios.launcher import ClientHandle, ClientLauncher, ClientSpec
 from scenarios.model import Actor, Adversary, Scenario
 from scenarios.relay import Relay
-from scenarios.run_pki import IssuedCredential, MemberKey, RunPKI
+from scenarios.run_pki import MemberKey, RunPKI
 from scenarios.service_host import ServiceHost
 from scenarios.transcript import Recorder
 from shared.stir.numbers import display
@@ -146,7 +146,7 @@ class RogueProvider:
             ds_id=self.ds_id,
             trust_dir=trust_dir,
             key=MemberKey.generate(),  # the provider's own key (§9)
-            credential=_no_certificate,
+            chain=_no_certificate,
         )
         spec.profile_dir.mkdir(parents=True, exist_ok=True)
         handle = await self.launcher.launch(nursery, spec)
@@ -218,5 +218,5 @@ class RogueProvider:
         self._note(f"reads {line.text!r} and relays it to the other half")
 
 
-def _no_certificate(public_key: bytes) -> IssuedCredential:
+def _no_certificate(public_key: bytes) -> tuple[bytes, ...]:
     raise RuntimeError("the rogue provider's impostors hold PASSporTs only")

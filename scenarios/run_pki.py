@@ -140,6 +140,19 @@ class RunPKI:
         actor = self.scenario.actors[actor_name]
         return self._credential(actor, key, group_dest_uri(group_id), defect=actor.defect, now=now)
 
+    def certificate_chain(self, actor_name: str, key: bytes) -> tuple[bytes, ...]:
+        """A certificate-holding actor's chain for ``key`` (leaf first, DER), defect included.
+
+        The client core holds one certificate credential for registration and groups,
+        so a defect here shows at registration too.
+        """
+        actor = self.scenario.actors[actor_name]
+        if actor.credential == "passport":
+            raise RunPKIError(f"actor {actor_name!r} holds a PASSporT, not a certificate")
+        untrusted = actor.defect == "untrusted-root"
+        material = (self.untrusted_providers if untrusted else self.providers)[actor.provider]
+        return self._certificate(actor, material, key, actor.defect, datetime.now(UTC)).chain
+
     def rogue_passport(
         self, provider: str, victim: str, rogue_key: bytes, group_id: bytes
     ) -> IssuedCredential:
