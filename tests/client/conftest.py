@@ -1,0 +1,143 @@
+"""Fixtures for the client core tests: a demo PKI, a real delivery service on loopback,
+and real clients (profiles on disk, real OpenMLS, real sockets)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trio
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from client.core.backoff import Backoff
+from client.core.client import ChatClient
+from client.core.events import Command, CoreEvent
+from client.core.profile import ClientProfile, create_profile, load_profile
+from delivery_service.credentials import StirIdentifier
+from delivery_service.sequencer import CommitSequencer
+from delivery_service.server import DeliveryServer
+from delivery_service.service import DeliveryCore
+from delivery_service.sqlite_storage import SQLiteStorage
+from shared.stir.pki import DemoPKI, IssuedCert, generate_key
+from shared.stir.tnauthlist import OneTN, TNRange
+from shared.stir.trust import TrustStore
+
+DS_ID = "ds.client-test"
+ALICE, BOB, CAROL, EVE = "12025550101", "12025550102", "12025550103", "14155550100"
+
+
+@dataclass
+class World:
+    """A PKI (trusted by clients), a rogue PKI (trusted only by the service), a service."""
+
+    tmp: Path
+    pki: DemoPKI
+    provider_ca: IssuedCert
+    rogue: DemoPKI
+    rogue_ca: IssuedCert
+    url: str = ""
+    storages: list[SQLiteStorage] = field(default_factory=list)
+
+    def new_profile(self, name: str, tn: str, *, rogue: bool = False) -> ClientProfile:
+        key = generate_key("p256")
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        pki, ca = (self.rogue, self.rogue_ca) if rogue else (self.pki, self.provider_ca)
+        cert = pki.issue_delegate(ca, [OneTN(tn)], key.public_key())
+        trust = self.tmp / f"trust-{name}"
+        self.pki.export_trust(trust)  # clients trust only the real PKI
+        return create_profile(
+            self.tmp / name,
+            tn=tn,
+            ds_url=self.url,
+            ds_id=DS_ID,
+            private_key=key,
+            chain=cert.chain,
+            trust_dir=trust,
+            region="US",
+        )
+
+
+@dataclass
+class RunningClient:
+    """A client core running in the test's nursery, with its events recorded."""
+
+    name: str
+    profile: ClientProfile
+    events: list[CoreEvent]
+    send: trio.MemorySendChannel[Command]
+    cancel: trio.CancelScope
+    changed: trio.Event = field(default_factory=trio.Event)
+    done: trio.Event = field(default_factory=trio.Event)
+    core: ChatClient | None = None
+
+    def record(self, event: CoreEvent) -> None:
+        self.events.append(event)
+        self.changed.set()
+
+    async def wait_for(
+        self, predicate: Callable[[CoreEvent], bool], *, timeout: float = 20.0, start: int = 0
+    ) -> CoreEvent:
+        """The first event from index ``start`` matching ``predicate`` (waits for it)."""
+        with trio.fail_after(timeout):
+            seen = start
+            while True:
+                for event in self.events[seen:]:
+                    if predicate(event):
+                        return event
+                seen = len(self.events)
+                self.changed = trio.Event()
+                await self.changed.wait()
+
+    async def command(self, command: Command) -> None:
+        await self.send.send(command)
+
+
+@pytest.fixture
+async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
+    pki = DemoPKI.init(tmp_path / "pki")
+    provider_ca = pki.issue_spc("Acme Telecom", "1234", [TNRange("12025550100", 100)], ca=True)
+    rogue = DemoPKI.init(tmp_path / "rogue", name="Rogue STI")
+    rogue_ca = rogue.issue_spc("Rogue Tel", "6666", [TNRange("14155550100", 10)], ca=True)
+    ds_trust = pki.trust_store()
+    rogue_trust = rogue.trust_store()
+    both = TrustStore(
+        ds_trust.anchors + rogue_trust.anchors,
+        {**ds_trust.spc_assignments, **rogue_trust.spc_assignments},
+    )
+    storage = SQLiteStorage(str(tmp_path / "ds.sqlite"))
+    identifier = StirIdentifier(both)
+    core = DeliveryCore(DS_ID, storage, identifier)
+    server = DeliveryServer(core, CommitSequencer(identifier))
+    port = await nursery.start(server.serve_websocket, "127.0.0.1", 0)
+    w = World(tmp_path, pki, provider_ca, rogue, rogue_ca, f"ws://127.0.0.1:{port}/", [storage])
+    yield w
+    for s in w.storages:
+        s.close()
+
+
+@pytest.fixture
+def start_client(
+    nursery: trio.Nursery,
+) -> Callable[[str, ClientProfile], Awaitable[RunningClient]]:
+    async def start(name: str, profile: ClientProfile) -> RunningClient:
+        send, receive = trio.open_memory_channel[Command](math.inf)
+        client = RunningClient(name, profile, [], send, trio.CancelScope())
+
+        async def run() -> None:
+            with client.cancel:
+                core = ChatClient(
+                    load_profile(profile.directory),
+                    client.record,
+                    backoff=Backoff(base=0.05, cap=0.5),
+                )
+                client.core = core
+                await core.run(receive)
+            client.done.set()
+
+        nursery.start_soon(run)
+        return client
+
+    return start

@@ -1,0 +1,172 @@
+"""Three real clients against a real delivery service on loopback (real OpenMLS, real
+sockets, real SQLite files): join, chat, remove, restart from files, and rejection."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from conftest import ALICE, BOB, CAROL, EVE, RunningClient, World
+
+from client.core.events import (
+    AnswerInvitation,
+    ConnectionChanged,
+    ConnectionState,
+    CoreEvent,
+    CreateGroup,
+    CredentialVerdict,
+    EpochChanged,
+    GroupsChanged,
+    InvitationReceived,
+    InviteNumber,
+    MembersChanged,
+    MessageReceived,
+    RemoveMember,
+    SendText,
+    Shutdown,
+)
+from client.core.profile import ClientProfile
+
+Start = Callable[[str, ClientProfile], Awaitable[RunningClient]]
+
+
+def connected(e: CoreEvent) -> bool:
+    return isinstance(e, ConnectionChanged) and e.state is ConnectionState.CONNECTED
+
+
+def text_line(text: str) -> Callable[[CoreEvent], bool]:
+    return lambda e: isinstance(e, MessageReceived) and e.line.text == text
+
+
+def group_named(title: str) -> Callable[[CoreEvent], bool]:
+    return lambda e: isinstance(e, GroupsChanged) and any(g.title == title for g in e.groups)
+
+
+def last_code(client: RunningClient, group_id: bytes) -> tuple[int, str]:
+    codes = [e for e in client.events if isinstance(e, EpochChanged) and e.group_id == group_id]
+    return codes[-1].safety.epoch, codes[-1].safety.digits
+
+
+def last_members(client: RunningClient, group_id: bytes) -> int:
+    rows = [e for e in client.events if isinstance(e, MembersChanged) and e.group_id == group_id]
+    return len(rows[-1].members)
+
+
+async def join(inviter: RunningClient, invitee: RunningClient, group_id: bytes, tn: str) -> None:
+    mark = len(invitee.events)
+    await inviter.command(InviteNumber(group_id, tn))
+    invitation = await invitee.wait_for(lambda e: isinstance(e, InvitationReceived), start=mark)
+    assert isinstance(invitation, InvitationReceived)
+    assert invitation.invitation.group_id == group_id
+    await invitee.command(AnswerInvitation(invitation.invitation.invitation_id, True))
+    await invitee.wait_for(
+        lambda e: isinstance(e, MessageReceived) and e.line.text.startswith("You joined"),
+        start=mark,
+    )
+
+
+async def test_three_clients_join_chat_remove_and_restart(
+    world: World, start_client: Start
+) -> None:
+    alice = await start_client("alice", world.new_profile("alice", ALICE))
+    bob = await start_client("bob", world.new_profile("bob", BOB))
+    carol = await start_client("carol", world.new_profile("carol", CAROL))
+    for c in (alice, bob, carol):
+        await c.wait_for(connected)
+
+    await alice.command(CreateGroup("Family"))
+    created = await alice.wait_for(group_named("Family"))
+    assert isinstance(created, GroupsChanged)
+    group_id = created.groups[0].group_id
+
+    await join(alice, bob, group_id, BOB)
+    await bob.wait_for(group_named("Family"))  # the title travels inside the group
+    await join(alice, carol, group_id, CAROL)
+
+    await alice.command(SendText(group_id, "hello"))
+    for other in (bob, carol):
+        line = await other.wait_for(text_line("hello"))
+        assert isinstance(line, MessageReceived)
+        assert line.line.sender == "+1 202-555-0101"  # Alice's certified number
+    await carol.command(SendText(group_id, "hi from carol"))
+    await alice.wait_for(text_line("hi from carol"))
+    await bob.wait_for(text_line("hi from carol"))
+
+    # Everyone at the same epoch sees the same code (PROFILE §8).
+    await bob.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 2)
+    assert last_code(alice, group_id) == last_code(bob, group_id) == last_code(carol, group_id)
+    assert last_members(bob, group_id) == 3
+
+    # Alice removes Carol.
+    carol_key = next(
+        r.key
+        for e in alice.events
+        if isinstance(e, MembersChanged)
+        for r in e.members
+        if r.identity is not None and r.identity.number == "+1 202-555-0103"
+    )
+    await alice.command(RemoveMember(group_id, carol_key))
+    await carol.wait_for(text_line("You were removed from this group"))
+    await bob.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 3)
+    assert last_members(bob, group_id) == 2
+    assert last_code(alice, group_id) == last_code(bob, group_id)
+
+    # Bob restarts from his files and continues.
+    await bob.command(Shutdown())
+    await bob.done.wait()
+    await alice.command(SendText(group_id, "while bob was away"))
+    bob2 = await start_client("bob2", bob.profile)
+    restored = await bob2.wait_for(group_named("Family"))
+    assert isinstance(restored, GroupsChanged)
+    await bob2.wait_for(text_line("while bob was away"))
+    await bob2.command(SendText(group_id, "back again"))
+    await alice.wait_for(text_line("back again"))
+    assert last_code(bob2, group_id) == last_code(alice, group_id)
+    for c in (alice, bob2, carol):
+        await c.command(Shutdown())
+
+
+async def test_rejected_credential_leaves_state_unchanged(
+    world: World, start_client: Start
+) -> None:
+    # Eve's certificate chains to a root the service trusts but the clients do not.
+    alice = await start_client("alice", world.new_profile("alice", ALICE))
+    eve = await start_client("eve", world.new_profile("eve", EVE, rogue=True))
+    bob = await start_client("bob", world.new_profile("bob", BOB))
+    for c in (alice, eve, bob):
+        await c.wait_for(connected)
+
+    # The adder checks the invitee's KeyPackage before the Add.
+    await alice.command(CreateGroup("Family"))
+    created = await alice.wait_for(group_named("Family"))
+    assert isinstance(created, GroupsChanged)
+    group_id = created.groups[0].group_id
+    await alice.wait_for(lambda e: isinstance(e, EpochChanged) and e.group_id == group_id)
+    epoch_before = last_code(alice, group_id)
+    await alice.command(InviteNumber(group_id, EVE))
+    invitation = await eve.wait_for(lambda e: isinstance(e, InvitationReceived))
+    assert isinstance(invitation, InvitationReceived)
+    await eve.command(AnswerInvitation(invitation.invitation.invitation_id, True))
+    verdict = await alice.wait_for(lambda e: isinstance(e, CredentialVerdict))
+    assert isinstance(verdict, CredentialVerdict) and not verdict.accepted
+    assert verdict.entry_point == "key-package" and verdict.rejection is not None
+    assert verdict.rejection.reason == "chain"
+    assert "+1 415-555-0100" in verdict.rejection.who
+    assert last_code(alice, group_id) == epoch_before  # nothing was committed
+    assert last_members(alice, group_id) == 1
+
+    # A joiner checks every member of the tree before accepting a Welcome.
+    await eve.command(CreateGroup("Trap"))
+    trap = await eve.wait_for(group_named("Trap"))
+    assert isinstance(trap, GroupsChanged)
+    trap_id = next(g.group_id for g in trap.groups if g.title == "Trap")
+    mark = len(bob.events)
+    await eve.command(InviteNumber(trap_id, BOB))
+    invitation = await bob.wait_for(lambda e: isinstance(e, InvitationReceived), start=mark)
+    assert isinstance(invitation, InvitationReceived)
+    await bob.command(AnswerInvitation(invitation.invitation.invitation_id, True))
+    refused = await bob.wait_for(lambda e: isinstance(e, CredentialVerdict), start=mark)
+    assert isinstance(refused, CredentialVerdict) and refused.entry_point == "welcome"
+    assert refused.rejection is not None and refused.rejection.reason == "chain"
+    assert bob.core is not None and trap_id not in bob.core.slots  # did not join
+    for c in (alice, eve, bob):
+        await c.command(Shutdown())
