@@ -23,7 +23,11 @@ from shared.stir.claim_constraints import (
     JWTClaimConstraints,
     claim_constraints_of,
 )
-from shared.stir.credential_codec import STIRCertificateCredential
+from shared.stir.credential_codec import (
+    STIRCertificateCredential,
+    STIRPASSporTCredential,
+    encode_opaque,
+)
 from shared.stir.errors import CredentialRejected
 from shared.stir.passport import verify_passport_signature
 from shared.stir.pki import point_of
@@ -211,3 +215,35 @@ def test_rfc8225_token_and_draft08_keys() -> None:
     with pytest.raises(CredentialRejected) as info:
         verify_passport_signature((VECTORS / "rfc8225_sec7_1_token.jws").read_text(), pub)
     assert info.value.reason == "iat"
+
+
+# The hex vectors of docs/profile.md §2 (kept here so the page cannot drift from the codec).
+DOC_VECTORS = [
+    (
+        STIRCertificateCredential((bytes.fromhex("3003020101"), bytes.fromhex("3003020102"))),
+        "0c053003020101053003020102",
+        "f0010d0c053003020101053003020102",
+    ),
+    (
+        STIRPASSporTCredential((bytes.fromhex("3003020101"),), b"a.b.c"),
+        "0605300302010105612e622e63",
+        "f0020d0605300302010105612e622e63",
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "content", "credential"), DOC_VECTORS)
+def test_profile_doc_hex_vectors(
+    value: STIRCertificateCredential | STIRPASSporTCredential, content: str, credential: str
+) -> None:
+    assert value.encode().hex() == content
+    assert type(value).decode(bytes.fromhex(content)) == value
+    kind = f"{value.credential_type:04x}"
+    assert credential == kind + encode_opaque(bytes.fromhex(content)).hex()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "profile.md").read_text()
+    assert content in doc and credential in doc
+
+
+def test_profile_doc_two_byte_varint_vector() -> None:
+    encoded = STIRCertificateCredential((bytes(100),)).encode()
+    assert encoded[:4].hex() == "40664064" and len(encoded) == 104
