@@ -123,6 +123,20 @@ impl PyCapabilities {
             .build())
     }
 
+    /// RFC 9420 §7.2: a leaf's capabilities must list its own credential type. OpenMLS
+    /// only notices this when someone else validates the leaf; say so at creation.
+    pub fn require_credential_type(&self, credential_type: u16, what: &str) -> PyResult<()> {
+        if self.credentials.contains(&credential_type) {
+            Ok(())
+        } else {
+            Err(InvalidCredential::new_err(format!(
+                "{what}: the capabilities do not list the credential's own type 0x{credential_type:04x} \
+                 (they list {:?})",
+                self.credentials
+            )))
+        }
+    }
+
     pub fn from_openmls(c: &Capabilities) -> Self {
         Self {
             credentials: c.credentials().iter().map(|t| u16::from(*t)).collect(),

@@ -265,7 +265,9 @@ impl PyGroup {
                         signer.keys.scheme
                     )));
                 }
-                let caps = capabilities.unwrap_or_else(PyCapabilities::default_caps).to_openmls()?;
+                let caps = capabilities.unwrap_or_else(PyCapabilities::default_caps);
+                caps.require_credential_type(credential.credential_type, what)?;
+                let caps = caps.to_openmls()?;
                 let mut builder = MlsGroup::builder()
                     .ciphersuite(cs)
                     .with_wire_format_policy(wire_format_policy(accept_private_handshake))
@@ -342,6 +344,8 @@ impl PyGroup {
             Some(t) => Some(guard(what, || parse_ratchet_tree(what, &t))?),
             None => None,
         };
+        let capabilities = capabilities.unwrap_or_else(PyCapabilities::default_caps);
+        capabilities.require_credential_type(credential.credential_type, what)?;
         ExternalJoin::stage(
             py,
             provider.clone(),
@@ -350,7 +354,7 @@ impl PyGroup {
             vgi,
             tree,
             application_id,
-            capabilities.unwrap_or_else(PyCapabilities::default_caps),
+            capabilities,
             join_config(max_past_epochs, accept_private_handshake),
         )
     }
@@ -491,6 +495,10 @@ impl PyGroup {
                 .own_leaf_node()
                 .ok_or_else(|| MlsError::new_err(format!("{what}: own leaf is blank")))?
                 .clone();
+            if let Some(c) = &credential {
+                PyCapabilities::from_openmls(current.capabilities())
+                    .require_credential_type(c.credential_type, what)?;
+            }
             let mut params = LeafNodeParameters::builder();
             if let Some(id) = &application_id {
                 params = params.with_extensions(leaf_extensions(Some(id))?);

@@ -11,7 +11,7 @@ use openmls_traits::OpenMlsProvider;
 use pyo3::prelude::*;
 
 use crate::errors::{self as err, guard, MlsError, Res};
-use crate::group::{join_config, PyGroup};
+use crate::group::PyGroup;
 use crate::inspection::{parse_ratchet_tree, parse_welcome};
 use crate::key_package::{parse_key_package_in, PyKeyPackage};
 use crate::keys::{KeyMaterial, SignatureKeyPair};
@@ -74,7 +74,14 @@ fn join(provider: &Provider, welcome: &[u8], ratchet_tree: Option<Vec<u8>>) -> R
     let w = parse_welcome(what, welcome)?;
     let tree = ratchet_tree.map(|t| parse_ratchet_tree(what, &t)).transpose()?;
     provider.transaction(|b| {
-        let st = stage_welcome(b, w, tree, &join_config(2, true), true, what)?;
+        // The vectors' commits may inject resumption PSKs of earlier epochs.
+        let config = MlsGroupJoinConfig::builder()
+            .wire_format_policy(crate::group::wire_format_policy(true))
+            .max_past_epochs(2)
+            .number_of_resumption_psks(32)
+            .use_ratchet_tree_extension(true)
+            .build();
+        let st = stage_welcome(b, w, tree, &config, true, what)?;
         accept_welcome(b, st.staged, &st.hash_ref, st.last_resort, what)
     })
 }

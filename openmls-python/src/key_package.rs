@@ -66,7 +66,14 @@ impl PyKeyPackage {
                         signer.keys.scheme, scheme as u16
                     )));
                 }
-                let caps = capabilities.unwrap_or_else(PyCapabilities::default_caps).to_openmls()?;
+                let mut caps = capabilities.unwrap_or_else(PyCapabilities::default_caps);
+                caps.require_credential_type(credential.credential_type, "KeyPackage.create")?;
+                // The last_resort extension must itself be listed in the capabilities.
+                const LAST_RESORT: u16 = 0x000a;
+                if last_resort && !caps.extensions.contains(&LAST_RESORT) {
+                    caps.extensions.push(LAST_RESORT);
+                }
+                let caps = caps.to_openmls()?;
                 let mut builder = KeyPackage::builder()
                     .leaf_node_capabilities(caps)
                     .leaf_node_extensions(leaf_extensions(application_id.as_deref())?);
