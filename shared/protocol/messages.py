@@ -149,7 +149,8 @@ class CreateGroup:
 class Commit:
     """A commit bundle for ``epoch`` of ``group_id``: the commit (PublicMessage), the new
     GroupInfo (with the ratchet_tree extension) and, when it adds members, the Welcome.
-    An external commit (resync) uses the same frame with the epoch it joins at."""
+    ``epoch`` is the epoch the commit is made in (for an external commit, the epoch of
+    the GroupInfo it joins from); the group moves to ``epoch + 1``."""
 
     id: int
     group_id: bytes

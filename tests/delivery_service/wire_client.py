@@ -37,6 +37,7 @@ class WireClient:
         self._ids = itertools.count(1)
         self.delivered: deque[Deliver] = deque()
         self.unsolicited: deque[ServerFrame] = deque()
+        self.last_nonce = b""
 
     @classmethod
     @asynccontextmanager
@@ -111,4 +112,6 @@ class WireClient:
         return not self.delivered
 
     def hello(self) -> Hello:
-        return Hello(id=self.next_id(), client_nonce=os.urandom(NONCE_SIZE), client="tests")
+        """A fresh ``hello`` (its nonce is kept in ``last_nonce`` for the auth)."""
+        self.last_nonce = os.urandom(NONCE_SIZE)
+        return Hello(id=self.next_id(), client_nonce=self.last_nonce, client="tests")
