@@ -168,6 +168,7 @@ class ChatClient:
         self.conn: DeliveryConnection | None = None
         self._invitations: dict[str, Deliver] = {}  # received, waiting for the user
         self._connected = trio.Event()
+        self._resync_needed: set[bytes] = set()
         # Opened in run(): the binding's storage, the signer, the history.
         self.provider: openmls.Provider
         self.signer: openmls.SignatureKeyPair
@@ -209,7 +210,9 @@ class ChatClient:
             try:
                 group = openmls.Group.load(self.provider, record.group_id)
             except openmls.MlsError:
-                self.history.set_active(record.group_id, False)
+                # History says we are a member but the MLS state is gone: rejoin by
+                # external commit once connected (PROFILE §7 resync).
+                self._resync_needed.add(record.group_id)
                 continue
             if group.is_active:
                 self.slots[record.group_id] = GroupSlot(group)
@@ -284,6 +287,7 @@ class ChatClient:
                         self._backoff.reset()
                         self._connected.set()
                         self.emit(ConnectionChanged(ConnectionState.CONNECTED, conn.ds_id or ""))
+                        await self._resync_pending()
                         async for deliver in conn.deliveries:
                             await self._handle_delivery(conn, deliver)
                         nursery.cancel_scope.cancel()
@@ -550,6 +554,8 @@ class ChatClient:
             self._invitation(deliver)
             return  # acknowledged once the user answers (survives a restart until then)
         lines: list[ChatLine] = []
+        if deliver.kind is DeliveryKind.COMMIT and deliver.group_id in self._resync_needed:
+            await self._resync_pending()
         try:
             if deliver.kind is DeliveryKind.APPLICATION:
                 lines = await self._application(deliver)
@@ -566,6 +572,10 @@ class ChatClient:
                 f"could not apply a {deliver.kind.value} from {display(deliver.sender)}: {exc}",
                 NoticeLevel.WARNING,
             )
+            if deliver.kind is DeliveryKind.COMMIT and deliver.group_id in self.slots:
+                # A commit we cannot process leaves us behind the group: rejoin (§7).
+                self._resync_needed.add(deliver.group_id)
+                await self._resync_pending()
         stored = await self._thread(self.history.add_lines, lines, mid=deliver.mid)
         if stored:
             for line in lines:
@@ -624,6 +634,10 @@ class ChatClient:
         async with self._mls:
             if deliver.epoch is not None and deliver.epoch < slot.group.epoch:
                 return []  # already applied (redelivered after a crash)
+            if deliver.epoch is not None and deliver.epoch > slot.group.epoch:
+                raise CommitFailed(
+                    f"commit for epoch {deliver.epoch} while we are at {slot.group.epoch}"
+                )
             staged = await self._thread(slot.group.process_message, deliver.data)
             if not isinstance(staged, openmls.StagedCommit):
                 return []
@@ -726,6 +740,18 @@ class ChatClient:
 
     # ------------------------------------------------------------------ resync
 
+    async def _resync_pending(self) -> None:
+        for group_id in sorted(self._resync_needed):
+            try:
+                await self.resync(group_id)
+            except (openmls.MlsError, CommitFailed, RequestRefused) as exc:
+                self.notice(
+                    f"could not resynchronise group {_short_id(group_id)}: {exc}",
+                    NoticeLevel.ERROR,
+                )
+            else:
+                self._resync_needed.discard(group_id)
+
     async def resync(self, group_id: bytes) -> None:
         """Rejoin a group by external commit from the service's GroupInfo (PROFILE §7),
         after validating every member of its tree."""
@@ -760,9 +786,13 @@ class ChatClient:
                     lambda i: Commit(i, group_id, join.epoch, bundle.commit, info, bundle.welcome)
                 )
             except RequestRefused:
-                await self._thread(group.clear_pending_commit)
+                # The binding (OpenMLS 0.8's ExternalCommitBuilder) may already have
+                # merged the commit locally; then the refused state is simply not kept.
+                if group.has_pending_commit:
+                    await self._thread(group.clear_pending_commit)
                 raise
-            await self._thread(group.merge_pending_commit)
+            if group.has_pending_commit:
+                await self._thread(group.merge_pending_commit)
             slot = GroupSlot(group)
             self.slots[group_id] = slot
             await self._after_epoch_change(group_id, slot)

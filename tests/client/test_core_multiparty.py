@@ -170,3 +170,39 @@ async def test_rejected_credential_leaves_state_unchanged(
     assert bob.core is not None and trap_id not in bob.core.slots  # did not join
     for c in (alice, eve, bob):
         await c.command(Shutdown())
+
+
+async def test_lost_state_resyncs_by_external_commit(world: World, start_client: Start) -> None:
+    alice = await start_client("alice", world.new_profile("alice", ALICE))
+    bob = await start_client("bob", world.new_profile("bob", BOB))
+    for c in (alice, bob):
+        await c.wait_for(connected)
+    await alice.command(CreateGroup("Family"))
+    created = await alice.wait_for(group_named("Family"))
+    assert isinstance(created, GroupsChanged)
+    group_id = created.groups[0].group_id
+    await join(alice, bob, group_id, BOB)
+    await alice.command(SendText(group_id, "before"))
+    await bob.wait_for(text_line("before"))
+
+    # Bob loses his MLS state (history survives), then starts again.
+    await bob.command(Shutdown())
+    await bob.done.wait()
+    for suffix in ("", "-wal", "-shm"):
+        path = bob.profile.directory / f"mls.sqlite{suffix}"
+        if path.exists():
+            path.unlink()
+    bob2 = await start_client("bob2", bob.profile)
+    await bob2.wait_for(text_line("Resynchronised with the group (external commit)"))
+    # Alice validated and merged Bob's external commit; both are at the same epoch.
+    await alice.wait_for(
+        lambda e: isinstance(e, EpochChanged) and e.safety.epoch == last_code(bob2, group_id)[0]
+    )
+    assert last_code(alice, group_id) == last_code(bob2, group_id)
+    assert last_members(alice, group_id) == 2  # Bob's old leaf was replaced, not duplicated
+    await alice.command(SendText(group_id, "after"))
+    await bob2.wait_for(text_line("after"))
+    await bob2.command(SendText(group_id, "bob is back"))
+    await alice.wait_for(text_line("bob is back"))
+    for c in (alice, bob2):
+        await c.command(Shutdown())
