@@ -13,7 +13,7 @@ import trio
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from client.core.backoff import Backoff
-from client.core.client import ChatClient
+from client.core.client import ChatClient, LinkFactory
 from client.core.events import Command, CoreEvent
 from client.core.profile import ClientProfile, create_profile, load_profile
 from delivery_service.credentials import StirIdentifier
@@ -121,8 +121,10 @@ async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
 @pytest.fixture
 def start_client(
     nursery: trio.Nursery,
-) -> Callable[[str, ClientProfile], Awaitable[RunningClient]]:
-    async def start(name: str, profile: ClientProfile) -> RunningClient:
+) -> Callable[..., Awaitable[RunningClient]]:
+    async def start(
+        name: str, profile: ClientProfile, link_factory: LinkFactory | None = None
+    ) -> RunningClient:
         send, receive = trio.open_memory_channel[Command](math.inf)
         client = RunningClient(name, profile, [], send, trio.CancelScope())
 
@@ -132,6 +134,7 @@ def start_client(
                     load_profile(profile.directory),
                     client.record,
                     backoff=Backoff(base=0.05, cap=0.5),
+                    link_factory=link_factory,
                 )
                 client.core = core
                 await core.run(receive)
