@@ -215,13 +215,13 @@ def _refuse_constant(name: str) -> Any:
     raise MalformedError(f"JSON constant {name} is not allowed")
 
 
+# Built once: json.loads with hooks builds a new decoder on every call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+
+
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(
-            raw.decode("utf-8"),
-            object_pairs_hook=_no_duplicates,
-            parse_constant=_refuse_constant,
-        )
+        value = _DECODER.decode(raw.decode("utf-8"))
     except MalformedError as exc:
         raise MalformedError(f"PASSporT {what}: {exc}") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -41,6 +41,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, Final
 
 from cryptography import x509
@@ -356,6 +357,21 @@ class ChainFacts:
     def leaf(self) -> x509.Certificate:
         """chain[0]."""
         return self.certificates[0]
+
+    @cached_property
+    def bounds(self) -> tuple[tuple[TimeBound, ...], tuple[TimeBound, ...]]:
+        """The chain's time rules (computed once per verified chain)."""
+        return _chain_bounds(self)
+
+    @cached_property
+    def leaf_point(self) -> bytes | None:
+        """chain[0]'s key as an uncompressed P-256 point, None if it is not P-256."""
+        key = self.leaf.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(
+            key.curve, ec.SECP256R1
+        ):
+            return None
+        return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
 
     @property
     def leaf_tnauthlist(self) -> TNAuthList:
@@ -779,12 +795,14 @@ class Validator:
             )
         _check_p256_encoding(signature_key)
         facts = self.chain_facts(credential.certificates, trust, now)
-        leaf_key = _p256_key_of(facts.leaf, "certificates[0]")
+        leaf_point = facts.leaf_point
+        if leaf_point is None:
+            _p256_key_of(facts.leaf, "certificates[0]")  # raises, naming the key type
         # Compare decoded points (PROFILE.md §1): the member key is in the canonical
         # uncompressed encoding, so re-encoding the certificate's (validated) point the
         # same way and comparing bytes compares the points; equal bytes are then a valid
         # point too, and only a mismatch needs the member key decoded to say why.
-        if leaf_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint) != signature_key:
+        if leaf_point != signature_key:
             decode_p256_signature_key(signature_key)
             raise CredentialRejected(
                 "key-mismatch",
@@ -814,7 +832,7 @@ class Validator:
             valid_from=_utc(facts.not_before),
             claimed_tn=claimed,
         )
-        return Verdict(identity, *_chain_bounds(facts))
+        return Verdict(identity, *facts.bounds)
 
     def _passport_verdict(
         self,
@@ -868,7 +886,7 @@ class Validator:
                 f"not exactly {expected_dest}",
             )
         _check_claim_constraints(passport, facts.leaf_constraints)
-        lower, upper = _chain_bounds(facts)
+        lower, upper = facts.bounds
         iat = float(passport.iat)
         lower += (
             TimeBound(
