@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -58,13 +58,12 @@ from shared.protocol import (
 )
 
 if TYPE_CHECKING:
+    from delivery_service.provider import PassportIssuer
     from delivery_service.sequencer import CommitSequencer
 
 log = logging.getLogger("stirmls.ds")
 
 T = TypeVar("T")
-
-PassportHandler = Callable[[ServerSession, RequestPassport], Awaitable[ServerFrame]]
 
 
 class _Connection:
@@ -91,13 +90,13 @@ class DeliveryServer:
         core: DeliveryCore,
         sequencer: CommitSequencer,
         *,
-        passport_handler: PassportHandler | None = None,
+        passport_issuer: PassportIssuer | None = None,
     ) -> None:
         self.core = core
         self.sequencer = sequencer
         self.limits = core.limits
         self.batcher = WriteBatcher(core.storage, self._deliver)
-        self._passport_handler = passport_handler
+        self.passport_issuer = passport_issuer
         self._sessions: dict[str, _Connection] = {}
         self._group_locks: dict[bytes, trio.Lock] = {}
         self._nursery: trio.Nursery | None = None
@@ -304,9 +303,11 @@ class DeliveryServer:
             await self._auth(conn, frame)
             return None
         if isinstance(frame, RequestPassport):
-            if self._passport_handler is None:
+            issuer = self.passport_issuer
+            if issuer is None:
                 raise Refused(ErrorCode.PROVIDER_REFUSED, "this service is not a PASSporT signer")
-            return await self._passport_handler(session, frame)
+            content = issuer.request_content(session, frame)
+            return await self._in_thread(issuer.issue, content, frame)
         tn = session.tn
         assert tn is not None  # check_allowed: only READY sessions get here
         outcome: Outcome

@@ -118,11 +118,11 @@ class ServerSession:
         return ds_auth_content(self._server_nonce, self._client_nonce, self.ds_id, tn)
 
     def authenticated(self, frame: Auth) -> Registered:
-        """The ``Auth`` verified: bind the session to its TN. The nonces are spent."""
+        """The ``Auth`` verified: bind the session to its TN. The nonces stay for
+        ``RequestPassport`` (its own label); no second ``Auth`` is allowed."""
         self.check_allowed(frame)
         self.tn = frame.tn
         self.state = SessionState.READY
-        self._server_nonce = self._client_nonce = None
         return Registered(re=frame.id, tn=frame.tn, ds_id=self.ds_id)
 
     def auth_failed(self) -> bool:

@@ -50,9 +50,10 @@ def test_session_handshake_table() -> None:
     s.check_allowed(SendMessage(id=3, group_id=b"g", message=b"m"))
     with pytest.raises(Refused):
         s.check_allowed(Hello(id=4, client_nonce=b"c" * 32))
-    # The nonces were spent by the successful auth.
+    # The nonces stay for passport requests (their own label), not for a second auth.
+    assert s.signed_content("1202") == ds_auth_content(b"\x00" * 32, b"c" * 32, "ds", "1202")
     with pytest.raises(Refused):
-        s.signed_content("1202")
+        s.check_allowed(_auth())
 
 
 def test_failed_auth_spends_the_nonce_and_closes_after_the_limit() -> None:
