@@ -76,6 +76,7 @@ from client.core.events import (
     SelfIdentity,
     SendText,
     Shutdown,
+    UpdateKeys,
 )
 from client.core.group_view import (
     identity_of,
@@ -335,6 +336,8 @@ class ChatClient:
             await self._leave(command.group_id)
         elif isinstance(command, MarkCode):
             await self._mark(command)
+        elif isinstance(command, UpdateKeys):
+            await self._update_keys(command.group_id)
 
     async def _open_group(self, group_id: bytes) -> None:
         lines = await self._thread(self.history.lines, group_id)
@@ -419,6 +422,11 @@ class ChatClient:
         label = sender_label(slot.verdicts, index)
         await self._commit(group_id, lambda: slot.group.remove_members([index]))
         await self._system_line(group_id, f"You removed {label}")
+
+    async def _update_keys(self, group_id: bytes) -> None:
+        slot = self._slot(group_id)
+        await self._commit(group_id, lambda: slot.group.self_update())
+        await self._system_line(group_id, f"You updated your keys (epoch {slot.group.epoch})")
 
     async def _leave(self, group_id: bytes) -> None:
         # The protocol (v1) carries no standalone proposals, so a Remove proposal for

@@ -290,6 +290,13 @@ class MarkCode:
 
 
 @dataclass(frozen=True)
+class UpdateKeys:
+    """Commit a self-update: fresh encryption keys (and a renewed credential, if any)."""
+
+    group_id: bytes
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """The UI is closing: stop the core cleanly."""
 
@@ -305,5 +312,6 @@ Command = (
     | RemoveMember
     | LeaveGroup
     | MarkCode
+    | UpdateKeys
     | Shutdown
 )

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import trio
 from conftest import ALICE, BOB, CAROL, EVE, RunningClient, World
+from faulty_link import Faults
 
 from client.core.events import (
     AnswerInvitation,
@@ -23,6 +25,7 @@ from client.core.events import (
     RemoveMember,
     SendText,
     Shutdown,
+    UpdateKeys,
 )
 from client.core.profile import ClientProfile
 
@@ -205,4 +208,45 @@ async def test_lost_state_resyncs_by_external_commit(world: World, start_client:
     await bob2.command(SendText(group_id, "bob is back"))
     await alice.wait_for(text_line("bob is back"))
     for c in (alice, bob2):
+        await c.command(Shutdown())
+
+
+async def test_lost_commit_race_is_retried_at_the_new_epoch(
+    world: World, start_client: Start
+) -> None:
+    faults = Faults(world.url)
+    alice = await start_client("alice", world.new_profile("alice", ALICE))
+    bob = await start_client("bob", world.new_profile("bob", BOB), faults.open)
+    carol = await start_client("carol", world.new_profile("carol", CAROL))
+    for c in (alice, bob, carol):
+        await c.wait_for(connected)
+    await alice.command(CreateGroup("Family"))
+    created = await alice.wait_for(group_named("Family"))
+    assert isinstance(created, GroupsChanged)
+    group_id = created.groups[0].group_id
+    await join(alice, bob, group_id, BOB)
+    await join(alice, carol, group_id, CAROL)
+    await bob.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 2)
+
+    # Bob does not hear of Alice's commit before making his own for the same epoch.
+    link = faults.links[-1]
+    link.hold = True
+    carol_key = next(
+        r.key
+        for e in alice.events
+        if isinstance(e, MembersChanged)
+        for r in e.members
+        if r.identity is not None and r.identity.number == "+1 202-555-0103"
+    )
+    await alice.command(RemoveMember(group_id, carol_key))
+    await alice.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 3)
+    await bob.command(UpdateKeys(group_id))
+    while not any('"stale_epoch"' in str(m) for m in link.received):
+        await trio.sleep(0.01)
+    link.release()  # the winner reaches Bob; Bob retries at epoch 3
+    await bob.wait_for(text_line("You updated your keys (epoch 4)"))
+    await alice.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 4)
+    assert last_code(alice, group_id) == last_code(bob, group_id)
+    assert last_members(bob, group_id) == 2
+    for c in (alice, bob, carol):
         await c.command(Shutdown())
