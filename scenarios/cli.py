@@ -104,7 +104,7 @@ def run_command(args: argparse.Namespace, *, engine: Engine | None = None) -> in
 def _run_with_progress(
     scenario: Scenario, out: Path | None, engine: Engine | None, console: Console, *, story: bool
 ) -> RunOutcome:
-    engine = engine if engine is not None else load_engine()
+    engine = engine if engine is not None else load_engine(scenario)
     with ProgressDisplay(scenario, console=console, story=story) as display:
         return run_scenario(scenario, out=out, engine=engine, on_event=display.on_event)
 
@@ -126,13 +126,13 @@ def demo_command(args: argparse.Namespace, *, engine: Engine | None = None) -> i
     scenario = load_library_scenario(HEADLINE)
     out = Console(highlight=False)
     try:
-        engine = engine if engine is not None else load_engine()
+        engine = engine if engine is not None else load_engine(scenario)
+        out.print(f"[bold]{scenario.name}[/]\n")
+        out.print(" ".join(scenario.description.split()) + "\n")
+        outcome = _run_with_progress(scenario, args.out, engine, out, story=True)
     except EngineUnavailable as exc:
         print(f"stirmls demo: not yet: needs {'; '.join(exc.missing)}.")
         return EXIT_FAILED
-    out.print(f"[bold]{scenario.name}[/]\n")
-    out.print(" ".join(scenario.description.split()) + "\n")
-    outcome = _run_with_progress(scenario, args.out, engine, out, story=True)
     out.print()
     mismatches = [c for c in outcome.result.comparisons if not c.match]
     if mismatches:

@@ -13,6 +13,7 @@ settle, so that the next step starts from a known state.
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,11 +40,19 @@ from shared.protocol.messages import Frame
 from shared.stir.numbers import display
 
 DS_ID = "ds.scenario"
-STEP_TIMEOUT = 30.0  # a step that has not finished by then ends as "error"
-DELIVERY_WAIT = 5.0  # how long a sent message may take to reach every member
-SETTLE_QUIET = 0.3  # no client event for this long: the clients have settled
-SETTLE_MAX = 5.0
-CONNECT_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the engine waits (seconds). Steps that touch many members get
+    ``per_member`` more for each member they name or the group holds."""
+
+    step: float = 30.0  # a step not finished by then ends as "error"
+    per_member: float = 1.0
+    delivery: float = 5.0  # how long a sent message may take to reach every member
+    settle_quiet: float = 0.3  # no client event for this long: the clients settled
+    settle_max: float = 5.0
+    connect: float = 20.0  # for all clients to connect (plus per_member / 10 each)
 
 
 def step_batches(steps: Sequence[Step]) -> list[list[Step]]:
@@ -114,19 +123,28 @@ def make_carrier(
 class RealEngine:
     """Runs scenarios for real (see the module docstring)."""
 
-    def __init__(self, launcher: ClientLauncher | None = None) -> None:
+    def __init__(
+        self, launcher: ClientLauncher | None = None, timeouts: Timeouts | None = None
+    ) -> None:
         self.launcher: ClientLauncher = launcher or CoreLauncher()
+        self.timeouts = timeouts or Timeouts()
 
     async def run(self, scenario: Scenario, run_dir: Path, recorder: Recorder) -> RunResult:
         """Run every step; return what each client holds at the end."""
-        run = _Run(scenario, run_dir, recorder, self.launcher)
+        run = _Run(scenario, run_dir, recorder, self.launcher, self.timeouts)
         return await run.run()
 
 
 class _Run:
     def __init__(
-        self, scenario: Scenario, run_dir: Path, recorder: Recorder, launcher: ClientLauncher
+        self,
+        scenario: Scenario,
+        run_dir: Path,
+        recorder: Recorder,
+        launcher: ClientLauncher,
+        timeouts: Timeouts,
     ) -> None:
+        self.t = timeouts
         self.scenario = scenario
         self.run_dir = run_dir
         self.recorder = recorder
@@ -172,8 +190,17 @@ class _Run:
                     await self._start_client(actor.name, trust_dir, MemberKey.generate())
                 await self._connected(list(self.clients.values()))
                 await self._settle()
-                for batch in step_batches(self.scenario.steps):
-                    await self._run_batch(batch)
+                batches = step_batches(self.scenario.steps)
+                for i, batch in enumerate(batches):
+                    later = frozenset(
+                        label
+                        for b in batches[i + 1 :]
+                        for s in b
+                        for label in (s.label, s.parallel)
+                        if label is not None
+                    )
+                    await self._run_batch(batch, later)
+                await self.relay.flush()
             except EngineUnavailable:
                 raise
             except Exception as exc:  # a crash of the run itself: reported, not hidden
@@ -314,30 +341,39 @@ class _Run:
         def all_connected() -> bool:
             return all(c.state.connection == ev.ConnectionState.CONNECTED for c in clients)
 
-        if not await self._wait_for(all_connected, CONNECT_TIMEOUT, clients):
+        limit = self.t.connect + len(clients) * self.t.per_member / 10
+        if not await self._wait_for(all_connected, limit, clients):
             late = [c.actor for c in clients if c.state.connection != ev.ConnectionState.CONNECTED]
             self.recorder.record("service", state="clients not connected", detail=", ".join(late))
 
     async def _settle(self) -> None:
-        """Until no client has reported anything for SETTLE_QUIET (at most SETTLE_MAX)."""
-        with trio.move_on_after(SETTLE_MAX):
+        """Until no frame is held back by a delay and no client has reported anything
+        for SETTLE_QUIET (at most SETTLE_MAX after the delays)."""
+        with trio.move_on_after(self.t.step):
+            while self.relay.in_flight:
+                await trio.sleep(0.05)
+        quiet = self.t.settle_quiet
+        with trio.move_on_after(self.t.settle_max):
             while True:
                 now = trio.current_time()
                 newest = max((c.last_event for c in self.clients.values()), default=0.0)
-                if now - newest >= SETTLE_QUIET:
+                if now - newest >= quiet:
                     return
-                await trio.sleep(SETTLE_QUIET - (now - newest))
+                await trio.sleep(quiet - (now - newest))
 
     # -- steps ------------------------------------------------------------------------------
 
-    async def _run_batch(self, batch: list[Step]) -> None:
+    async def _run_batch(self, batch: list[Step], later: frozenset[str]) -> None:
+        # Traffic of a parallel batch cannot be told apart by step: it belongs to the
+        # batch's label (adversaries select it with step = "<parallel label>").
+        label = batch[0].parallel if len(batch) > 1 else None
         for step in batch:
-            await self.relay.step_started(step.label)
+            await self.relay.step_started(step.label, attribute_to=label)
         results: dict[int, StepResult] = {}
         async with trio.open_nursery() as nursery:
             for step in batch:
                 nursery.start_soon(self._run_step, step, results)
-        await self.relay.flush()
+        await self.relay.flush(later)
         await self._settle()
         self.steps += [results[s.index] for s in batch]
 
@@ -353,13 +389,14 @@ class _Run:
         )
         start = trio.current_time()
         outcome, reason, rule, detail = "ok", None, None, None
+        limit = self._step_limit(step)
         try:
-            with trio.fail_after(STEP_TIMEOUT):
+            with trio.fail_after(limit):
                 await getattr(self, f"_do_{step.action}")(step)
         except StepRejected as exc:
             outcome, reason, rule, detail = "rejected", exc.reason, exc.rule, exc.detail
         except (StepFailed, trio.TooSlowError) as exc:
-            outcome, detail = "error", str(exc) or f"did not finish in {STEP_TIMEOUT:.0f} s"
+            outcome, detail = "error", str(exc) or f"did not finish in {limit:.0f} s"
         results[step.index] = StepResult(
             step.index,
             step.label,
@@ -385,6 +422,11 @@ class _Run:
             members=list(step.members),
             text=step.text,
         )
+
+    def _step_limit(self, step: Step) -> float:
+        """The step's time limit: more for steps that involve more members."""
+        members = len(step.members) + len(self.clients) // 10
+        return self.t.step + members * self.t.per_member
 
     def _client(self, actor: str | None) -> RunningClient:
         assert actor is not None  # the loader guarantees it for these actions
@@ -431,7 +473,7 @@ class _Run:
                 client, seen_notices
             ) is not None
 
-        await self._wait_for(made, STEP_TIMEOUT, [client])
+        await self._wait_for(made, math.inf, [client])  # bounded by the step's limit
         error = self._error_since(client, seen_notices)
         if error is not None:
             raise StepFailed(error)
@@ -455,7 +497,7 @@ class _Run:
                 return True
             return {i.tn for i in invitees} <= self._member_tns(client, gid)
 
-        await self._wait_for(settled, STEP_TIMEOUT, [client])
+        await self._wait_for(settled, math.inf, [client])  # bounded by the step's limit
         rejection = self._new_rejection(client, seen_verdicts)
         if rejection is not None:
             raise rejection
@@ -470,7 +512,7 @@ class _Run:
         group = step.group or ""
         await self._wait_for(
             lambda: all(j.state.group_by_title(group) is not None for j in joiners),
-            DELIVERY_WAIT,
+            self.t.delivery,
             joiners,
         )
 
@@ -482,7 +524,7 @@ class _Run:
             g = client.state.group_by_title(group)
             return g is not None and g.safety is not None
 
-        if not await self._wait_for(joined, DELIVERY_WAIT, [client]):
+        if not await self._wait_for(joined, self.t.delivery, [client]):
             rejection = self._new_rejection(client, 0)
             if rejection is not None:
                 raise rejection
@@ -505,7 +547,7 @@ class _Run:
                     return False
             return True
 
-        await self._wait_for(delivered, DELIVERY_WAIT, readers)
+        await self._wait_for(delivered, self.t.delivery, readers)
 
     def _member_key(self, client: RunningClient, gid: bytes, tn: str) -> str:
         g = client.state.groups.get(gid)
@@ -521,7 +563,7 @@ class _Run:
         for tn in tns:
             await client.handle.send(ev.RemoveMember(gid, self._member_key(client, gid, tn)))
         if not await self._wait_for(
-            lambda: not (tns & self._member_tns(client, gid)), STEP_TIMEOUT, [client]
+            lambda: not (tns & self._member_tns(client, gid)), math.inf, [client]
         ):
             raise StepFailed("the members are still in the group")
 
@@ -535,7 +577,7 @@ class _Run:
         gid = self._group_id(client.actor, step.group)
         await client.handle.send(ev.LeaveGroup(gid))
         g = client.state.groups[gid]
-        await self._wait_for(lambda: not g.active, STEP_TIMEOUT, [client])
+        await self._wait_for(lambda: not g.active, math.inf, [client])
 
     async def _do_compare_codes(self, step: Step) -> None:
         a_name, b_name = step.between[0], step.between[1]

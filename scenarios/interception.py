@@ -138,7 +138,7 @@ class Interceptor:
             return False
         if a.recipient is not None and self._recipient(t) != a.recipient:
             return False
-        if a.step is not None and t.step != a.step:
+        if a.steps and t.step not in a.steps:
             return False
         if a.group is not None:
             wanted = self.group_ids.get(a.group)
@@ -208,11 +208,12 @@ class Interceptor:
                 state.captured.clear()
         return actions
 
-    def flush(self) -> list[Action]:
-        """Release whatever is held (the step ended and the window will not fill)."""
+    def flush(self, remaining: frozenset[str] = frozenset()) -> list[Action]:
+        """Release what is held once its window can no longer fill: at the end of a
+        step, unless a step the adversary selects is still to come (``remaining``)."""
         actions: list[Action] = []
         for state in self.states:
-            if state.held:
+            if state.held and not (set(state.adversary.steps) & remaining):
                 actions += self._release(state)
         return actions
 
@@ -263,7 +264,7 @@ class Interceptor:
         whose, _ = self._key_package_of(t)
         if whose is None or whose != a.victim or state.exhausted:
             return t.frame, None
-        if a.step is not None and t.step != a.step:
+        if a.steps and t.step not in a.steps:
             return t.frame, None
         if a.group is not None and self._group(t) not in (None, self.group_ids.get(a.group)):
             return t.frame, None

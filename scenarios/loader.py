@@ -139,6 +139,7 @@ class _Loader:
         self.providers: dict[str, Provider] = {}
         self.step_ids: set[str] = set()
         self.groups: set[str] = set()
+        self.parallel_labels: set[str] = set()
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -252,8 +253,10 @@ class _Loader:
             self.fail(key, f"group {text!r} is not made by an earlier create_group step")
         return text
 
-    def step_ref(self, value: object, key: str) -> str:
+    def step_ref(self, value: object, key: str, *, parallel_ok: bool = False) -> str:
         text = self.string(value, key)
+        if parallel_ok and text in self.parallel_labels:
+            return text
         if text not in self.step_ids:
             if self.step_ids:
                 self.one_of(key, text, sorted(self.step_ids), "step id")
@@ -474,6 +477,8 @@ class _Loader:
             self.groups.add(group)
         if step_id is not None:
             self.step_ids.add(step_id)
+        if parallel is not None:
+            self.parallel_labels.add(parallel)
         return Step(
             index=index,
             action=action,
@@ -525,9 +530,21 @@ class _Loader:
             fields["substitute"] = self.actor_ref(data["with"], f"{key}.with")
             if fields["substitute"] == fields.get("victim"):
                 self.fail(f"{key}.with", "must be another actor than the victim")
-        for ref in ("step", "at_step"):
-            if ref in data:
-                fields[ref] = self.step_ref(data[ref], f"{key}.{ref}")
+        if "step" in data:
+            value = data["step"]
+            names = (value,) if isinstance(value, str) else self.strings(value, f"{key}.step")
+            if not names:
+                self.fail(f"{key}.step", "must name at least one step")
+            fields["steps"] = tuple(
+                self.step_ref(
+                    n,
+                    f"{key}.step" if isinstance(value, str) else f"{key}.step[{i}]",
+                    parallel_ok=True,
+                )
+                for i, n in enumerate(names, start=1)
+            )
+        if "at_step" in data:
+            fields["at_step"] = self.step_ref(data["at_step"], f"{key}.at_step")
         if "count" in data:
             fields["count"] = self.integer(data["count"], f"{key}.count", minimum=1)
         if "seconds" in data:

@@ -138,7 +138,7 @@ class Adversary:
     message: str = "any"
     sender: str | None = None
     recipient: str | None = None
-    step: str | None = None  # only traffic caused by this step
+    steps: tuple[str, ...] = ()  # only traffic caused by these steps (ids or parallel labels)
     count: int | None = None  # at most this many messages (None: all that match)
     seconds: float | None = None  # delay
     window: int | None = None  # reorder: hold this many, release them reversed

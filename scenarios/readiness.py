@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+from scenarios.model import Scenario
+
 
 @dataclass(frozen=True)
 class Requirement:
@@ -50,3 +52,24 @@ REQUIREMENTS: tuple[Requirement, ...] = (
 def missing_pieces() -> tuple[str, ...]:
     """What a real run still needs, in words; empty when everything is there."""
     return tuple(r.what for r in REQUIREMENTS if not r.present())
+
+
+# What the client core cannot play yet (issue 5); the runner checks a scenario against
+# this before starting anything, so a run is never half made.
+PASSPORT_GAP = (
+    "PASSporT credentials in the client core's profiles (client.core.profile.KINDS holds "
+    "certificate kinds only; issue 5)"
+)
+UPDATE_GAP = "a self-update command in the client core (client.core.events; issue 5)"
+
+
+def scenario_waits_for(scenario: Scenario) -> tuple[str, ...]:
+    """What this scenario needs beyond ``missing_pieces()``; empty when it can run."""
+    gaps: list[str] = []
+    if any(a.credential == "passport" for a in scenario.actors.values()) or any(
+        a.kind == "rogue_provider" for a in scenario.adversaries
+    ):
+        gaps.append(PASSPORT_GAP)
+    if any(s.action == "update" for s in scenario.steps):
+        gaps.append(UPDATE_GAP)
+    return tuple(gaps)

@@ -73,6 +73,7 @@ class Relay:
         self._services: dict[str, trio_websocket.WebSocketConnection] = {}
         self._nursery: trio.Nursery | None = None
         self._injected = itertools.count(INJECTED_ID_BASE)
+        self.in_flight = 0  # frames an adversary is delaying right now
 
     def url_for(self, actor: str) -> str:
         """The URL ``actor``'s client connects to."""
@@ -101,14 +102,16 @@ class Relay:
 
     # -- the engine's hooks ------------------------------------------------------------------
 
-    async def step_started(self, label: str) -> None:
-        """A step begins: frames from now on belong to it; replays due now happen."""
-        self.current_step = label
+    async def step_started(self, label: str, *, attribute_to: str | None = None) -> None:
+        """A step begins: frames from now on belong to it (or to ``attribute_to``, the
+        label of a parallel batch); replays due at ``label`` happen now."""
+        self.current_step = attribute_to or label
         await self._perform(self.interceptor.on_step_start(label))
 
-    async def flush(self) -> None:
-        """Release frames the adversaries still hold."""
-        await self._perform(self.interceptor.flush())
+    async def flush(self, remaining: frozenset[str] = frozenset()) -> None:
+        """Release frames the adversaries hold and can no longer add to (see
+        ``Interceptor.flush``; ``remaining`` are the labels of the steps still to run)."""
+        await self._perform(self.interceptor.flush(remaining))
 
     async def disconnect_all(self) -> None:
         """Close every client's hop (the service went away)."""
@@ -181,8 +184,12 @@ class Relay:
                 await self._forward(action)
 
     async def _later(self, action: Forward) -> None:
-        await trio.sleep(action.delay)
-        await self._forward(action)
+        self.in_flight += 1
+        try:
+            await trio.sleep(action.delay)
+            await self._forward(action)
+        finally:
+            self.in_flight -= 1
 
     async def _forward(self, action: Forward) -> None:
         frame = action.frame

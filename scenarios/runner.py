@@ -18,7 +18,7 @@ import trio
 from scenarios.errors import EngineUnavailable
 from scenarios.expectations import Verdict, all_held, evaluate
 from scenarios.model import Scenario
-from scenarios.readiness import missing_pieces
+from scenarios.readiness import missing_pieces, scenario_waits_for
 from scenarios.report import render_report, summary
 from scenarios.results import Event, JSONValue, RunResult
 from scenarios.transcript import Recorder
@@ -60,9 +60,10 @@ class RunOutcome:
         return summary(self.result, self.verdicts, report=self.report, transcript=self.transcript)
 
 
-def load_engine() -> Engine:
-    """The real engine; EngineUnavailable naming what is missing when it cannot run."""
-    missing = missing_pieces()
+def load_engine(scenario: Scenario | None = None) -> Engine:
+    """The real engine; EngineUnavailable naming what is missing when it cannot run
+    (``scenario`` in particular, when given)."""
+    missing = missing_pieces() + (scenario_waits_for(scenario) if scenario else ())
     if missing:
         raise EngineUnavailable(missing)
     module = importlib.import_module("scenarios.engine")
@@ -96,7 +97,7 @@ def run_scenario(
     on_event: Callable[[Event], None] | None = None,
 ) -> RunOutcome:
     """Run ``scenario`` (blocking; starts its own trio loop) and write its outputs."""
-    engine = engine if engine is not None else load_engine()
+    engine = engine if engine is not None else load_engine(scenario)
     run_dir = new_run_dir(out, scenario)
     with Recorder(run_dir / TRANSCRIPT_NAME) as recorder:
         if on_event is not None:
@@ -115,7 +116,7 @@ async def run_scenario_async(
     engine: Engine | None = None,
 ) -> RunOutcome:
     """Run ``scenario`` inside an existing trio loop (tests, benchmarks)."""
-    engine = engine if engine is not None else load_engine()
+    engine = engine if engine is not None else load_engine(scenario)
     run_dir = new_run_dir(out, scenario)
     with Recorder(run_dir / TRANSCRIPT_NAME) as recorder:
         result = await engine.run(scenario, run_dir, recorder)

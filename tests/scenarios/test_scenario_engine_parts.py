@@ -23,7 +23,7 @@ def test_parallel_steps_are_batched_together() -> None:
     assert [[s.label for s in b] for b in batches] == [
         ["step[1]"],
         ["step[2]"],
-        ["alice-update", "bob-update"],
+        ["alice-adds", "bob-adds"],
         ["step[5]"],
     ]
 
