@@ -64,7 +64,8 @@ _READY_FRAMES: Final = frozenset(
 
 ALLOWED: Final[dict[SessionState, frozenset[type[Frame]]]] = {
     SessionState.AWAIT_HELLO: frozenset({Hello, Ping}),
-    SessionState.CHALLENGED: frozenset({Auth, RequestPassport, Ping}),
+    # A new hello while challenged starts over with fresh nonces.
+    SessionState.CHALLENGED: frozenset({Hello, Auth, RequestPassport, Ping}),
     SessionState.READY: _READY_FRAMES,
     SessionState.CLOSED: frozenset(),
 }

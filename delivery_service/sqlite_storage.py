@@ -101,6 +101,9 @@ class SQLiteStorage:
         self._db.execute("PRAGMA foreign_keys=OFF")
         self._depth = 0
         self._savepoints = 0
+        # Group records are read on every application message; this process is the only
+        # writer, so they are cached, and the cache is dropped on any rollback.
+        self._groups: dict[bytes, GroupRecord] = {}
         self._create_schema()
 
     def _create_schema(self) -> None:
@@ -132,6 +135,7 @@ class SQLiteStorage:
             yield
         except BaseException:
             self._depth = 0
+            self._groups.clear()
             self._db.execute("ROLLBACK")
             raise
         self._depth = 0
@@ -148,6 +152,7 @@ class SQLiteStorage:
         try:
             yield
         except BaseException:
+            self._groups.clear()
             self._db.execute(f"ROLLBACK TO {name}")
             self._db.execute(f"RELEASE {name}")
             raise
@@ -249,6 +254,9 @@ class SQLiteStorage:
 
     def get_group(self, group_id: bytes) -> GroupRecord | None:
         """The group's record, if any."""
+        cached = self._groups.get(group_id)
+        if cached is not None:
+            return cached
         row = self._db.execute(
             "SELECT epoch, group_info FROM groups WHERE group_id = ?", (group_id,)
         ).fetchone()
@@ -260,10 +268,13 @@ class SQLiteStorage:
                 "SELECT tn FROM group_members WHERE group_id = ?", (group_id,)
             )
         )
-        return GroupRecord(group_id, row[0], bytes(row[1]), members)
+        record = GroupRecord(group_id, row[0], bytes(row[1]), members)
+        self._groups[group_id] = record
+        return record
 
     def put_group(self, record: GroupRecord) -> None:
         """Insert or replace the group's record and member list."""
+        self._groups[record.group_id] = record
         self._db.execute(
             "INSERT OR REPLACE INTO groups (group_id, epoch, group_info) VALUES (?, ?, ?)",
             (record.group_id, record.epoch, record.group_info),
@@ -291,7 +302,13 @@ class SQLiteStorage:
         )
         mid = cursor.lastrowid
         assert mid is not None
-        self._db.executemany("INSERT INTO mailbox (tn, mid) VALUES (?, ?)", [(t, mid) for t in tns])
+        for chunk_start in range(0, len(tns), _MAX_PARAMS // 2):
+            chunk = tns[chunk_start : chunk_start + _MAX_PARAMS // 2]
+            # One multi-row INSERT: cheaper than executemany for a fan-out.
+            self._db.execute(
+                "INSERT INTO mailbox (tn, mid) VALUES " + ",".join(["(?, ?)"] * len(chunk)),
+                [v for t in chunk for v in (t, mid)],
+            )
         if not tns:  # nobody to deliver to: keep no body (the mid is still never reused)
             self._db.execute("DELETE FROM messages WHERE mid = ?", (mid,))
         return mid

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -51,13 +52,15 @@ async def start_ds(
     """``await start_ds(limits=..., db=...)`` -> RunningDS on 127.0.0.1 (random port)."""
     opened: list[SQLiteStorage] = []
 
-    async def start(limits: Limits | None = None, db: Path | None = None) -> RunningDS:
+    async def start(
+        limits: Limits | None = None, db: Path | None = None, passport_issuer: Any = None
+    ) -> RunningDS:
         db_path = db or tmp_path / "ds.sqlite"
         storage = SQLiteStorage(str(db_path))
         opened.append(storage)
         identifier = StirIdentifier(pki.trust_store())
         core = DeliveryCore(DS_ID, storage, identifier, limits=limits or Limits())
-        server = DeliveryServer(core, CommitSequencer(identifier))
+        server = DeliveryServer(core, CommitSequencer(identifier), passport_issuer=passport_issuer)
         port = await nursery.start(server.serve_websocket, "127.0.0.1", 0)
         return RunningDS(f"ws://127.0.0.1:{port}/", server, storage, db_path)
 
