@@ -568,9 +568,22 @@ class _Run:
             raise StepFailed("the members are still in the group")
 
     async def _do_update(self, step: Step) -> None:
-        raise StepFailed(
-            "the client core has no self-update command in client.core.events (issue 5)"
-        )
+        client = self._client(step.actor)
+        gid = self._group_id(client.actor, step.group)
+        seen_notices = len(client.state.notices)
+        before = client.state.groups[gid].epoch
+        await client.handle.send(ev.UpdateKeys(gid))
+
+        def done() -> bool:
+            return (
+                client.state.groups[gid].epoch > before
+                or self._error_since(client, seen_notices) is not None
+            )
+
+        await self._wait_for(done, math.inf, [client])  # bounded by the step's limit
+        error = self._error_since(client, seen_notices)
+        if error is not None:
+            raise StepFailed(error)
 
     async def _do_leave(self, step: Step) -> None:
         client = self._client(step.actor)

@@ -60,7 +60,6 @@ PASSPORT_GAP = (
     "PASSporT credentials in the client core's profiles (client.core.profile.KINDS holds "
     "certificate kinds only; issue 5)"
 )
-UPDATE_GAP = "a self-update command in the client core (client.core.events; issue 5)"
 
 
 def scenario_waits_for(scenario: Scenario) -> tuple[str, ...]:
@@ -70,6 +69,4 @@ def scenario_waits_for(scenario: Scenario) -> tuple[str, ...]:
         a.kind == "rogue_provider" for a in scenario.adversaries
     ):
         gaps.append(PASSPORT_GAP)
-    if any(s.action == "update" for s in scenario.steps):
-        gaps.append(UPDATE_GAP)
     return tuple(gaps)

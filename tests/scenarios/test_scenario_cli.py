@@ -65,7 +65,7 @@ def test_missing_pieces_are_named(
 ) -> None:
     monkeypatch.setattr(runner, "missing_pieces", lambda: ("the widget (issue 99)",))
     assert main(["demo"]) == 1
-    assert "stirmls demo: not yet: needs the widget (issue 99)." in capsys.readouterr().out
+    assert "stirmls demo: not yet: needs the widget (issue 99)" in capsys.readouterr().out
     path = str(LIBRARY / "three_friends.toml")
     assert main(["scenario", "run", path]) == 1
     assert "needs the widget (issue 99)" in capsys.readouterr().err
