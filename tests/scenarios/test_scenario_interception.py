@@ -154,3 +154,17 @@ def test_substitute_key_package_uses_what_the_other_published() -> None:
     assert isinstance(sent.frame, KeyPackageReply) and sent.frame.key_package == b"mallorys-kp"
     assert sent.frame.tn == BOB
     assert forwarded(i.on_frame(alice_gets))[0].frame == reply  # count 1: done
+
+
+def test_reorder_spanning_steps_holds_until_its_last_step_ends() -> None:
+    i = interceptor(
+        '[[adversary]]\nkind = "reorder"\nmessage = "application"\nstep = ["one", "two"]\n'
+        "window = 3\n"
+    )
+    assert forwarded(i.on_frame(to_bob(app(1), step="one"))) == []
+    assert forwarded(i.flush(frozenset({"two"}))) == []  # "two" is still to come
+    assert forwarded(i.on_frame(to_bob(app(2), step="two"))) == []
+    assert forwarded(i.on_frame(to_bob(app(3), step="other"))) == [
+        Forward(app(3), "to_client", "bob")
+    ]
+    assert [f.frame for f in forwarded(i.flush(frozenset()))] == [app(2), app(1)]
