@@ -3,6 +3,7 @@
 //! They import private keys chosen by someone else, skip KeyPackage lifetime checks and
 //! accept PrivateMessage handshakes; no product path calls them.
 
+use openmls::prelude::tls_codec::{Deserialize as TlsDeserialize, Serialize as TlsSerialize};
 use openmls::prelude::*;
 use openmls::schedule::PreSharedKeyId;
 use openmls_traits::storage::StorageProvider as _;
@@ -177,6 +178,52 @@ fn join_passive_client(
     Ok(PyGroup::new(provider.clone(), st))
 }
 
+fn reserialized<T: TlsDeserialize + TlsSerialize>(data: &[u8], what: &str) -> Res<Vec<u8>> {
+    let v = T::tls_deserialize_exact(data).map_err(|e| err::parse(what, e))?;
+    v.tls_serialize_detached().map_err(|e| err::other(what, e))
+}
+
+/// Parse the named structure of messages.json and serialise it again. Returns ``None``
+/// when OpenMLS's public API can parse but not re-serialise it (or not parse it at all:
+/// `commit`, `group_secrets` are crate-private types).
+#[pyfunction]
+fn reserialize(kind: &str, data: &[u8]) -> PyResult<Option<Vec<u8>>> {
+    let what = "interop.reserialize";
+    guard(what, || {
+        use openmls::messages::proposals::*;
+        use openmls::messages::proposals_in::*;
+        Ok(Some(match kind {
+            "ratchet_tree" => reserialized::<RatchetTreeIn>(data, what)?,
+            "add_proposal" => reserialized::<AddProposalIn>(data, what)?,
+            "update_proposal" => reserialized::<UpdateProposalIn>(data, what)?,
+            "remove_proposal" => reserialized::<RemoveProposal>(data, what)?,
+            "pre_shared_key_proposal" => reserialized::<PreSharedKeyProposal>(data, what)?,
+            "re_init_proposal" => reserialized::<ReInitProposal>(data, what)?,
+            "external_init_proposal" => reserialized::<ExternalInitProposal>(data, what)?,
+            "group_context_extensions_proposal" => reserialized::<GroupContextExtensionProposalIn>(data, what)?,
+            "commit" | "group_secrets" => return Ok(None),
+            "mls_welcome" | "mls_group_info" | "mls_key_package" | "public_message_application"
+            | "public_message_proposal" | "public_message_commit" | "private_message" => {
+                let msg = MlsMessageIn::tls_deserialize_exact(data).map_err(|e| err::parse(what, e))?;
+                // version || wire_format || body; MlsMessageIn itself serialises only with
+                // OpenMLS's test-utils, so the body is serialised on its own.
+                let mut out = vec![0x00, 0x01];
+                let body = match msg.extract() {
+                    MlsMessageBodyIn::PublicMessage(m) => (1u16, m.tls_serialize_detached()),
+                    MlsMessageBodyIn::PrivateMessage(m) => (2, m.tls_serialize_detached()),
+                    MlsMessageBodyIn::Welcome(w) => (3, w.tls_serialize_detached()),
+                    MlsMessageBodyIn::GroupInfo(_) => return Ok(None),
+                    MlsMessageBodyIn::KeyPackage(k) => (5, k.tls_serialize_detached()),
+                };
+                out.extend_from_slice(&body.0.to_be_bytes());
+                out.extend(body.1.map_err(|e| err::other(what, e))?);
+                out
+            }
+            other => return Err(err::MlsError::new_err(format!("{what}: unknown kind {other:?}"))),
+        }))
+    })
+}
+
 pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     let m = PyModule::new(parent.py(), "interop")?;
     m.add_function(wrap_pyfunction!(import_key_package, &m)?)?;
@@ -184,6 +231,7 @@ pub fn register(parent: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store_external_psk, &m)?)?;
     m.add_function(wrap_pyfunction!(join_from_welcome, &m)?)?;
     m.add_function(wrap_pyfunction!(join_passive_client, &m)?)?;
+    m.add_function(wrap_pyfunction!(reserialize, &m)?)?;
     parent.add_submodule(&m)?;
     Ok(())
 }

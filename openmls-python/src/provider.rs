@@ -91,6 +91,8 @@ impl Backend {
         SqliteStorageProvider::<JsonCodec, &mut Connection>::new(&mut conn)
             .run_migrations()
             .map_err(|e| format!("cannot create the OpenMLS tables: {e}"))?;
+        // Not Send + Sync by itself: see `SharedConn` for why sharing it is sound here.
+        #[allow(clippy::arc_with_non_send_sync)]
         let conn = Arc::new(conn);
         let storage = SqliteStorageProvider::<JsonCodec, SharedConn>::new(SharedConn(conn.clone()));
         Ok(Self { crypto: RustCrypto::default(), storage, conn: SharedConn(conn) })

@@ -388,8 +388,10 @@ class StagedWelcome:
     ) -> StagedWelcome:
         """Decrypt and validate ``welcome`` (MLSMessage(Welcome)) with a stored KeyPackage.
         ``ratchet_tree`` is needed only when the GroupInfo lacks the ratchet tree extension.
-        Raises :class:`NoMatchingKeyPackage`, :class:`InvalidMessage`, :class:`UnknownGroup`
-        is never raised here."""
+        The joined group gets this member's handshake policy (``accept_private_handshake``)
+        and ``max_past_epochs``. Raises :class:`NoMatchingKeyPackage` (not for us),
+        :class:`InvalidMessage` / :class:`InvalidSignature` / :class:`InvalidCredential`
+        (bad Welcome, GroupInfo or tree), :class:`MlsError` if the group is already stored."""
     @property
     def sender(self) -> Member:
         """The member that sent the Welcome (signer of the GroupInfo)."""

@@ -20,6 +20,7 @@ __all__ = [
     "import_signature_key",
     "join_from_welcome",
     "join_passive_client",
+    "reserialize",
     "store_external_psk",
 ]
 
@@ -85,3 +86,13 @@ def join_passive_client(
             ratchet_tree,
         ),
     )
+
+
+def reserialize(kind: str, data: bytes) -> bytes | None:
+    """Parse one structure of messages.json (``kind`` = its JSON key, e.g. "ratchet_tree",
+    "add_proposal", "mls_welcome", "private_message") and serialise it again, for a
+    byte-identity check. Raises :class:`~openmls.InvalidMessage` if it does not parse.
+    Returns ``None`` where OpenMLS's public API cannot re-serialise (GroupInfo, which
+    serialises only with its test-utils) or cannot parse at all ("commit",
+    "group_secrets": crate-private types)."""
+    return cast("bytes | None", _native.reserialize(kind, data))
