@@ -63,6 +63,15 @@ class ClientState:
     invitations: dict[str, ev.Invitation] = field(default_factory=dict)
     notices: list[ev.Notice] = field(default_factory=list)
     connection: ev.ConnectionState | None = None
+    # Scenario group names by group id, shared with the engine (titles can lag behind).
+    names: dict[bytes, str] = field(default_factory=dict)
+
+    def name_of(self, group_id: bytes) -> str | None:
+        """The scenario's name for a group, else its title as the client shows it."""
+        if group_id in self.names:
+            return self.names[group_id]
+        g = self.groups.get(group_id)
+        return g.title if g else None
 
     def group(self, group_id: bytes) -> GroupState:
         """The state of ``group_id`` (made empty on first use)."""
@@ -101,7 +110,12 @@ class ClientState:
                         )
                     )
             case ev.MembersChanged():
-                self.group(event.group_id).members = event.members
+                g = self.group(event.group_id)
+                known = {row.key for row in g.members}
+                g.members = event.members
+                for row in event.members:
+                    if row.key not in known and not row.is_self:
+                        self.verdicts.append(self._row_verdict(g, row))
             case ev.EpochChanged():
                 g = self.group(event.group_id)
                 g.safety, g.epoch = event.safety, event.safety.epoch
@@ -120,8 +134,34 @@ class ClientState:
             case _:
                 pass
 
+    def _row_verdict(self, g: GroupState, row: ev.MemberRow) -> CredentialVerdict:
+        """A member entering this client's list: its credential was checked (§6)."""
+        if row.identity is not None:
+            info = member_info(row.identity)
+            return CredentialVerdict(
+                verifier=self.actor,
+                subject_tn=info.tn or None,
+                kind=info.credential,
+                where="member",
+                accepted=True,
+                group=self.name_of(g.group_id),
+            )
+        r = row.rejection
+        return CredentialVerdict(
+            verifier=self.actor,
+            subject_tn=None,
+            kind=None,
+            where="member",
+            accepted=False,
+            group=self.name_of(g.group_id),
+            subject=r.who if r else row.key[:16],
+            reason=r.reason if r else None,
+            rule=r.rule if r else None,
+            detail=r.detail if r else None,
+        )
+
     def _verdict(self, event: ev.CredentialVerdict) -> CredentialVerdict:
-        title = self.groups[event.group_id].title if event.group_id in self.groups else None
+        title = self.name_of(event.group_id) if event.group_id is not None else None
         if event.accepted and event.identity is not None:
             info = member_info(event.identity)
             return CredentialVerdict(

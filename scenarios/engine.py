@@ -151,6 +151,7 @@ class _Run:
         self.launcher = launcher
         self.clients: dict[str, RunningClient] = {}
         self.group_ids: dict[tuple[str, str], bytes] = {}  # (actor, group name) -> id
+        self.names_by_id: dict[bytes, str] = {}  # shared with every ClientState
         self.steps: list[StepResult] = []
         self.comparisons: list[Comparison] = []
         self.interceptor = Interceptor(scenario)
@@ -243,7 +244,7 @@ class _Run:
         )
         spec.profile_dir.mkdir(parents=True, exist_ok=True)
         handle = await self.launcher.launch(self.nursery, spec)
-        state = ClientState(name, tn_of_sender=dict(self.tn_of_sender))
+        state = ClientState(name, tn_of_sender=dict(self.tn_of_sender), names=self.names_by_id)
         client = RunningClient(name, spec, handle, state)
         self.clients[name] = client
         self.nursery.start_soon(self._pump, client)
@@ -264,11 +265,7 @@ class _Run:
             woken.set()
 
     def _group_name(self, client: RunningClient, group_id: bytes) -> str | None:
-        for (actor, name), gid in self.group_ids.items():
-            if actor == client.actor and gid == group_id:
-                return name
-        g = client.state.groups.get(group_id)
-        return g.title if g else None
+        return client.state.name_of(group_id)
 
     def _record(self, client: RunningClient, event: ev.CoreEvent) -> None:
         rec, actor = self.recorder, client.actor
@@ -480,6 +477,7 @@ class _Run:
         g = client.state.group_by_title(step.group)
         assert g is not None
         self.group_ids[(client.actor, step.group)] = g.group_id
+        self.names_by_id[g.group_id] = step.group
         self.interceptor.bind_group(step.group, g.group_id)
 
     async def _do_invite(self, step: Step) -> None:

@@ -42,10 +42,8 @@ def _plus(tn: str | None) -> str:
 def sequence_diagram(result: RunResult) -> list[str]:
     """The run as a Mermaid sequence diagram (client <-> delivery service)."""
     actors = result.scenario.actors
-    involved: list[str] = []
-    for event in result.events:
-        if event.actor in actors and event.actor not in involved:
-            involved.append(event.actor)
+    seen = {e.actor for e in result.events if e.actor in actors}
+    involved = [name for name in actors if name in seen]  # the file's order
     lines = ["```mermaid", "sequenceDiagram"]
     for name in involved:
         lines.append(f"    participant {name} as {name} +{actors[name].tn}")
@@ -105,7 +103,7 @@ def _diagram_line(event: Event, involved: list[str]) -> str | None:
             arrow = arrow or f"{SERVICE}->>{who}"
             epoch = f" epoch {d['epoch']}" if d.get("epoch") is not None else ""
             return f"{arrow}: {_mermaid_text(message + epoch)}"
-        case "service":
+        case "service" if event.actor is None:
             return f"Note over {SERVICE}: {_mermaid_text(str(d.get('state')))}"
         case "step" if d.get("phase") == "end" and d.get("outcome") == "rejected" and who:
             text = f"{d.get('label')} rejected: {d.get('reason')}"

@@ -55,6 +55,13 @@ def test_fold_gives_the_view_expectations_read() -> None:
     ]
     assert [(r.sender_tn, r.text) for r in view.received] == [("12025550101", "hello")]
     assert view.alarm and view.active
+    # Alice entering Bob's member list is an accepted credential (Bob himself is not).
+    (accepted,) = state.verdicts
+    assert (accepted.verifier, accepted.subject_tn, accepted.accepted) == (
+        "bob",
+        "12025550101",
+        True,
+    )
     assert state.group_by_title("g1") is state.groups[G]
 
 
