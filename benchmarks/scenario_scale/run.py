@@ -50,27 +50,31 @@ def scale_scenario(n: int, k: int) -> str:
         f'[scenario]\nname = "scale N={n} K={k}"\n\n'
         '[providers.acme]\nspc = "1234"\nnumbers = ["12025550000/9999"]\n\n'
         '[actors.host]\ntn = "+1 202 555 0000"\nname = "Host"\nprovider = "acme"\n'
-        'credential = "passport"\n\n'
+        'credential = "tn-cert"\n\n'
         f'[actors.m]\ntn = "+1 202 555 0001"\nname = "Member {{i}}"\ncount = {n - 1}\n'
-        'provider = "acme"\ncredential = "passport"\n\n'
+        'provider = "acme"\ncredential = "tn-cert"\n\n'
         + "\n".join(steps)
         + f'\n[[expect]]\nactor = "m{n - 1}"\ngroup = "big"\nmember_count = {n}\n'
     )
 
 
 def validation_cost(tmp: Path) -> float:
-    """Seconds for one cold validation of a PASSporT credential (no cache)."""
+    """Seconds for one validation of a delegate-certificate credential (no verdict cache)."""
     from shared.stir.validator import validate
 
     scenario = parse_scenario(scale_scenario(2, 0))
     pki = RunPKI.create(scenario, tmp)
     key = MemberKey.generate().public_point
-    credential = pki.group_credential("host", key, b"g")
+    chain = pki.certificate_chain("host", key)
+    from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE
+    from shared.stir.credential_codec import STIRCertificateCredential
+
+    content = STIRCertificateCredential(chain).encode()
     start, calls = time.perf_counter(), 0
     while time.perf_counter() - start < 0.5:
         validate(
-            credential.credential_type,
-            credential.content,
+            CREDENTIAL_TYPE_STIR_CERTIFICATE,
+            content,
             key,
             group_id=b"g",
             trust=pki.trust,
