@@ -7,9 +7,11 @@ kept per message so that the scroll range is exact.
 
 from __future__ import annotations
 
-import textwrap
+import bisect
+import itertools
 from collections.abc import Iterable
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual.geometry import Size
@@ -22,6 +24,77 @@ TIME_STYLE = Style(dim=True)
 SENDER_STYLE = Style(bold=True, color="cyan")
 OWN_STYLE = Style(bold=True, color="green")
 SYSTEM_STYLE = Style(italic=True, color="yellow")
+INDENT = "      "  # continuation lines start under the message text
+
+
+def _cells(text: str) -> int:
+    # Wide characters (CJK, emoji) take two cells; ASCII, the common case, is cheap.
+    return len(text) if text.isascii() else cell_len(text)
+
+
+def wrap_words(text: str, width: int, indent: str = INDENT) -> list[str]:
+    """Greedy word wrap to ``width`` cells; continuation lines start with ``indent``;
+    a word longer than a line is cut.
+
+    Written for speed (a 10,000-message history is laid out on every resize): one pass,
+    no regular expressions, ASCII measured by ``len``.
+    """
+    if _cells(text) <= width:
+        return [text]
+    out: list[str] = []
+    line = ""
+    fresh = True  # nothing but the indent on the current line yet
+    for word in text.split(" "):
+        candidate = line + word if fresh else f"{line} {word}"
+        if _cells(candidate) <= width:
+            line, fresh = candidate, False
+            continue
+        if not fresh:
+            out.append(line)
+            line, fresh = indent, True
+        while _cells(line + word) > width:
+            room = max(width - _cells(line), 1)
+            cut = room
+            while cut > 1 and _cells(word[:cut]) > room:
+                cut -= 1
+            out.append(line + word[:cut])
+            word = word[cut:]
+            line, fresh = indent, True
+        line, fresh = line + word, False
+    if not fresh:
+        out.append(line)
+    return out or [""]
+
+
+def wrapped_height(text: str, width: int, indent: str = INDENT) -> int:
+    """``len(wrap_words(text, width, indent))`` without building the lines (ASCII fast
+    path: word lengths only), so that laying out a long history stays cheap."""
+    if not text.isascii() or width <= len(indent) + 1:
+        return len(wrap_words(text, width, indent))
+    if len(text) <= width:
+        return 1
+    lines = 0
+    used = 0
+    fresh = True
+    ind = len(indent)
+    for word in text.split(" "):
+        size = len(word)
+        if (used + size if fresh else used + 1 + size) <= width:
+            used += size if fresh else 1 + size
+            fresh = False
+            continue
+        if not fresh:
+            lines += 1
+            used, fresh = ind, True
+        while used + size > width:
+            lines += 1
+            size -= max(width - used, 1)
+            used, fresh = ind, True
+        used += size
+        fresh = False
+    if not fresh:
+        lines += 1
+    return max(lines, 1)
 
 
 class MessageLog(ScrollView, can_focus=True):
@@ -46,8 +119,9 @@ class MessageLog(ScrollView, can_focus=True):
         # Per message: its wrapped strips (None until first needed) and its height.
         self._strips: list[list[Strip] | None] = []
         self._heights: list[int] = []
-        # Row y -> (message index, line within message); rebuilt on width change only.
-        self._rows: list[tuple[int, int]] = []
+        # First row of each message, and the number of rows: row -> message by bisection.
+        self._starts: list[int] = []
+        self._total = 0
 
     @property
     def line_count(self) -> int:
@@ -63,13 +137,13 @@ class MessageLog(ScrollView, can_focus=True):
     def append(self, line: ChatLine) -> None:
         """Add one line; follow the end when the view was at the end."""
         at_end = self.scroll_y >= self.max_scroll_y
-        index = len(self._lines)
         self._lines.append(line)
         height = self._height_of(line)
         self._strips.append(None)
         self._heights.append(height)
-        self._rows.extend((index, n) for n in range(height))
-        self.virtual_size = Size(self._width, len(self._rows))
+        self._starts.append(self._total)
+        self._total += height
+        self.virtual_size = Size(self._width, self._total)
         self.refresh()
         if at_end:
             self._follow_end()
@@ -85,46 +159,38 @@ class MessageLog(ScrollView, can_focus=True):
     def _content_width(self) -> int:
         return max(self.scrollable_content_region.width, 10)
 
+    @staticmethod
+    def _time(line: ChatLine) -> str:
+        when = line.sent_at
+        return f"{when.hour:02d}:{when.minute:02d}"
+
     def _prefix(self, line: ChatLine) -> str:
-        return f"{line.sent_at:%H:%M} {'me' if line.own else line.sender}: "
+        return f"{self._time(line)} {'me' if line.own else line.sender}: "
+
+    def _full(self, line: ChatLine) -> str:
+        if line.system:
+            return f"{self._time(line)} ── {line.text}"
+        return self._prefix(line) + line.text
 
     def _height_of(self, line: ChatLine) -> int:
-        if line.system:
-            full = len(line.sent_at.strftime("%H:%M")) + 4 + len(line.text)
-        else:
-            full = len(self._prefix(line)) + len(line.text)
-        if full <= self._width and "\n" not in line.text:
-            return 1  # the common case, without wrapping anything
+        full = self._full(line)
+        if "\n" not in full:
+            return wrapped_height(full, self._width)
         return len(self._wrap(line))
 
     def _wrap(self, line: ChatLine) -> list[str]:
-        if line.system:
-            first = f"{line.sent_at:%H:%M} ── {line.text}"
-        else:
-            first = self._prefix(line) + line.text
         out: list[str] = []
-        for paragraph in first.split("\n"):
-            out.extend(
-                textwrap.wrap(
-                    paragraph,
-                    self._width,
-                    subsequent_indent="      ",
-                    drop_whitespace=True,
-                    break_long_words=True,
-                )
-                or [""]
-            )
+        for n, paragraph in enumerate(self._full(line).split("\n")):
+            out.extend(wrap_words(paragraph if n == 0 else INDENT + paragraph, self._width))
         return out
 
     def _relayout(self) -> None:
         self._width = self._content_width()
         self._strips = [None] * len(self._lines)
         self._heights = [self._height_of(line) for line in self._lines]
-        rows: list[tuple[int, int]] = []
-        for index, height in enumerate(self._heights):
-            rows.extend((index, n) for n in range(height))
-        self._rows = rows
-        self.virtual_size = Size(self._width, len(rows))
+        self._starts = [0, *itertools.accumulate(self._heights)]
+        self._total = self._starts.pop()
+        self.virtual_size = Size(self._width, self._total)
         self.refresh()
 
     def on_resize(self) -> None:
@@ -165,9 +231,10 @@ class MessageLog(ScrollView, can_focus=True):
         scroll_x, scroll_y = self.scroll_offset
         row = scroll_y + y
         width = self.scrollable_content_region.width
-        if row >= len(self._rows):
+        if row >= self._total:
             return Strip.blank(width, self.rich_style)
-        index, n = self._rows[row]
+        index = bisect.bisect_right(self._starts, row) - 1
+        n = row - self._starts[index]
         strips = self._strips_of(index)
         strip = strips[n] if n < len(strips) else Strip.blank(width)
         return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
