@@ -37,11 +37,17 @@ class Outbox:
         self._wakeup = trio.Event()
         self._drained = trio.Event()
         self.closing: str | None = None  # a final frame, then close
+        self.loads = 0  # mail-box reads (1 after attach; more when the client fell behind)
 
     @property
     def tn(self) -> str | None:
         """The TN whose mail this outbox carries (None before registration)."""
         return self._tn
+
+    @property
+    def behind(self) -> bool:
+        """True while pushes are skipped and the next mail comes from the mail box."""
+        return self._reload
 
     def attach(self, tn: str, loader: MailboxLoader) -> None:
         """Start carrying ``tn``'s mail: everything in its mail box, then live pushes."""
@@ -76,6 +82,7 @@ class Outbox:
 
     def _load(self) -> None:
         assert self._tn is not None and self._loader is not None
+        self.loads += 1
         rows = self._loader(self._tn, self._high, self.capacity)
         for row in rows:
             self._mail.append(encode_frame(deliver_frame(row)))

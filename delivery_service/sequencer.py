@@ -20,25 +20,15 @@ Rules enforced (PROFILE.md §6, §7; docs/protocol.md §4):
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
-from typing import TYPE_CHECKING
+
+import openmls
 
 from delivery_service.credentials import MemberIdentifier
 from delivery_service.errors import Refused
 from delivery_service.storage import GroupRecord
 from shared.protocol import Commit, ErrorCode
-
-if TYPE_CHECKING:
-    import openmls
-
-
-def _mls() -> ModuleType:
-    # Imported on first use, so the service starts (and serves everything but groups)
-    # even where the binding is not built yet.
-    return importlib.import_module("openmls")
 
 
 @dataclass(slots=True)
@@ -83,7 +73,7 @@ class CommitSequencer:
         provider_factory: Callable[[], openmls.Provider] | None = None,
     ) -> None:
         self._identifier = identifier
-        self._provider_factory = provider_factory or (lambda: _mls().Provider())
+        self._provider_factory = provider_factory or openmls.Provider
         self._groups: dict[bytes, FollowedGroup] = {}
 
     # --- state in memory ----------------------------------------------------------------
@@ -112,13 +102,9 @@ class CommitSequencer:
         )
 
     def _from_group_info(self, group_info: bytes, what: str) -> openmls.PublicGroup:
-        mls = _mls()
         try:
-            result: openmls.PublicGroup = mls.PublicGroup.from_group_info(
-                self._provider_factory(), group_info
-            )
-            return result
-        except mls.MlsError as exc:
+            return openmls.PublicGroup.from_group_info(self._provider_factory(), group_info)
+        except openmls.MlsError as exc:
             raise Refused(ErrorCode.INVALID_MLS, f"{what}: {exc}") from None
 
     def _leaf_tns(
@@ -179,18 +165,17 @@ class CommitSequencer:
                 current_epoch=record.epoch,
             )
         self._check_framing(frame)
-        mls = _mls()
         followed = self.followed(record)
         # From here the cached state may be mutated: take it out of the cache.
         self._groups.pop(record.group_id, None)
         public = followed.public
         try:
             staged = public.process_message(frame.commit)
-        except mls.MlsError as exc:
+        except openmls.MlsError as exc:
             # process_message validates without changing the state: keep it cached.
             self._groups[record.group_id] = followed
             raise Refused(ErrorCode.INVALID_MLS, f"commit: {exc}") from None
-        if not isinstance(staged, mls.StagedCommit):
+        if not isinstance(staged, openmls.StagedCommit):
             self._groups.pop(record.group_id, None)
             raise Refused(ErrorCode.INVALID_MLS, "commit frame does not carry a commit")
         added = self._check_commit(record, followed, staged, frame, sender_tn)
@@ -207,7 +192,7 @@ class CommitSequencer:
         self._groups.pop(record.group_id, None)
         try:
             public.merge_staged_commit(staged)
-        except mls.MlsError as exc:
+        except openmls.MlsError as exc:
             raise Refused(ErrorCode.INVALID_MLS, f"commit does not merge: {exc}") from None
         if public.export_ratchet_tree() != shipped.export_ratchet_tree():
             raise Refused(
@@ -219,10 +204,9 @@ class CommitSequencer:
         return AcceptedCommit(new_record, record.members, added, merged)
 
     def _check_framing(self, frame: Commit) -> None:
-        mls = _mls()
         try:
-            info = mls.inspect_message(frame.commit)
-        except mls.MlsError as exc:
+            info = openmls.inspect_message(frame.commit)
+        except openmls.MlsError as exc:
             raise Refused(ErrorCode.INVALID_MLS, f"commit: {exc}") from None
         if info.wire_format != "public_message" or info.content_type != "commit":
             raise Refused(
@@ -236,8 +220,8 @@ class CommitSequencer:
             )
         if frame.welcome is not None:
             try:
-                welcome = mls.inspect_message(frame.welcome)
-            except mls.MlsError as exc:
+                welcome = openmls.inspect_message(frame.welcome)
+            except openmls.MlsError as exc:
                 raise Refused(ErrorCode.INVALID_MLS, f"welcome: {exc}") from None
             if welcome.wire_format != "welcome":
                 raise Refused(ErrorCode.INVALID_MLS, "welcome is not an MLSMessage(Welcome)")

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -142,11 +143,12 @@ class DeliveryServer:
         ws = await request.accept()
         await self.handle(WebSocketTransport(ws))
 
-    def connect_in_memory(self) -> MemoryTransport:
-        """A new in-memory client connection (the server must be running)."""
+    def connect_in_memory(self, buffer: int | float = math.inf) -> MemoryTransport:
+        """A new in-memory client connection (the server must be running); ``buffer``
+        bounds the messages in flight each way, like a socket's buffers."""
         if self._nursery is None:
             raise RuntimeError("the server is not running")
-        client, server = memory_transport_pair()
+        client, server = memory_transport_pair(buffer)
         self._nursery.start_soon(self.handle, server)
         return client
 
