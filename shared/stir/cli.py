@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -212,7 +213,16 @@ def _run(func: Any, args: argparse.Namespace) -> int:
     try:
         result: int = func(args)
         return result
-    except (UsageError, StirError, ScopeError, OSError, KeyError, ValueError) as exc:
+    except (
+        UsageError,
+        StirError,
+        ScopeError,
+        OSError,
+        KeyError,
+        ValueError,
+        UnsupportedAlgorithm,
+        x509.InvalidVersion,
+    ) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"stirmls: error: {message}", file=sys.stderr)
         return EXIT_USAGE
@@ -566,17 +576,21 @@ def _cert_json(index: int, der: bytes) -> dict[str, Any]:
     item: dict[str, Any] = {"index": index}
     try:
         cert = x509.load_der_x509_certificate(der)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         item["error"] = f"not a DER X.509 certificate: {exc}"
         return item
-    item["subject"] = cert.subject.rfc4514_string()
-    item["issuer"] = cert.issuer.rfc4514_string()
+    try:
+        item["subject"] = cert.subject.rfc4514_string()
+        item["issuer"] = cert.issuer.rfc4514_string()
+        item["self_signed"] = cert.issuer == cert.subject
+    except (ValueError, KeyError) as exc:
+        item["subject"] = item["issuer"] = f"unreadable name ({exc!r})"
+        item["self_signed"] = False
     item["not_before"] = f"{cert.not_valid_before_utc:%Y-%m-%dT%H:%M:%SZ}"
     item["not_after"] = f"{cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ}"
-    item["self_signed"] = cert.issuer == cert.subject
     try:
         item["key"] = _key_json(cert.public_key())
-    except ValueError as exc:
+    except (ValueError, UnsupportedAlgorithm) as exc:
         item["key"] = {"error": str(exc)}
     try:
         item["tnauthlist"] = _entries_json(tnauthlist_of(cert))
@@ -650,7 +664,7 @@ def _inspect_chain(ders: tuple[bytes, ...], name: str, args: argparse.Namespace)
 def _leaf_point(certificates: Sequence[bytes]) -> bytes | None:
     try:
         key = x509.load_der_x509_certificate(certificates[0]).public_key()
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion):
         return None
     return point_of(key) if isinstance(key, ec.EllipticCurvePublicKey) else None
 
@@ -724,7 +738,7 @@ def offline_check(
         certs = STIRPASSporTCredential.decode(content).certificates
     try:
         top = x509.load_der_x509_certificate(certs[-1])
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:
         raise CredentialRejected(
             "malformed", "§2", f"certificates[{len(certs) - 1}] is not DER: {exc}"
         ) from exc

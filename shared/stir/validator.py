@@ -45,6 +45,7 @@ from functools import cached_property
 from typing import Any, Final
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.verification import (
@@ -313,7 +314,12 @@ def _check_passport_member_key(signature_key: bytes, ciphersuite: int | None) ->
 
 
 def _p256_key_of(cert: x509.Certificate, what: str) -> ec.EllipticCurvePublicKey:
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise CredentialRejected(
+            "unsupported-key", "§1", f"{what} has a key cryptography cannot load: {exc}"
+        ) from exc
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         name = key.curve.name if isinstance(key, ec.EllipticCurvePublicKey) else type(key).__name__
         raise CredentialRejected(
@@ -366,7 +372,10 @@ class ChainFacts:
     @cached_property
     def leaf_point(self) -> bytes | None:
         """chain[0]'s key as an uncompressed P-256 point, None if it is not P-256."""
-        key = self.leaf.public_key()
+        try:
+            key = self.leaf.public_key()
+        except (ValueError, UnsupportedAlgorithm):
+            return None
         if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(
             key.curve, ec.SECP256R1
         ):
@@ -403,7 +412,11 @@ def _not_after(cert: x509.Certificate) -> float:
 
 
 def _cert_name(index: int, cert: x509.Certificate) -> str:
-    return f"certificates[{index}] ({cert.subject.rfc4514_string() or 'empty subject'})"
+    try:
+        subject = cert.subject.rfc4514_string() or "empty subject"
+    except (ValueError, KeyError):  # a name that does not parse must not hide the reason
+        subject = "unreadable subject"
+    return f"certificates[{index}] ({subject})"
 
 
 def _static_checks(index: int, cert: x509.Certificate) -> tuple[TNAuthList | None, bool]:
@@ -584,7 +597,15 @@ class Validator:
         if hit is not None and hit[0] is trust:
             self._chains.move_to_end(key)
             return hit[1]
-        facts = self._verify_chain(certificates, trust, now)
+        try:
+            facts = self._verify_chain(certificates, trust, now)
+        except (ValueError, KeyError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
+            # cryptography parses names and extensions lazily; a field that does not parse
+            # surfaces on first use, as one of these. (Our own errors are not among them:
+            # MalformedError is turned into CredentialRejected where it arises.)
+            raise CredentialRejected(
+                "malformed", "§2", f"a certificate does not parse: {exc!r}"
+            ) from exc
         self._remember(self._chains, key, (trust, facts))
         return facts
 
@@ -598,7 +619,7 @@ class Validator:
         for i, der in enumerate(certificates[:1] if known else certificates):
             try:
                 certs.append(x509.load_der_x509_certificate(der))
-            except ValueError as exc:
+            except (ValueError, x509.InvalidVersion) as exc:
                 raise CredentialRejected(
                     "malformed", "§2", f"certificates[{i}] is not a DER X.509 certificate: {exc}"
                 ) from exc

@@ -506,3 +506,25 @@ def test_validator_instance_and_module_function_agree(
         CREDENTIAL_TYPE_STIR_CERTIFICATE, content, key, group_id=None, trust=trust, now=now()
     )
     assert a == validate_cert(content, key, trust)
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_mutated_credentials_only_raise_credential_rejected(
+    trust: TrustStore,
+    alice_cert: IssuedCert,
+    alice_key: ec.EllipticCurvePrivateKey,
+    data: st.DataObject,
+) -> None:
+    content = bytearray(cert_content(alice_cert))
+    for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
+        i = data.draw(st.integers(min_value=0, max_value=len(content) - 1))
+        content[i] = data.draw(st.integers(min_value=0, max_value=255))
+    try:
+        ident = validate_cert(bytes(content), member_point(alice_key), trust)
+    except CredentialRejected:
+        return
+    # A mutation the validator accepts must not have changed what it certifies.
+    assert ident.tns == (ALICE_TN,)

@@ -7,9 +7,12 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.profile import DS_CLOCK_TOLERANCE, ds_dest_uri, group_dest_uri
 from shared.stir.credential_codec import STIRPASSporTCredential
+from shared.stir.errors import CredentialRejected
 from shared.stir.pki import DemoPKI
 from shared.stir.tnauthlist import OneTN, TNRange
 from shared.stir.trust import TrustStore
@@ -271,3 +274,26 @@ def test_ejwtcc_must_include_and_exclude(pki: DemoPKI, trust: TrustStore, bob_po
         else:
             err = rejection(_check_claim_constraints, passport, constraints)
             assert err.reason == reason
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_mutated_passport_credentials_only_raise_credential_rejected(
+    provider: Provider, trust: TrustStore, data: st.DataObject
+) -> None:
+    point = member_point(make_member_key())
+    content = bytearray(
+        passport_content(provider.signer, sign_passport(provider.signer, BOB_TN, point, nam="B"))
+    )
+    # Half the time aim at the PASSporT (the tail), half anywhere.
+    low = len(content) - 400 if data.draw(st.booleans()) else 0
+    for _ in range(data.draw(st.integers(min_value=1, max_value=3))):
+        i = data.draw(st.integers(min_value=low, max_value=len(content) - 1))
+        content[i] = data.draw(st.integers(min_value=0, max_value=255))
+    try:
+        ident = validate_passport(bytes(content), point, trust)
+    except CredentialRejected:
+        return
+    assert ident.tns == (BOB_TN,)
