@@ -28,7 +28,14 @@ from scenarios.interception import Interceptor
 from scenarios.launcher import ClientHandle, ClientLauncher, ClientSpec, CoreLauncher
 from scenarios.model import Scenario, Step
 from scenarios.relay import Relay
-from scenarios.results import Comparison, GroupView, RunResult, StepResult
+from scenarios.results import (
+    Comparison,
+    CredentialVerdict,
+    Event,
+    GroupView,
+    RunResult,
+    StepResult,
+)
 from scenarios.rogue import RogueProvider
 from scenarios.run_pki import MemberKey, RunPKI
 from scenarios.service_host import ServiceHost
@@ -152,6 +159,9 @@ class _Run:
         self.clients: dict[str, RunningClient] = {}
         self.group_ids: dict[tuple[str, str], bytes] = {}  # (actor, group name) -> id
         self.names_by_id: dict[bytes, str] = {}  # shared with every ClientState
+        self.refused: set[str] = set()  # actors the service refused to register
+        self.service_verdicts: list[CredentialVerdict] = []
+        recorder.listen(self._on_event)
         self.steps: list[StepResult] = []
         self.comparisons: list[Comparison] = []
         self.interceptor = Interceptor(scenario)
@@ -216,7 +226,9 @@ class _Run:
                 await rogue.shadow.stop()
             nursery.cancel_scope.cancel()
         rec.record("run", phase="end", seconds=round(rec.elapsed(), 3))
-        verdicts = tuple(v for c in self.clients.values() for v in c.state.verdicts)
+        verdicts = tuple(self._distinct(self.service_verdicts)) + tuple(
+            v for c in self.clients.values() for v in c.state.verdicts
+        )
         return RunResult(
             scenario=self.scenario,
             steps=tuple(self.steps),
@@ -226,6 +238,29 @@ class _Run:
             events=rec.events,
             seconds=rec.elapsed(),
             error=error,
+        )
+
+    def _on_event(self, event: Event) -> None:
+        """The service's refusals, as the relay recorded them (PROFILE.md §6)."""
+        if event.kind != "verdict" or event.data.get("verifier") != "delivery-service":
+            return
+        about = event.data.get("about")
+        actor = self.scenario.actors.get(about) if isinstance(about, str) else None
+        if actor is not None:
+            self.refused.add(actor.name)
+        reason, rule, detail = (event.data.get(k) for k in ("reason", "rule", "detail"))
+        self.service_verdicts.append(
+            CredentialVerdict(
+                verifier="delivery-service",
+                subject_tn=actor.tn if actor else None,
+                kind=actor.credential if actor else None,
+                where="service",
+                accepted=False,
+                subject=actor.name if actor else None,
+                reason=reason if isinstance(reason, str) else None,
+                rule=rule if isinstance(rule, str) else None,
+                detail=detail if isinstance(detail, str) else None,
+            )
         )
 
     # -- clients ----------------------------------------------------------------------------
@@ -336,7 +371,10 @@ class _Run:
         """Wait until every client is connected and registered (or CONNECT_TIMEOUT)."""
 
         def all_connected() -> bool:
-            return all(c.state.connection == ev.ConnectionState.CONNECTED for c in clients)
+            return all(
+                c.state.connection == ev.ConnectionState.CONNECTED or c.actor in self.refused
+                for c in clients
+            )
 
         limit = self.t.connect + len(clients) * self.t.per_member / 10
         if not await self._wait_for(all_connected, limit, clients):
@@ -646,6 +684,15 @@ class _Run:
         await trio.sleep(step.seconds or 0.0)
 
     # -- the end ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _distinct(verdicts: list[CredentialVerdict]) -> list[CredentialVerdict]:
+        """One line per refusal (a refused client retries: the same refusal repeats)."""
+        out: list[CredentialVerdict] = []
+        for v in verdicts:
+            if v not in out:
+                out.append(v)
+        return out
 
     def _views(self) -> tuple[GroupView, ...]:
         views: list[GroupView] = []
