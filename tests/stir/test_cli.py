@@ -310,3 +310,34 @@ def test_lenient_inspect_reports_stale(capsys: pytest.CaptureFixture[str]) -> No
     identity = doc["verdicts"][0]["identity"]
     assert identity["stale"] and identity["stale_reason"] == "expired"
     assert identity["kind"] == "spc-cert"
+
+
+def test_inspect_full_mls_credential_and_binary(
+    demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.stir.credential_codec import encode_opaque
+    from shared.stir.pki import DemoPKI
+
+    alice = DemoPKI.open(demo).get("alice")
+    content = alice.credential().encode()
+    whole = tmp_path / "cred.hex"
+    whole.write_text((bytes.fromhex("f001") + encode_opaque(content)).hex())
+    code, doc = inspect_json(capsys, str(whole), "--trust", str(demo))
+    assert code == 0 and doc["kind"] == "MLS credential 0xf001"
+    assert doc["verdicts"][0]["identity"]["display_name"] == "Alice"
+    binary = tmp_path / "cred.bin"
+    binary.write_bytes(content)
+    code, doc = inspect_json(capsys, str(binary), "--trust", str(demo), "--type", "f001")
+    assert code == 0 and doc["verdicts"][0]["identity"]["tns"] == ["12025550101"]
+    # The wrong signature key for it: rejected, and said why.
+    code, out, _ = run(
+        capsys,
+        "credential",
+        "inspect",
+        str(binary),
+        "--trust",
+        str(demo),
+        "--signature-key",
+        "04" + "22" * 64,
+    )
+    assert code == 1 and "REJECTED" in out
