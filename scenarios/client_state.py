@@ -63,6 +63,7 @@ class ClientState:
     invitations: dict[str, ev.Invitation] = field(default_factory=dict)
     notices: list[ev.Notice] = field(default_factory=list)
     connection: ev.ConnectionState | None = None
+    connects: int = 0  # how many times the client (re)connected
     # Scenario group names by group id, shared with the engine (titles can lag behind).
     names: dict[bytes, str] = field(default_factory=dict)
 
@@ -131,6 +132,8 @@ class ClientState:
                 self.notices.append(event)
             case ev.ConnectionChanged():
                 self.connection = event.state
+                if event.state == ev.ConnectionState.CONNECTED:
+                    self.connects += 1
             case _:
                 pass
 

@@ -668,11 +668,19 @@ class _Run:
 
     async def _do_restart(self, step: Step) -> None:
         if step.actor is None:
+            clients = [c for c in self.clients.values() if c.actor not in self.refused]
+            before = {c.actor: c.state.connects for c in clients}
             self.recorder.record("service", state="stopping")
             await self.relay.disconnect_all()
             url = await self.host.restart(self.nursery)
             self.relay.service_url = url
             self.recorder.record("service", state="restarted", url=url)
+            # The step is done when every client is back (they reconnect with back-off).
+            await self._wait_for(
+                lambda: all(c.state.connects > before[c.actor] for c in clients),
+                math.inf,
+                clients,
+            )
             return
         client = self._client(step.actor)
         await client.handle.stop()
