@@ -4,7 +4,8 @@
 trio guest inside it. ``stirmls chat-profile --profile DIR --tn NUMBER --ds-url URL
 --pki PKI_DIR --issuer NAME`` makes a profile: a fresh P-256 MLS key and an RFC 9060
 delegate certificate for that key and number from the named provider CA of a demo PKI
-(``stirmls pki``), so the member is end to end.
+(``stirmls pki``), so the member is end to end; with ``--provider-secret`` instead of
+``--issuer`` the member uses PASSporTs from the service's provider role.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ def register(subparsers: Any) -> None:
     make.add_argument("--ds-url", required=True, help="delivery service, e.g. ws://127.0.0.1:7800/")
     make.add_argument("--ds-id", help="the service's id, checked before signing in")
     make.add_argument("--pki", required=True, type=Path, help="demo PKI directory")
-    make.add_argument("--issuer", required=True, help="name of the provider CA in the PKI")
+    make.add_argument("--issuer", help="name of the provider CA in the PKI (delegate cert)")
+    make.add_argument(
+        "--provider-secret",
+        help="instead of a certificate: PASSporTs from the service's provider role, "
+        "proving the number with this secret",
+    )
     make.add_argument("--name", help="display name the certificate permits")
     make.add_argument("--region", help="default region for numbers typed without '+'")
     make.set_defaults(func=run_make_profile)
@@ -81,13 +87,21 @@ def run_make_profile(args: argparse.Namespace) -> int:
     from shared.stir.pki import DemoPKI, ScopeError, generate_key
     from shared.stir.tnauthlist import OneTN
 
+    if (args.issuer is None) == (args.provider_secret is None):
+        print("stirmls chat-profile: give --issuer or --provider-secret", file=sys.stderr)
+        return 2
     try:
         tn = normalise(args.tn, args.region)
         pki = DemoPKI.open(args.pki)
-        issuer = pki.get(args.issuer)
         key = generate_key("p256")
         assert isinstance(key, ec.EllipticCurvePrivateKey)
-        cert = pki.issue_delegate(issuer, [OneTN(tn)], key.public_key(), permitted_nam=args.name)
+        chain: tuple[bytes, ...] = ()
+        if args.issuer is not None:
+            issuer = pki.get(args.issuer)
+            cert = pki.issue_delegate(
+                issuer, [OneTN(tn)], key.public_key(), permitted_nam=args.name
+            )
+            chain = cert.chain
         trust = pki.export_trust(Path(args.profile) / "trust-export")
         profile = create_profile(
             args.profile,
@@ -95,9 +109,11 @@ def run_make_profile(args: argparse.Namespace) -> int:
             ds_url=args.ds_url,
             ds_id=args.ds_id,
             private_key=key,
-            chain=cert.chain,
+            chain=chain,
             trust_dir=trust,
+            kind="tn-cert" if args.issuer is not None else "passport",
             region=args.region,
+            provider_secret=args.provider_secret,
         )
     except (
         InvalidNumber,

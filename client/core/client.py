@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import openmls
@@ -89,24 +90,38 @@ from client.core.history import ChatHistory
 from client.core.profile import ClientProfile
 from client.core.session import ClientSession, Registration
 from shared.identity_view import view_identity, view_rejection
-from shared.profile import DEFAULT_CIPHERSUITE, DS_AUTH_LABEL, MAX_PAST_EPOCHS
-from shared.protocol import (
-    AnswerInvitation as AnswerInvitationFrame,
+from shared.profile import (
+    CREDENTIAL_TYPE_STIR_PASSPORT,
+    DEFAULT_CIPHERSUITE,
+    DS_AUTH_LABEL,
+    MAX_PAST_EPOCHS,
+    PASSPORT_MAX_AGE,
+    ds_dest_uri,
+    group_dest_uri,
 )
 from shared.protocol import (
+    PASSPORT_REQUEST_LABEL,
     Commit,
     Deliver,
     DeliveryKind,
     ErrorCode,
     FetchGroupInfo,
     GroupInfoReply,
+    PassportIssued,
     RequestInvitation,
+    RequestPassport,
     SendMessage,
+)
+from shared.protocol import (
+    AnswerInvitation as AnswerInvitationFrame,
 )
 from shared.protocol import (
     CreateGroup as CreateGroupFrame,
 )
+from shared.stir.credential_codec import STIRPASSporTCredential
+from shared.stir.errors import StirError
 from shared.stir.numbers import display
+from shared.stir.passport import parse_passport_unverified
 from shared.stir.trust import TrustStore, load_trust_store
 
 T = TypeVar("T")
@@ -158,8 +173,11 @@ class ChatClient:
         link_factory: LinkFactory | None = None,
         clock: Callable[[], datetime] = _now,
         backoff: Backoff | None = None,
+        renew_check: float = 60.0,
     ) -> None:
+        """``renew_check``: seconds between checks of PASSporT age (renewal at max_age/2)."""
         self.profile = profile
+        self._renew_check = renew_check
         self._emit = emit
         self._link_factory = link_factory or (lambda: open_websocket_link(profile.ds_url))
         self._clock = clock
@@ -173,7 +191,7 @@ class ChatClient:
         # Opened in run(): the binding's storage, the signer, the history.
         self.provider: openmls.Provider
         self.signer: openmls.SignatureKeyPair
-        self.credential: openmls.Credential
+        self.credential: openmls.Credential | None = None  # certificate kinds only
         self.history: ChatHistory
         self.trust: TrustStore
 
@@ -200,9 +218,10 @@ class ChatClient:
         self.provider = openmls.Provider(str(self.profile.mls_path))
         self.signer = openmls.SignatureKeyPair.from_p256_private_key(self.profile.private_key_der)
         self.signer.store(self.provider)
-        self.credential = openmls.Credential(
-            self.profile.credential_type, self.profile.credential_content
-        )
+        if not self.profile.is_passport:
+            self.credential = openmls.Credential(
+                self.profile.credential_type, self.profile.credential_content
+            )
         self.history = ChatHistory(self.profile.history_path)
         self.trust = load_trust_store(self.profile.trust_dir)
         for record in self.history.groups():
@@ -218,17 +237,20 @@ class ChatClient:
             if group.is_active:
                 self.slots[record.group_id] = GroupSlot(group)
 
-    async def _self_identity(self) -> None:
-        ctx = CheckContext(self.trust, b"", self._clock)
-        verdict = await self._thread(check_leaf, self._own_leaf(), ctx)
+    async def _self_identity(
+        self, credential: openmls.Credential | None = None, ds_id: str | None = None
+    ) -> None:
+        credential = credential or self.credential
+        if credential is None:
+            return  # a PASSporT member learns who it is when it registers
+        ctx = CheckContext(self.trust, b"", self._clock, ds_id=ds_id)
+        own = OwnLeaf(credential, self.signer.public_key, self.profile.application_id)
+        verdict = await self._thread(check_leaf, own, ctx)
         if verdict.identity is not None:
             self.emit(SelfIdentity(view_identity(verdict.identity)))
         elif verdict.rejection is not None:
             r = verdict.rejection
             self.notice(f"your own credential fails: {r.detail} [{r.reason}]", NoticeLevel.ERROR)
-
-    def _own_leaf(self) -> OwnLeaf:
-        return OwnLeaf(self.credential, self.signer.public_key, self.profile.application_id)
 
     async def run(self, commands: trio.MemoryReceiveChannel[Command]) -> None:
         """Run until a Shutdown command (or cancellation)."""
@@ -243,6 +265,8 @@ class ChatClient:
                 await self._open_group(first)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._connection_loop)
+                if self.profile.is_passport:
+                    nursery.start_soon(self._renewal_loop)
                 await self._command_loop(commands)
                 nursery.cancel_scope.cancel()
         finally:
@@ -254,11 +278,43 @@ class ChatClient:
     async def _registration(self, conn: DeliveryConnection, ds_id: str) -> Registration | None:
         if self.profile.ds_id is not None and ds_id != self.profile.ds_id:
             raise HandshakeFailed(f"service is {ds_id!r}, profile expects {self.profile.ds_id!r}")
+        if self.profile.is_passport:
+            credential = await self._fetch_passport(conn, ds_dest_uri(ds_id))
+            await self._self_identity(credential, ds_id)
+            return Registration(credential.credential_type, credential.content)
         return Registration(
             self.profile.credential_type,
             self.profile.credential_content,
             self.profile.application_id,
         )
+
+    async def _fetch_passport(self, conn: DeliveryConnection, dest: str) -> openmls.Credential:
+        """A PASSporT for our number and key from the provider role (PROFILE §5.5)."""
+        signature = self.signer.sign_with_label(PASSPORT_REQUEST_LABEL, conn.session.auth_content())
+        secret = self.profile.provider_secret or ""
+        reply = await conn.call(
+            lambda i: RequestPassport(
+                i,
+                self.profile.tn,
+                dest,
+                self.signer.signature_scheme,
+                self.signer.public_key,
+                secret,
+                signature,
+            )
+        )
+        if not isinstance(reply, PassportIssued):
+            raise CommitFailed(f"the provider answered {type(reply).__name__}, not a PASSporT")
+        content = STIRPASSporTCredential(
+            reply.certificates, reply.passport.encode("ascii")
+        ).encode()
+        return openmls.Credential(CREDENTIAL_TYPE_STIR_PASSPORT, content)
+
+    async def _credential_for(self, group_id: bytes) -> openmls.Credential:
+        """Our credential for a group: the certificate one, or a fresh per-group PASSporT."""
+        if self.credential is not None:
+            return self.credential
+        return await self._fetch_passport(await self._require_conn(), group_dest_uri(group_id))
 
     def _sign_auth(self, content: bytes) -> bytes:
         return self.signer.sign_with_label(DS_AUTH_LABEL, content)
@@ -349,12 +405,16 @@ class ChatClient:
 
     async def _create_group(self, title: str) -> None:
         conn = await self._require_conn()
+        # The id is chosen first: a PASSporT credential names the group (§5.5).
+        group_id = os.urandom(16)
+        credential = await self._credential_for(group_id)
         async with self._mls:
             group = await self._thread(
                 openmls.Group.create,
                 self.provider,
                 self.signer,
-                self.credential,
+                credential,
+                group_id=group_id,
                 ciphersuite=DEFAULT_CIPHERSUITE,
                 required_credential_types=[self.profile.credential_type],
                 max_past_epochs=MAX_PAST_EPOCHS,
@@ -394,11 +454,13 @@ class ChatClient:
             return
         conn = await self._require_conn()
         if accept:
+            assert deliver.group_id is not None
+            credential = await self._credential_for(deliver.group_id)
             key_package = await self._thread(
                 openmls.KeyPackage.create,
                 self.provider,
                 self.signer,
-                self.credential,
+                credential,
                 ciphersuite=DEFAULT_CIPHERSUITE,
                 application_id=self.profile.application_id,
             )
@@ -422,6 +484,36 @@ class ChatClient:
         label = sender_label(slot.verdicts, index)
         await self._commit(group_id, lambda: slot.group.remove_members([index]))
         await self._system_line(group_id, f"You removed {label}")
+
+    async def _renewal_loop(self) -> None:
+        """Renew PASSporT credentials by self-update at max_age/2 (PROFILE §5.6)."""
+        while True:
+            await trio.sleep(self._renew_check)
+            if self.conn is None:
+                continue
+            for group_id, slot in list(self.slots.items()):
+                if self._passport_age(slot) < PASSPORT_MAX_AGE / 2:
+                    continue
+                try:
+                    credential = await self._credential_for(group_id)
+                    await self._commit(
+                        group_id, functools.partial(slot.group.self_update, credential=credential)
+                    )
+                except (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as exc:
+                    self.notice(f"could not renew your PASSporT: {exc}", NoticeLevel.WARNING)
+                else:
+                    await self._system_line(group_id, "Renewed your PASSporT (self-update)")
+
+    def _passport_age(self, slot: GroupSlot) -> timedelta:
+        credential = slot.group.own_leaf.credential
+        if credential.credential_type != CREDENTIAL_TYPE_STIR_PASSPORT:
+            return timedelta(0)
+        try:
+            token = STIRPASSporTCredential.decode(credential.content).passport
+            iat = parse_passport_unverified(token.decode("ascii")).iat
+        except (StirError, UnicodeDecodeError):
+            return PASSPORT_MAX_AGE  # unreadable: renew
+        return self._clock() - datetime.fromtimestamp(iat, UTC)
 
     async def _update_keys(self, group_id: bytes) -> None:
         slot = self._slot(group_id)
@@ -766,12 +858,13 @@ class ChatClient:
         conn = await self._require_conn()
         reply = await conn.call(lambda i: FetchGroupInfo(i, group_id))
         assert isinstance(reply, GroupInfoReply)
+        credential = await self._credential_for(group_id)
         async with self._mls:
             join = await self._thread(
                 openmls.Group.join_by_external_commit,
                 self.provider,
                 self.signer,
-                self.credential,
+                credential,
                 reply.group_info,
                 application_id=self.profile.application_id,
                 max_past_epochs=MAX_PAST_EPOCHS,

@@ -76,6 +76,7 @@ class CheckContext:
     group_id: bytes
     now: Callable[[], datetime]
     ciphersuite: int | None = None
+    ds_id: str | None = None  # set: a registration credential (PASSporT dest mls:ds:<id>)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ def check_leaf(
             leaf.credential.credential_type,
             leaf.credential.content,
             leaf.signature_key,
-            group_id=ctx.group_id,
+            group_id=None if ctx.ds_id is not None else ctx.group_id,
+            ds_id=ctx.ds_id,
             trust=ctx.trust,
             now=ctx.now(),
             strict_time=strict_time,

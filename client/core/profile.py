@@ -4,7 +4,7 @@ Layout (all inside one directory, so a client restarted from it continues)::
 
     profile.json      number, service URL and id, credential kind, region
     key.pem           the member's P-256 MLS signature key (PKCS#8); 0600
-    chain.pem         certificate chain, leaf first (certificate credentials)
+    chain.pem         certificate chain, leaf first (certificate credentials only)
     trust/            trust anchors and SPC assignments (shared.stir.trust layout)
     mls.sqlite        OpenMLS state (the binding's storage)
     history.sqlite    chat history and bookkeeping (client.core.history)
@@ -22,13 +22,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE
+from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE, CREDENTIAL_TYPE_STIR_PASSPORT
 from shared.stir.credential_codec import STIRCertificateCredential
 from shared.stir.numbers import check_e164_digits
 
 PROFILE_FILE: Final = "profile.json"
 PROFILE_VERSION: Final = 1
-KINDS: Final = ("tn-cert", "spc-cert")  # certificate credentials (PROFILE.md §4)
+# Certificate credentials (PROFILE.md §4) and PASSporT credentials (§5), which the
+# provider role of the delivery service signs per group on request.
+KINDS: Final = ("tn-cert", "spc-cert", "passport")
 
 
 class ProfileError(Exception):
@@ -47,6 +49,12 @@ class ClientProfile:
     region: str | None
     private_key: ec.EllipticCurvePrivateKey
     chain: tuple[bytes, ...]
+    provider_secret: str | None = None  # proves control of the number (passport kind)
+
+    @property
+    def is_passport(self) -> bool:
+        """Whether this member's credentials are PASSporTs fetched per group."""
+        return self.kind == "passport"
 
     @property
     def mls_path(self) -> Path:
@@ -75,11 +83,15 @@ class ClientProfile:
     @property
     def credential_type(self) -> int:
         """The MLS credential type of this profile's credential."""
-        return CREDENTIAL_TYPE_STIR_CERTIFICATE
+        return (
+            CREDENTIAL_TYPE_STIR_PASSPORT if self.is_passport else CREDENTIAL_TYPE_STIR_CERTIFICATE
+        )
 
     @property
     def credential_content(self) -> bytes:
-        """The MLS credential content (PROFILE.md §2)."""
+        """The MLS credential content of a certificate credential (PROFILE.md §2)."""
+        if self.is_passport:
+            raise ProfileError("a PASSporT credential is made per group, not stored")
         return STIRCertificateCredential(self.chain).encode()
 
     @property
@@ -99,6 +111,7 @@ def create_profile(
     kind: str = "tn-cert",
     ds_id: str | None = None,
     region: str | None = None,
+    provider_secret: str | None = None,
 ) -> ClientProfile:
     """Write a new profile; the trust store is copied so the profile stands alone."""
     base = Path(directory)
@@ -107,6 +120,8 @@ def create_profile(
     if kind not in KINDS:
         raise ProfileError(f"credential kind {kind!r} is not one of {', '.join(KINDS)}")
     check_e164_digits(tn)
+    if (kind == "passport") != (provider_secret is not None):
+        raise ProfileError("a provider secret is needed for, and only for, the passport kind")
     base.mkdir(parents=True, exist_ok=True)
     trust = base / "trust"
     trust.mkdir(exist_ok=True)
@@ -122,12 +137,13 @@ def create_profile(
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(key_pem)
-    (base / "chain.pem").write_bytes(
-        b"".join(
-            x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
-            for der in chain
+    if chain:
+        (base / "chain.pem").write_bytes(
+            b"".join(
+                x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+                for der in chain
+            )
         )
-    )
     config = {
         "version": PROFILE_VERSION,
         "tn": tn,
@@ -135,6 +151,7 @@ def create_profile(
         "ds_id": ds_id,
         "kind": kind,
         "region": region,
+        "provider_secret": provider_secret,
     }
     (base / PROFILE_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return load_profile(base)
@@ -162,11 +179,17 @@ def load_profile(directory: str | Path) -> ClientProfile:
         raise ProfileError(f"{base / 'key.pem'}: {exc}") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise ProfileError(f"{base / 'key.pem'} is not a P-256 key (PROFILE.md §1)")
-    try:
-        certs = x509.load_pem_x509_certificates((base / "chain.pem").read_bytes())
-    except (FileNotFoundError, ValueError) as exc:
-        raise ProfileError(f"{base / 'chain.pem'}: {exc}") from None
-    chain = tuple(c.public_bytes(serialization.Encoding.DER) for c in certs)
+    chain: tuple[bytes, ...] = ()
+    secret = config.get("provider_secret")
+    if config["kind"] == "passport":
+        if not isinstance(secret, str):
+            raise ProfileError(f"{base / PROFILE_FILE}: the passport kind needs 'provider_secret'")
+    else:
+        try:
+            certs = x509.load_pem_x509_certificates((base / "chain.pem").read_bytes())
+        except (FileNotFoundError, ValueError) as exc:
+            raise ProfileError(f"{base / 'chain.pem'}: {exc}") from None
+        chain = tuple(c.public_bytes(serialization.Encoding.DER) for c in certs)
     ds_id = config.get("ds_id")
     region = config.get("region")
     return ClientProfile(
@@ -178,4 +201,5 @@ def load_profile(directory: str | Path) -> ClientProfile:
         region=region if isinstance(region, str) else None,
         private_key=key,
         chain=chain,
+        provider_secret=secret if isinstance(secret, str) else None,
     )

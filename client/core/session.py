@@ -189,12 +189,18 @@ class ClientSession:
         self._emit(Hello(self._hello_id, self._client_nonce, self._client_name))
         self.state = SessionState.AWAIT_CHALLENGE
 
+    def auth_content(self) -> bytes:
+        """The session content (nonces, service id, number) that ``auth`` signs, and that
+        a PASSporT request signs under its own label (once challenged)."""
+        if self._server_nonce is None or self.ds_id is None:
+            raise SessionError(f"auth_content() in state {self.state.value}")
+        return ds_auth_content(self._server_nonce, self._client_nonce, self.ds_id, self.tn)
+
     def authenticate(self, registration: Registration | None = None) -> None:
         """Queue the auth frame (after ``Challenged``): sign the session content."""
         if self.state is not SessionState.CHALLENGED:
             raise SessionError(f"authenticate() in state {self.state.value}")
-        assert self._server_nonce is not None and self.ds_id is not None
-        content = ds_auth_content(self._server_nonce, self._client_nonce, self.ds_id, self.tn)
+        content = self.auth_content()
         self._auth_id = self._allocate()
         self._emit(
             Auth(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,16 +18,20 @@ from client.core.client import ChatClient, LinkFactory
 from client.core.events import Command, CoreEvent
 from client.core.profile import ClientProfile, create_profile, load_profile
 from delivery_service.credentials import StirIdentifier
+from delivery_service.provider import PassportIssuer, Subscriber
 from delivery_service.sequencer import CommitSequencer
 from delivery_service.server import DeliveryServer
 from delivery_service.service import DeliveryCore
 from delivery_service.sqlite_storage import SQLiteStorage
+from shared.stir.passport import PassportSigner
 from shared.stir.pki import DemoPKI, IssuedCert, generate_key
 from shared.stir.tnauthlist import OneTN, TNRange
 from shared.stir.trust import TrustStore
 
 DS_ID = "ds.client-test"
 ALICE, BOB, CAROL, EVE = "12025550101", "12025550102", "12025550103", "14155550100"
+SECRETS = {ALICE: "alice-secret", BOB: "bob-secret"}
+NAMES = {ALICE: "Alice", BOB: "Bob"}
 
 
 @dataclass
@@ -41,13 +46,27 @@ class World:
     url: str = ""
     storages: list[SQLiteStorage] = field(default_factory=list)
 
-    def new_profile(self, name: str, tn: str, *, rogue: bool = False) -> ClientProfile:
+    def new_profile(
+        self, name: str, tn: str, *, rogue: bool = False, passport: bool = False
+    ) -> ClientProfile:
         key = generate_key("p256")
         assert isinstance(key, ec.EllipticCurvePrivateKey)
-        pki, ca = (self.rogue, self.rogue_ca) if rogue else (self.pki, self.provider_ca)
-        cert = pki.issue_delegate(ca, [OneTN(tn)], key.public_key())
         trust = self.tmp / f"trust-{name}"
         self.pki.export_trust(trust)  # clients trust only the real PKI
+        if passport:  # the service's provider role signs PASSporTs for this number
+            return create_profile(
+                self.tmp / name,
+                tn=tn,
+                ds_url=self.url,
+                ds_id=DS_ID,
+                private_key=key,
+                chain=(),
+                trust_dir=trust,
+                kind="passport",
+                provider_secret=SECRETS[tn],
+            )
+        pki, ca = (self.rogue, self.rogue_ca) if rogue else (self.pki, self.provider_ca)
+        cert = pki.issue_delegate(ca, [OneTN(tn)], key.public_key())
         return create_profile(
             self.tmp / name,
             tn=tn,
@@ -110,7 +129,14 @@ async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
     storage = SQLiteStorage(str(tmp_path / "ds.sqlite"))
     identifier = StirIdentifier(both)
     core = DeliveryCore(DS_ID, storage, identifier)
-    server = DeliveryServer(core, CommitSequencer(identifier))
+    # The provider's SPC-level signer: its PASSporTs are "provider-attested key" (§5.8).
+    signer = pki.issue_spc("Acme Telecom", "1234", [TNRange("12025550100", 100)])
+    assert isinstance(signer.key, ec.EllipticCurvePrivateKey)
+    issuer = PassportIssuer(
+        PassportSigner(signer.key, signer.chain),
+        {tn: Subscriber(tn, SECRETS[tn], NAMES[tn]) for tn in SECRETS},
+    )
+    server = DeliveryServer(core, CommitSequencer(identifier), passport_issuer=issuer)
     port = await nursery.start(server.serve_websocket, "127.0.0.1", 0)
     w = World(tmp_path, pki, provider_ca, rogue, rogue_ca, f"ws://127.0.0.1:{port}/", [storage])
     yield w
@@ -123,7 +149,10 @@ def start_client(
     nursery: trio.Nursery,
 ) -> Callable[..., Awaitable[RunningClient]]:
     async def start(
-        name: str, profile: ClientProfile, link_factory: LinkFactory | None = None
+        name: str,
+        profile: ClientProfile,
+        link_factory: LinkFactory | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> RunningClient:
         send, receive = trio.open_memory_channel[Command](math.inf)
         client = RunningClient(name, profile, [], send, trio.CancelScope())
@@ -135,6 +164,8 @@ def start_client(
                     client.record,
                     backoff=Backoff(base=0.05, cap=0.5),
                     link_factory=link_factory,
+                    clock=clock or (lambda: datetime.now(UTC)),
+                    renew_check=0.1,
                 )
                 client.core = core
                 await core.run(receive)

@@ -50,6 +50,16 @@ def test_profile_errors_are_named(
     assert "scope" in capsys.readouterr().err
 
 
+def test_passport_profile(tmp_path: Path, pki_dir: Path) -> None:
+    args = ["chat-profile", "--profile", str(tmp_path / "p"), "--tn", "+12025550101"]
+    args += ["--ds-url", "ws://x/", "--pki", str(pki_dir), "--provider-secret", "s3"]
+    assert main(args) == 0
+    profile = load_profile(tmp_path / "p")
+    assert profile.is_passport and profile.provider_secret == "s3" and profile.chain == ()
+    both = [*args, "--issuer", "acme-ca"]
+    assert main([*both[:2], str(tmp_path / "q"), *both[3:]]) == 2  # not both at once
+
+
 def test_chat_without_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["chat", "--profile", str(tmp_path / "none")]) == 2
     assert "profile.json" in capsys.readouterr().err
