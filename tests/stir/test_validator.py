@@ -509,7 +509,7 @@ def test_validator_instance_and_module_function_agree(
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_mutated_credentials_only_raise_credential_rejected(
