@@ -28,7 +28,7 @@ import openmls
 from delivery_service.credentials import MemberIdentifier
 from delivery_service.errors import Refused
 from delivery_service.storage import GroupRecord
-from shared.protocol import Commit, ErrorCode
+from shared.protocol import Commit, ErrorCode, Propose
 
 
 @dataclass(slots=True)
@@ -202,6 +202,55 @@ class CommitSequencer:
         merged = FollowedGroup(public, leaf_tns)
         new_record = GroupRecord(record.group_id, public.epoch, frame.group_info, merged.member_tns)
         return AcceptedCommit(new_record, record.members, added, merged)
+
+    # --- proposals ----------------------------------------------------------------------
+
+    def verify_proposal(self, record: GroupRecord, frame: Propose, sender_tn: str) -> None:
+        """Verify a standalone proposal from a member of ``sender_tn`` and keep it in the
+        public state (a later commit may include it by reference). Kept in memory only:
+        after a restart a commit referring to it is refused, and the member proposes
+        again (docs/protocol.md §4)."""
+        if frame.epoch != record.epoch:
+            raise Refused(
+                ErrorCode.STALE_EPOCH if frame.epoch < record.epoch else ErrorCode.FUTURE_EPOCH,
+                f"the group is at epoch {record.epoch}, the proposal is for {frame.epoch}",
+                current_epoch=record.epoch,
+            )
+        try:
+            info = openmls.inspect_message(frame.proposal)
+        except openmls.MlsError as exc:
+            raise Refused(ErrorCode.INVALID_MLS, f"proposal: {exc}") from None
+        if info.wire_format != "public_message" or info.content_type != "proposal":
+            raise Refused(ErrorCode.INVALID_MLS, "proposal must be a PublicMessage proposal")
+        if info.group_id != frame.group_id or info.epoch != frame.epoch:
+            raise Refused(ErrorCode.INVALID_MLS, "proposal's group id or epoch differs")
+        if info.sender_type != "member" or info.sender_index is None:
+            raise Refused(ErrorCode.FORBIDDEN, "only members' proposals are relayed")
+        followed = self.followed(record)
+        if followed.leaf_tns.get(info.sender_index) != sender_tn:
+            raise Refused(
+                ErrorCode.FORBIDDEN,
+                f"the proposal's sender (leaf {info.sender_index}) is not {sender_tn}",
+            )
+        # Validate a new leaf before the public group stores the proposal.
+        try:
+            proposal = followed.public.process_message(frame.proposal)
+        except openmls.MlsError as exc:
+            raise Refused(ErrorCode.INVALID_MLS, f"proposal: {exc}") from None
+        if isinstance(proposal, openmls.ProposalMessage) and proposal.leaf is not None:
+            try:
+                tn = self._identify(record.group_id, proposal.leaf, strict=True)
+            except Refused:
+                self.forget(record.group_id)  # drop the stored proposal with the state
+                raise
+            if proposal.kind == "update" and tn != sender_tn:
+                self.forget(record.group_id)
+                raise Refused(
+                    ErrorCode.CREDENTIAL_REJECTED,
+                    f"update proposal changes the number to {tn}",
+                    reason="tn-changed",
+                    rule="§6",
+                )
 
     def _check_framing(self, frame: Commit) -> None:
         try:

@@ -49,6 +49,7 @@ from shared.protocol import (
     Hello,
     Ping,
     Pong,
+    Propose,
     PublishKeyPackages,
     RequestInvitation,
     RequestPassport,
@@ -319,6 +320,8 @@ class DeliveryServer:
             outcome = await self.batcher.run(lambda: core.ack(tn, frame))
         elif isinstance(frame, Commit):
             outcome = await self._commit(tn, frame)
+        elif isinstance(frame, Propose):
+            outcome = await self._propose(tn, frame)
         elif isinstance(frame, PublishKeyPackages):
             if len(frame.key_packages) > self.limits.max_key_packages_per_frame:
                 raise Refused(
@@ -386,6 +389,15 @@ class DeliveryServer:
             outcome = await self.batcher.run(lambda: core.store_new_group(frame, record))
             self.sequencer.install(frame.group_id, followed)
             return outcome
+
+    async def _propose(self, tn: str, frame: Propose) -> Outcome:
+        core = self.core
+        async with self._lock(frame.group_id):
+            record = core.group_record(tn, frame.group_id)
+            if tn not in record.members:
+                raise Refused(ErrorCode.FORBIDDEN, f"{tn} is not a member of the group")
+            await self._in_thread(self.sequencer.verify_proposal, record, frame, tn)
+            return await self.batcher.run(lambda: core.store_proposal(tn, frame))
 
     async def _commit(self, tn: str, frame: Commit) -> Outcome:
         core = self.core

@@ -56,6 +56,7 @@ from shared.protocol import (
     InvitationCreated,
     KeyPackageReply,
     Ok,
+    Propose,
     PublishKeyPackages,
     RequestInvitation,
     SendMessage,
@@ -401,6 +402,23 @@ class DeliveryCore:
             )
         reply = CommitAccepted(re=frame.id, group_id=frame.group_id, epoch=accepted.record.epoch)
         return Outcome(reply, pushes)
+
+    def store_proposal(self, tn: str, frame: Propose) -> Outcome:
+        """Relay a verified proposal to the other members (if the epoch still holds)."""
+        record = self._member_group(tn, frame.group_id)
+        if record.epoch != frame.epoch:
+            raise Refused(ErrorCode.STALE_EPOCH, "the group moved on", current_epoch=record.epoch)
+        push = self._store(
+            NewMessage(
+                DeliveryKind.PROPOSAL,
+                sender=tn,
+                data=frame.proposal,
+                group_id=frame.group_id,
+                epoch=frame.epoch,
+            ),
+            record.members - {tn},
+        )
+        return Outcome(Sent(re=frame.id, mid=push.mid), [push])
 
     def fetch_group_info(self, tn: str, frame: FetchGroupInfo) -> Outcome:
         """The kept GroupInfo, for members (resync)."""

@@ -28,6 +28,7 @@ from shared.protocol import (
     Frame,
     Hello,
     Ping,
+    Propose,
     PublishKeyPackages,
     Registered,
     RequestInvitation,
@@ -59,6 +60,7 @@ _READY_FRAMES: Final = frozenset(
         Ack,
         Ping,
         RequestPassport,
+        Propose,
     }
 )
 

@@ -66,6 +66,7 @@ class DeliveryKind(enum.StrEnum):
     WELCOME = "welcome"  # an MLSMessage(Welcome) naming the recipient
     INVITATION = "invitation"  # ``sender`` asks the recipient for a group-bound KeyPackage
     KEY_PACKAGE = "key_package"  # the invitee's answer to the recipient's invitation
+    PROPOSAL = "proposal"  # a standalone PublicMessage proposal for ``epoch``
 
 
 # --- client -> server -------------------------------------------------------------------
@@ -158,6 +159,18 @@ class Commit:
     commit: bytes
     group_info: bytes
     welcome: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Propose:
+    """A standalone proposal (PublicMessage) made in ``epoch`` of ``group_id`` — e.g. a
+    member's Remove proposal for itself (``Group.leave()``). The other members receive
+    it and include it in their next commit. Answered with ``Sent``."""
+
+    id: int
+    group_id: bytes
+    epoch: int
+    proposal: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,6 +376,7 @@ ClientFrame = (
     | Ack
     | Ping
     | RequestPassport
+    | Propose
 )
 """Every frame a client may send."""
 
@@ -399,6 +413,7 @@ FRAME_TYPES: Final[dict[str, type[Frame]]] = {
     "ack": Ack,
     "ping": Ping,
     "request_passport": RequestPassport,
+    "propose": Propose,
     "challenge": Challenge,
     "registered": Registered,
     "ok": Ok,
@@ -430,6 +445,7 @@ CLIENT_FRAME_TYPES: Final = frozenset(
         Ack,
         Ping,
         RequestPassport,
+        Propose,
     }
 )
 """Frame types a server accepts from a client."""

@@ -21,6 +21,7 @@ from shared.protocol import (
     Challenge,
     Error,
     ErrorCode,
+    Ok,
     Ping,
     Pong,
     Registered,
@@ -215,3 +216,9 @@ async def test_nobody_acks_anothers_mail(
         await bob.register(c)
         d = await c.next_deliver()
         assert d.mid == mid
+        assert isinstance(await c.request(Ack(id=c.next_id(), mids=(mid,))), Ok)
+        # A replayed acknowledgement: named, and nothing changes.
+        replay = await c.request(Ack(id=c.next_id(), mids=(mid,)))
+        assert isinstance(replay, Error) and replay.code is ErrorCode.UNKNOWN_MESSAGE
+        assert replay.mids == (mid,)
+    assert ds.storage.mailbox_size(BOB) == 0 and ds.storage.stored_message_count() == 0

@@ -27,6 +27,7 @@ from shared.protocol import (
     Ok,
     Ping,
     Pong,
+    Propose,
     RequestInvitation,
     SendMessage,
     Sent,
@@ -420,3 +421,41 @@ async def test_key_package_directory(
         assert isinstance(err, Error) and err.code is ErrorCode.UNKNOWN_TN
         i = bob.c.next_id()
         assert await bob.c.request(Ping(id=i)) == Pong(re=i)
+
+
+async def test_leaving_by_proposal_then_commit(
+    start_ds: Any, pki: DemoPKI, provider_ca: IssuedCert
+) -> None:
+    ds = await start_ds()
+    async with AsyncExitStack() as stack:
+        alice, bob, carol = await _three_in_a_group(ds.url, stack, pki, provider_ca)
+        proposal = bob.groups[GID].leave()
+        stale = await bob.c.request(
+            Propose(id=bob.c.next_id(), group_id=GID, epoch=0, proposal=proposal)
+        )
+        assert isinstance(stale, Error) and stale.code is ErrorCode.STALE_EPOCH
+        sent = await bob.c.request(
+            Propose(id=bob.c.next_id(), group_id=GID, epoch=1, proposal=proposal)
+        )
+        assert isinstance(sent, Sent)
+        for m in (alice, carol):
+            (d,) = await m.pump(1)
+            assert d.kind is DeliveryKind.PROPOSAL and d.sender == BOB
+        # Alice commits the pending proposal (by reference): Bob is out.
+        answer = await alice.submit(GID, alice.groups[GID].commit_pending_proposals())
+        assert isinstance(answer, CommitAccepted) and answer.epoch == 2
+        await carol.pump(1)
+        (removal,) = await bob.pump(1)
+        assert removal.kind is DeliveryKind.COMMIT and not bob.groups[GID].is_active
+        record = ds.storage.get_group(GID)
+        assert record is not None and record.members == frozenset({ALICE, CAROL})
+        # A proposal in someone else's name, or garbage, is refused.
+        err = await carol.c.request(
+            Propose(id=carol.c.next_id(), group_id=GID, epoch=2, proposal=alice.groups[GID].leave())
+        )
+        assert isinstance(err, Error) and err.code is ErrorCode.FORBIDDEN
+        err = await carol.c.request(
+            Propose(id=carol.c.next_id(), group_id=GID, epoch=2, proposal=b"\x00\x01junk")
+        )
+        assert isinstance(err, Error) and err.code is ErrorCode.INVALID_MLS
+        assert alice.groups[GID].epoch_authenticator() == carol.groups[GID].epoch_authenticator()
