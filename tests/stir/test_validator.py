@@ -508,6 +508,8 @@ def test_validator_instance_and_module_function_agree(
     assert a == validate_cert(content, key, trust)
 
 
+# Mutated serial numbers make cryptography warn (non-positive serials); that is expected.
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
 @settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

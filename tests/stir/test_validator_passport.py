@@ -279,6 +279,7 @@ def test_ejwtcc_must_include_and_exclude(pki: DemoPKI, trust: TrustStore, bob_po
 _MUTATION_BASE: dict[int, tuple[bytes, bytes]] = {}
 
 
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
