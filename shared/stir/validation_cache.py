@@ -14,6 +14,8 @@ stale).
 Rejections are not cached (a credential can become valid once its notBefore passes),
 and entries leave in insertion order once ``maxsize`` is reached; an entry whose upper
 time bound has passed is dropped when a lookup finds it so (time only moves forward).
+The key holds the content itself (exact match, no digest to compute on every lookup):
+about 2 KB an entry for a three-certificate chain, so the default bound is ~35 MB.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from shared.stir.validator import DEFAULT_VALIDATOR, Identity, Validator, Verdic
 class ValidationCache:
     """Cached :func:`shared.stir.validator.validate` (same arguments, same results)."""
 
-    def __init__(self, validator: Validator | None = None, *, maxsize: int = 65536) -> None:
+    def __init__(self, validator: Validator | None = None, *, maxsize: int = 16384) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self.validator = validator or DEFAULT_VALIDATOR
