@@ -108,6 +108,7 @@ from shared.protocol import (
     FetchGroupInfo,
     GroupInfoReply,
     PassportIssued,
+    Propose,
     RequestInvitation,
     RequestPassport,
     SendMessage,
@@ -128,6 +129,7 @@ T = TypeVar("T")
 
 COMMIT_ATTEMPTS = 5
 EPOCH_WAIT = 10.0  # seconds to wait for the winning commit after a stale-epoch answer
+PROPOSAL_PATIENCE = 5.0  # seconds a member waits for the designated committer of a proposal
 
 LinkFactory = Callable[[], AbstractAsyncContextManager[FrameLink]]
 
@@ -174,9 +176,13 @@ class ChatClient:
         clock: Callable[[], datetime] = _now,
         backoff: Backoff | None = None,
         renew_check: float = 60.0,
+        proposal_patience: float = PROPOSAL_PATIENCE,
     ) -> None:
-        """``renew_check``: seconds between checks of PASSporT age (renewal at max_age/2)."""
+        """``renew_check``: seconds between checks of PASSporT age (renewal at max_age/2);
+        ``proposal_patience``: how long a member that is not the designated committer of
+        a proposal waits before committing it itself."""
         self.profile = profile
+        self._proposal_patience = proposal_patience
         self._renew_check = renew_check
         self._emit = emit
         self._link_factory = link_factory or (lambda: open_websocket_link(profile.ds_url))
@@ -188,6 +194,8 @@ class ChatClient:
         self._invitations: dict[str, Deliver] = {}  # received, waiting for the user
         self._connected = trio.Event()
         self._resync_needed: set[bytes] = set()
+        self._leaving: set[bytes] = set()  # groups we asked to leave
+        self._nursery: trio.Nursery | None = None  # for commits that deliveries ask for
         # Opened in run(): the binding's storage, the signer, the history.
         self.provider: openmls.Provider
         self.signer: openmls.SignatureKeyPair
@@ -264,6 +272,7 @@ class ChatClient:
             if first is not None:
                 await self._open_group(first)
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self._connection_loop)
                 if self.profile.is_passport:
                     nursery.start_soon(self._renewal_loop)
@@ -521,16 +530,15 @@ class ChatClient:
         await self._system_line(group_id, f"You updated your keys (epoch {slot.group.epoch})")
 
     async def _leave(self, group_id: bytes) -> None:
-        # The protocol (v1) carries no standalone proposals, so a Remove proposal for
-        # ourselves cannot reach the others: leaving is local (state and history kept,
-        # group marked inactive); another member removes us.
+        """Send a Remove proposal for ourselves; another member commits it."""
+        conn = await self._require_conn()
         slot = self._slot(group_id)
         async with self._mls:
-            self.slots.pop(group_id, None)
-        del slot
-        await self._thread(self.history.set_active, group_id, False)
-        await self._system_line(group_id, "You left this group (others see you until removed)")
-        self._groups_changed()
+            epoch = slot.group.epoch
+            proposal = await self._thread(slot.group.leave)
+        await conn.call(lambda i: Propose(i, group_id, epoch, proposal))
+        self._leaving.add(group_id)
+        await self._system_line(group_id, "Leaving: waiting for another member to commit it")
 
     async def _mark(self, command: MarkCode) -> None:
         slot = self.slots.get(command.group_id)
@@ -559,13 +567,22 @@ class ChatClient:
         return slot
 
     async def _commit(
-        self, group_id: bytes, make: Callable[[], openmls.CommitBundle]
-    ) -> openmls.CommitBundle:
-        """Create, place and merge a commit, retrying after a lost race (PROFILE §7)."""
+        self,
+        group_id: bytes,
+        make: Callable[[], openmls.CommitBundle],
+        still_needed: Callable[[], bool] = lambda: True,
+    ) -> openmls.CommitBundle | None:
+        """Create, place and merge a commit, retrying after a lost race (PROFILE §7).
+
+        ``still_needed`` is asked before each attempt (after a lost race the winner may
+        have done the job); None is returned when it says no.
+        """
         slot = self._slot(group_id)
         for _ in range(COMMIT_ATTEMPTS):
             conn = await self._require_conn()
             async with self._mls:
+                if not still_needed():
+                    return None
                 epoch = slot.group.epoch
                 moved = slot.epoch_moved
                 bundle = await self._thread(make)
@@ -665,8 +682,8 @@ class ChatClient:
                 lines = await self._welcome(deliver)
             elif deliver.kind is DeliveryKind.KEY_PACKAGE:
                 await self._key_package(deliver)
-            elif deliver.kind is DeliveryKind.REMOVED:
-                lines = await self._removed(deliver)
+            elif deliver.kind is DeliveryKind.PROPOSAL:
+                lines = await self._proposal(deliver)
         except (openmls.MlsError, CommitFailed, RequestRefused) as exc:
             self.notice(
                 f"could not apply a {deliver.kind.value} from {display(deliver.sender)}: {exc}",
@@ -759,7 +776,10 @@ class ChatClient:
                 self.slots.pop(group_id, None)
                 await self._thread(self.history.set_active, group_id, False)
                 self._groups_changed()
-                return [self._sys(group_id, "You were removed from this group")]
+                left = group_id in self._leaving
+                self._leaving.discard(group_id)
+                text = "You left this group" if left else "You were removed from this group"
+                return [self._sys(group_id, text)]
             before = set(slot.verdicts)
             await self._after_epoch_change(group_id, slot)
         for index in sorted(set(slot.verdicts) - before):
@@ -818,7 +838,23 @@ class ChatClient:
             self.emit(CredentialVerdict(group_id, "key-package", False, rejection=view))
             await self._system_line(group_id, f"Did not add: {view.text}")
             return
-        slot = self.slots[group_id]
+        self._in_background(self._add_member, group_id, key_package)
+
+    def _in_background(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run a commit that a delivery asked for outside the delivery task: a commit
+        that loses its epoch's race waits for the delivery task to apply the winner."""
+
+        async def run() -> None:
+            try:
+                await fn(*args)
+            except (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as exc:
+                self.notice(f"{getattr(fn, '__name__', 'commit')} failed: {exc}", NoticeLevel.ERROR)
+
+        if self._nursery is not None:
+            self._nursery.start_soon(run)
+
+    async def _add_member(self, group_id: bytes, key_package: openmls.KeyPackage) -> None:
+        slot = self._slot(group_id)
         await self._commit(group_id, lambda: slot.group.add_members([key_package]))
         record = await self._thread(self.history.group, group_id)
         if record is not None:
@@ -829,14 +865,38 @@ class ChatClient:
                 message = await self._thread(slot.group.create_message, data)
             await conn.call(lambda i: SendMessage(i, group_id, message))
 
-    async def _removed(self, deliver: Deliver) -> list[ChatLine]:
+    async def _proposal(self, deliver: Deliver) -> list[ChatLine]:
         group_id = deliver.group_id
-        if group_id is None or group_id not in self.slots:
+        slot = self.slots.get(group_id) if group_id is not None else None
+        if slot is None or group_id is None:
             return []
-        self.slots.pop(group_id, None)
-        await self._thread(self.history.set_active, group_id, False)
-        self._groups_changed()
-        return [self._sys(group_id, "You are no longer a member of this group")]
+        async with self._mls:
+            proposal = await self._thread(slot.group.process_message, deliver.data)
+        if not isinstance(proposal, openmls.ProposalMessage):
+            return []
+        who = sender_label(slot.verdicts, proposal.sender_index or 0)
+        if proposal.kind == "remove" and proposal.removed == proposal.sender_index:
+            line = self._sys(group_id, f"{who} is leaving")
+        else:
+            line = self._sys(group_id, f"{who} proposed a {proposal.kind}")
+        # One member commits at once (the lowest leaf index that is not leaving); the
+        # others step in after a pause if the proposal is still pending then.
+        leaving = {proposal.removed} if proposal.removed is not None else set()
+        staying = sorted(m.index for m in slot.group.members if m.index not in leaving)
+        delay = 0.0 if staying and staying[0] == slot.group.own_index else self._proposal_patience
+        self._in_background(self._commit_proposals, group_id, delay)
+        return [line]
+
+    async def _commit_proposals(self, group_id: bytes, delay: float) -> None:
+        await trio.sleep(delay)
+        slot = self.slots.get(group_id)
+        if slot is None:
+            return
+        await self._commit(
+            group_id,
+            slot.group.commit_pending_proposals,
+            still_needed=lambda: slot.group.has_pending_proposals,
+        )
 
     # ------------------------------------------------------------------ resync
 

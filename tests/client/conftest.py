@@ -166,6 +166,7 @@ def start_client(
                     link_factory=link_factory,
                     clock=clock or (lambda: datetime.now(UTC)),
                     renew_check=0.1,
+                    proposal_patience=0.3,
                 )
                 client.core = core
                 await core.run(receive)

@@ -250,3 +250,35 @@ async def test_lost_commit_race_is_retried_at_the_new_epoch(
     assert last_members(bob, group_id) == 2
     for c in (alice, bob, carol):
         await c.command(Shutdown())
+
+
+async def test_leave_is_proposed_and_committed_by_another_member(
+    world: World, start_client: Start
+) -> None:
+    from client.core.events import LeaveGroup
+
+    alice = await start_client("alice", world.new_profile("alice", ALICE))
+    bob = await start_client("bob", world.new_profile("bob", BOB))
+    carol = await start_client("carol", world.new_profile("carol", CAROL))
+    for c in (alice, bob, carol):
+        await c.wait_for(connected)
+    await alice.command(CreateGroup("Family"))
+    created = await alice.wait_for(group_named("Family"))
+    assert isinstance(created, GroupsChanged)
+    group_id = created.groups[0].group_id
+    await join(alice, bob, group_id, BOB)
+    await join(alice, carol, group_id, CAROL)
+    await bob.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 2)
+
+    await carol.command(LeaveGroup(group_id))
+    await carol.wait_for(text_line("You left this group"))
+    await bob.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 3)
+    await alice.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 3)
+    assert last_members(bob, group_id) == last_members(alice, group_id) == 2
+    assert last_code(alice, group_id) == last_code(bob, group_id)
+    # Exactly one commit was made for the proposal: Bob, not the designated committer,
+    # looked again after his patience (0.3 s here) and found nothing left to commit.
+    await trio.sleep(1.0)
+    assert last_code(bob, group_id)[0] == 3
+    for c in (alice, bob, carol):
+        await c.command(Shutdown())
