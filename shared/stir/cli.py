@@ -684,7 +684,7 @@ def _judge(
     else:
         key = _signature_key(args, None) or b""
         if not key:
-            report.notes.append("no --signature-key: the mky binding cannot be checked")
+            report.notes.append("no --signature-key: the mky binding was not checked")
     group = _group_id(args)
     check_dest = group is not None or bool(args.ds_id)
     if credential_type == CREDENTIAL_TYPE_STIR_PASSPORT and not check_dest:
@@ -710,6 +710,7 @@ def _judge(
             now=now,
             application_id=application_id,
             check_dest=check_dest,
+            check_key=bool(key) or credential_type == CREDENTIAL_TYPE_STIR_CERTIFICATE,
         )
         identity = verdict.at(
             now.timestamp(), CLIENT_CLOCK_TOLERANCE.total_seconds(), not args.lenient
@@ -753,6 +754,7 @@ def offline_check(
         now=now,
         application_id=args.application_id.encode("ascii") if args.application_id else None,
         check_dest=group is not None or bool(args.ds_id),
+        check_key=bool(key) or credential_type == CREDENTIAL_TYPE_STIR_CERTIFICATE,
     )
     return verdict.at(now.timestamp(), CLIENT_CLOCK_TOLERANCE.total_seconds(), not args.lenient)
 

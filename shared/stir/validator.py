@@ -757,10 +757,13 @@ class Validator:
         future_skew: timedelta = PASSPORT_FUTURE_SKEW,
         ciphersuite: int | None = None,
         check_dest: bool = True,
+        check_key: bool = True,
     ) -> Verdict:
         """Every non-time rule; the time rules come back as bounds (see :class:`Verdict`).
 
-        ``check_dest=False`` skips §5.5 and exists for inspection tools only.
+        ``check_dest=False`` skips §5.5 and ``check_key=False`` the PASSporT's member key
+        (§1, §5.4 binding; mky must still be present and well formed): both exist for
+        inspection tools only, which may not know the group or the LeafNode.
         """
         now_s = _check_now(now)
         try:
@@ -796,6 +799,7 @@ class Validator:
             max_age,
             future_skew,
             ciphersuite,
+            check_key,
         )
 
     def _certificate_verdict(
@@ -865,8 +869,10 @@ class Validator:
         max_age: timedelta,
         future_skew: timedelta,
         ciphersuite: int | None,
+        check_key: bool = True,
     ) -> Verdict:
-        _check_passport_member_key(signature_key, ciphersuite)
+        if check_key:
+            _check_passport_member_key(signature_key, ciphersuite)
         try:
             token = credential.passport_text
         except MalformedError as exc:
@@ -893,7 +899,7 @@ class Validator:
             )
         if passport.mky is None:
             raise CredentialRejected("mky", "§5.4", "the PASSporT has no mky claim")
-        if not passport.binds_key(signature_key):
+        if check_key and not passport.binds_key(signature_key):
             raise CredentialRejected(
                 "mky", "§5.4", "no mky entry is the SHA-256 of the LeafNode signature key"
             )

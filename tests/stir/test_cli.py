@@ -181,6 +181,11 @@ def test_passport_sign_and_inspect(demo: Path, capsys: pytest.CaptureFixture[str
     assert identity["assurance"] == "PROVIDER_ATTESTED_KEY"
     code, doc = inspect_json(capsys, str(tok), *common, "--group-id", "0103")
     assert code == 1 and doc["verdicts"][0]["reason"] == "dest"
+    # Without the member's key or the group, the rest is still judged, and said so.
+    code, doc = inspect_json(capsys, str(tok), "--signer-key", str(signer), "--trust", str(demo))
+    assert code == 0 and doc["verdicts"][0]["accepted"] is True
+    assert any("mky binding was not checked" in n for n in doc["notes"])
+    assert any("dest not checked" in n for n in doc["notes"])
     # The same as an encoded 0xF002 credential (hex).
     code, hex_content, _ = run(
         capsys,
