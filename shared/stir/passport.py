@@ -185,10 +185,8 @@ def _epoch(value: int | datetime) -> int:
 
 
 def _reject(reason: str, detail: str) -> CredentialRejected:
-    return CredentialRejected(reason, "§5.2" if reason in _HEADER_REASONS else "§5.3", detail)
-
-
-_HEADER_REASONS: Final = frozenset({"typ", "alg", "ppt", "signature", "unsupported-key"})
+    """A rejection under PROFILE §5.2 (JWS framing, header, signature)."""
+    return CredentialRejected(reason, "§5.2", detail)
 
 
 def _b64url_decode(segment: str, what: str) -> bytes:
@@ -296,7 +294,7 @@ def _check_passport(token: str, signer_public_key: ec.EllipticCurvePublicKey | N
     try:
         claims = _json_object(payload, "payload")
     except MalformedError as exc:
-        raise _reject("malformed", str(exc)) from exc
+        raise CredentialRejected("malformed", "§5.3", str(exc)) from exc
     iat = _int_claim(claims, "iat")
     if iat is None:
         raise CredentialRejected("iat", "§5.3", "the iat claim is missing")
