@@ -8,19 +8,21 @@ machine-readable reason per rule of PROFILE.md §4 and §5 (table in docs/profil
 Order of checks (cheap and structural first, so that junk is refused before any
 signature is verified, and every non-time rule is decided before the time rules):
 
-1. decode the content (``credential-type``, ``malformed``); parse the certificates;
-   refuse a critical TNAuthList / JWTClaimConstraints (``critical-extension``, §4.3);
-   decode every TNAuthList (``malformed``); key types (``unsupported-key``, §1);
-2. for 0xF001, chain[0]'s key against the signature key (``key-mismatch``, §4.2);
-3. the chain, with ``cryptography.x509.verification`` (``chain``, §4.1), at an instant
+1. decode the content (``credential-type``, ``malformed``); the member key's encoding
+   (``unsupported-key``, §1); parse the certificates; refuse a critical TNAuthList /
+   JWTClaimConstraints (``critical-extension``, §4.3); decode every TNAuthList
+   (``malformed``);
+2. the chain, with ``cryptography.x509.verification`` (``chain``, §4.1), at an instant
    inside every certificate's validity period as close to ``now`` as possible, so that a
    time-only failure can be told apart (§6);
-4. delegation scope down the chain (``no-tnauthlist``, ``delegate-scope``,
+3. delegation scope down the chain (``no-tnauthlist``, ``delegate-scope``,
    ``spc-unassigned``, §4.3);
-5. for 0xF002 the PASSporT (§5.2-§5.7: ``typ``, ``alg``, ``signature``, ``iat``,
-   ``claims``, ``ppt``, ``mky``, ``dest``, ``tn-not-authorised``, ``spc-unassigned``,
-   ``nam-not-permitted``, ``claim-constraints``);
-6. the time rules (``expired``, ``not-yet-valid``, ``future-iat``, ``stale``): strict
+4. for 0xF001, chain[0]'s key against the signature key (``unsupported-key``,
+   ``key-mismatch``, §1, §4.2); for 0xF002 the PASSporT (§5.2-§5.7: ``unsupported-key``,
+   ``typ``, ``alg``, ``signature``, ``iat``, ``claims``, ``ppt``, ``mky``,
+   ``tn-not-authorised``, ``spc-unassigned``, ``dest``, ``nam-not-permitted``,
+   ``claim-constraints``);
+5. the time rules (``expired``, ``not-yet-valid``, ``future-iat``, ``stale``): strict
    rejections, or with ``strict_time=False`` (members already in a group) an Identity
    marked ``stale``.
 
