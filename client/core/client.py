@@ -360,6 +360,10 @@ class ChatClient:
                     detail = "connection closed"
             except* (LinkClosed, HandshakeFailed, RequestRefused, OSError) as group:
                 detail = "; ".join(str(e) for e in group.exceptions)
+            except* Exception as group:
+                # A bug must not take the client down: say so, reconnect, keep the state.
+                detail = "internal error: " + "; ".join(repr(e) for e in group.exceptions)
+                self.notice(detail, NoticeLevel.ERROR)
             finally:
                 self.conn = None
                 self._connected = trio.Event()
@@ -383,6 +387,9 @@ class ChatClient:
             except* (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as group:
                 text = "; ".join(str(e) for e in group.exceptions)
                 self.notice(f"{type(command).__name__} failed: {text}", NoticeLevel.ERROR)
+            except* Exception as group:
+                text = "; ".join(repr(e) for e in group.exceptions)
+                self.notice(f"{type(command).__name__}: internal error: {text}", NoticeLevel.ERROR)
 
     async def _command(self, command: Command) -> None:
         if isinstance(command, OpenGroup):
@@ -693,6 +700,14 @@ class ChatClient:
                 # A commit we cannot process leaves us behind the group: rejoin (§7).
                 self._resync_needed.add(deliver.group_id)
                 await self._resync_pending()
+        except LinkClosed:
+            raise  # not acknowledged: the service delivers it again after the reconnect
+        except Exception as exc:
+            # A bug must not stop the client; the message is reported, not retried forever.
+            self.notice(
+                f"internal error applying a {deliver.kind.value} (mid {deliver.mid}): {exc!r}",
+                NoticeLevel.ERROR,
+            )
         stored = await self._thread(self.history.add_lines, lines, mid=deliver.mid)
         if stored:
             for line in lines:
@@ -847,8 +862,9 @@ class ChatClient:
         async def run() -> None:
             try:
                 await fn(*args)
-            except (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as exc:
-                self.notice(f"{getattr(fn, '__name__', 'commit')} failed: {exc}", NoticeLevel.ERROR)
+            except Exception as exc:  # reported, never fatal to the client
+                name = getattr(fn, "__name__", "commit")
+                self.notice(f"{name} failed: {exc}", NoticeLevel.ERROR)
 
         if self._nursery is not None:
             self._nursery.start_soon(run)
