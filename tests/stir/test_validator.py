@@ -530,3 +530,80 @@ def test_mutated_credentials_only_raise_credential_rejected(
         return
     # A mutation the validator accepts must not have changed what it certifies.
     assert ident.tns == (ALICE_TN,)
+
+
+def _outcome(validator: Validator, content: bytes, key: bytes, trust: TrustStore) -> object:
+    try:
+        return validate_cert(content, key, trust, validator=validator, strict_time=False)
+    except CredentialRejected as err:
+        return err.reason
+
+
+def test_known_issuer_path_agrees_with_full_verification(
+    old_pki: tuple[DemoPKI, IssuedCert, TrustStore],
+) -> None:
+    """Every leaf gets the same verdict from a fresh validator (full chain verification)
+    and from one that already verified its issuer chain (issuer-anchored verification)."""
+    pki, ca, trust = old_pki
+    t = now()
+    sub_ca = pki.issue_delegate(ca, [TNRange("12025550100", 50)], ca=True, now=t)
+    leaves: list[tuple[bytes, bytes]] = [
+        delegate(pki, ca, [OneTN("12025550101")]),
+        delegate(pki, ca, [TNRange("12025550110", 10)], permitted_nam="Range"),
+        delegate(pki, ca, [OneTN("12025550200")], check_scope=False),
+        delegate(pki, ca, [], omit_tnauthlist=True),
+        delegate(pki, ca, [OneTN("12025550102")], critical_tnauthlist=True),
+        delegate(
+            pki,
+            ca,
+            [OneTN("12025550103")],
+            not_before=t - timedelta(days=5),
+            not_after=t - timedelta(days=1),
+        ),
+        delegate(
+            pki,
+            ca,
+            [OneTN("12025550104")],
+            not_before=t + timedelta(days=1),
+            not_after=t + timedelta(days=5),
+        ),
+        delegate(pki, sub_ca, [OneTN("12025550120")]),
+        delegate(pki, sub_ca, [OneTN("12025550170")], check_scope=False),
+        delegate(pki, sub_ca, [TNRange("12025550100", 60)], check_scope=False),
+    ]
+    p384 = pki.issue_delegate(ca, [OneTN("12025550105")], key_type="p384")
+    p384_key = p384.cert.public_key()
+    assert isinstance(p384_key, ec.EllipticCurvePublicKey)
+    leaves.append((cert_content(p384), point_of(p384_key)))
+    # A key that is not the certificate's, on an otherwise good leaf.
+    good_content, _ = leaves[0]
+    leaves.append((good_content, member_point(make_member_key())))
+    warm = Validator()
+    for warm_up in (
+        delegate(pki, ca, [OneTN("12025550199")]),
+        delegate(pki, sub_ca, [OneTN("12025550149")]),
+    ):
+        validate_cert(*warm_up, trust, validator=warm)
+    assert len(warm._issuers) == 2
+    outcomes = [
+        (_outcome(Validator(), c, k, trust), _outcome(warm, c, k, trust)) for c, k in leaves
+    ]
+    for full, known in outcomes:
+        assert full == known
+    stale = [getattr(full, "stale_reason", None) for full, _ in outcomes[5:7]]
+    assert stale == ["expired", "not-yet-valid"]
+    reasons = [full if isinstance(full, str) else "ok" for full, _ in outcomes]
+    assert reasons == [
+        "ok",
+        "ok",
+        "delegate-scope",
+        "no-tnauthlist",
+        "critical-extension",
+        "ok",  # expired: stale, same in both
+        "ok",  # not yet valid: stale
+        "ok",
+        "delegate-scope",
+        "delegate-scope",
+        "unsupported-key",
+        "key-mismatch",
+    ]
