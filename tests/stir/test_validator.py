@@ -607,3 +607,27 @@ def test_known_issuer_path_agrees_with_full_verification(
         "unsupported-key",
         "key-mismatch",
     ]
+
+
+def test_chain_cache_keeps_time_rules_and_trust_store_apart(
+    pki: DemoPKI,
+    trust: TrustStore,
+    untrusted_pki: DemoPKI,
+    alice_cert: IssuedCert,
+    alice_key: ec.EllipticCurvePrivateKey,
+) -> None:
+    validator = Validator()
+    content, key = cert_content(alice_cert), member_point(alice_key)
+    validate_cert(content, key, trust, validator=validator)
+    assert len(validator._chains) == 1
+    # The cached chain is not served past its expiry...
+    later = alice_cert.cert.not_valid_after_utc + timedelta(days=1)
+    err = rejection(validate_cert, content, key, trust, validator=validator, now=later)
+    assert err.reason == "expired"
+    # ...nor under another trust store.
+    other = untrusted_pki.trust_store()
+    err = rejection(validate_cert, content, key, other, validator=validator)
+    assert err.reason == "chain"
+    # Forgetting is possible (e.g. after the trust configuration changed).
+    validator.clear()
+    assert not validator._chains and not validator._issuers
