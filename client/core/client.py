@@ -748,6 +748,9 @@ class ChatClient:
         sender = sender_label(slot.verdicts, result.sender.index)
         when = self._clock()
         if isinstance(payload, Title):
+            record = await self._thread(self.history.group, group_id)
+            if record is not None and record.title == payload.title:
+                return []  # sent again for a newer member: nothing new for us
             await self._thread(self.history.set_title, group_id, payload.title)
             self._groups_changed()
             return [
