@@ -160,6 +160,7 @@ class _Run:
         self.group_ids: dict[tuple[str, str], bytes] = {}  # (actor, group name) -> id
         self.names_by_id: dict[bytes, str] = {}  # shared with every ClientState
         self.refused: set[str] = set()  # actors the service refused to register
+        self._last_command = 0.0  # when the engine last gave a client a command
         self.service_verdicts: list[CredentialVerdict] = []
         recorder.listen(self._on_event)
         self.steps: list[StepResult] = []
@@ -194,6 +195,7 @@ class _Run:
                             rec,
                             self.run_dir,
                             DS_ID,
+                            self.names_by_id,
                         )
                         rogues.append(rogue)
                         await rogue.setup(nursery, trust_dir)
@@ -391,7 +393,10 @@ class _Run:
         with trio.move_on_after(self.t.settle_max):
             while True:
                 now = trio.current_time()
-                newest = max((c.last_event for c in self.clients.values()), default=0.0)
+                newest = max(
+                    (c.last_event for c in self.clients.values()), default=self._last_command
+                )
+                newest = max(newest, self._last_command)
                 if now - newest >= quiet:
                     return
                 await trio.sleep(quiet - (now - newest))
@@ -408,6 +413,9 @@ class _Run:
         async with trio.open_nursery() as nursery:
             for step in batch:
                 nursery.start_soon(self._run_step, step, results)
+        # Quiet is counted from the step's end too: its last command may not have
+        # produced an event yet.
+        self._last_command = trio.current_time()
         await self.relay.flush(later)
         await self._settle()
         self.steps += [results[s.index] for s in batch]
@@ -523,22 +531,38 @@ class _Run:
         gid = self._group_id(client.actor, step.group)
         seen_verdicts, seen_notices = len(client.state.verdicts), len(client.state.notices)
         invitees = [self.scenario.actors[m] for m in step.members]
+        names = {i.name for i in invitees}
+        seen_service = len(self.service_verdicts)
         for invitee in invitees:
             await client.handle.send(ev.InviteNumber(gid, invitee.tn))
 
+        def refused_now() -> StepRejected | None:
+            # The service checks the invitee's KeyPackage when it answers (PROFILE.md §6).
+            for v in self.service_verdicts[seen_service:]:
+                if v.subject in names:
+                    return StepRejected(v.reason, v.rule, v.detail or "refused by the service")
+            return None
+
         def settled() -> bool:
             if self._new_rejection(client, seen_verdicts) is not None:
+                return True
+            if refused_now() is not None:
                 return True
             if any(n.level == ev.NoticeLevel.ERROR for n in client.state.notices[seen_notices:]):
                 return True
             return {i.tn for i in invitees} <= self._member_tns(client, gid)
 
-        await self._wait_for(settled, math.inf, [client])  # bounded by the step's limit
-        rejection = self._new_rejection(client, seen_verdicts)
+        watched = [client, *(self.clients[n] for n in names)]
+        await self._wait_for(settled, math.inf, watched)  # bounded by the step's limit
+        rejection = self._new_rejection(client, seen_verdicts) or refused_now()
         if rejection is not None:
             raise rejection
         errors = [n for n in client.state.notices[seen_notices:] if n.level == ev.NoticeLevel.ERROR]
         if errors:
+            # Refused because the service never registered the invitee: say why it did not.
+            for v in reversed(self.service_verdicts):
+                if v.subject in names:
+                    raise StepRejected(v.reason, v.rule, f"{errors[0].text} ({v.detail})")
             raise StepRejected(None, None, errors[0].text)
         missing = {i.tn for i in invitees} - self._member_tns(client, gid)
         if missing:
@@ -665,6 +689,14 @@ class _Run:
             except StepFailed:
                 continue  # the other is not in this member's list at all
             await me.handle.send(ev.MarkCode(gid, view.epoch, key, matches=match))
+        if not match:
+            # Both clients raise the mismatch alarm (PROFILE.md §8).
+            told = [c for c, v in ((a, va), (b, vb)) if v is not None]
+            await self._wait_for(
+                lambda: all(c.state.groups[self._group_id(c.actor, group)].alarm for c in told),
+                self.t.delivery,
+                told,
+            )
 
     async def _do_restart(self, step: Step) -> None:
         if step.actor is None:

@@ -71,8 +71,6 @@ CLIENT_ADAPTER_READY = True
 # The client core's runner (issue 5) that the adapter wraps.
 CORE_MODULE = "client.core.client"
 CORE_CLASS = "ChatClient"
-# Credential kinds the client core's profiles hold today (client.core.profile.KINDS).
-CERTIFICATE_KINDS = ("tn-cert", "spc-cert")
 
 
 class CoreClientHandle:
@@ -121,24 +119,28 @@ class CoreLauncher:
 
     async def launch(self, nursery: trio.Nursery, spec: ClientSpec) -> ClientHandle:
         from client.core.client import ChatClient
-        from client.core.profile import PROFILE_FILE, create_profile, load_profile
+        from client.core.profile import KINDS, PROFILE_FILE, create_profile, load_profile
 
-        if spec.actor.credential not in CERTIFICATE_KINDS:
+        if spec.actor.credential not in KINDS:
             raise EngineUnavailable(
-                ("PASSporT credentials in the client core's profiles (issue 5)",)
+                (f"{spec.actor.credential} credentials in the client core's profiles (issue 5)",)
             )
         if (spec.profile_dir / PROFILE_FILE).exists():
             profile = load_profile(spec.profile_dir)
         else:
+            passport = spec.actor.credential == "passport"
             profile = create_profile(
                 spec.profile_dir,
                 tn=spec.actor.tn,
                 ds_url=spec.service_url,
                 private_key=spec.key.private_key,
-                chain=spec.chain(spec.key.public_point),
+                # PASSporT members fetch theirs per group from their carrier, which
+                # the run's relay plays (scenarios.engine.make_carrier).
+                chain=() if passport else spec.chain(spec.key.public_point),
                 trust_dir=spec.trust_dir,
                 kind=spec.actor.credential,
                 ds_id=spec.ds_id,
+                provider_secret=spec.provider_secret if passport else None,
             )
         handle = CoreClientHandle()
         nursery.start_soon(handle.run, ChatClient(profile, handle.emit))

@@ -62,11 +62,22 @@ PASSPORT_GAP = (
 )
 
 
+def core_kinds() -> tuple[str, ...]:
+    """The credential kinds the client core's profiles hold (empty without the core)."""
+    try:
+        module = importlib.import_module("client.core.profile")
+    except ImportError:
+        return ()
+    kinds = getattr(module, "KINDS", ())
+    return tuple(k for k in kinds if isinstance(k, str))
+
+
 def scenario_waits_for(scenario: Scenario) -> tuple[str, ...]:
     """What this scenario needs beyond ``missing_pieces()``; empty when it can run."""
     gaps: list[str] = []
-    if any(a.credential == "passport" for a in scenario.actors.values()) or any(
+    passports = any(a.credential == "passport" for a in scenario.actors.values()) or any(
         a.kind == "rogue_provider" for a in scenario.adversaries
-    ):
+    )
+    if passports and "passport" not in core_kinds():
         gaps.append(PASSPORT_GAP)
     return tuple(gaps)

@@ -65,6 +65,7 @@ class RogueProvider:
         recorder: Recorder,
         run_dir: Path,
         ds_id: str,
+        names: dict[bytes, str] | None = None,
     ) -> None:
         assert adversary.provider is not None
         self.adversary = adversary
@@ -79,6 +80,9 @@ class RogueProvider:
         self.real_victim = real_side_victim(scenario, adversary)
         self.shadow_victims = [v for v in adversary.victims if v != self.real_victim]
         self.impostors: dict[str, Impostor] = {}
+        self.names = names if names is not None else {}  # the engine's group names by id
+        # Scenario group name -> its id on each side ("real", "shadow").
+        self.pairs: dict[str, dict[str, bytes]] = {}
         self.shadow = ServiceHost(ds_id, run_dir / "shadow-ds.sqlite", pki.trust)
 
     def impersonated(self, path: str) -> str | None:
@@ -177,7 +181,9 @@ class RogueProvider:
                 for summary in event.groups:
                     if summary.group_id not in groups_seen:
                         groups_seen.add(summary.group_id)
-                        await self._mirror(summary.title, impostor)
+                        name = self.names.get(summary.group_id, summary.title)
+                        self.pairs.setdefault(name, {})["real"] = summary.group_id
+                        await self._mirror(name, impostor)
             elif isinstance(event, ev.MessageReceived):
                 await self._relay_text(impostor, event.line)
 
@@ -194,11 +200,12 @@ class RogueProvider:
         if group is None:
             self._note(f"could not make the shadow group {title!r}")
             return
+        self.pairs.setdefault(title, {})["shadow"] = group.group_id
         victim = self.scenario.actors[joined.victim]
         await creator.handle.send(ev.InviteNumber(group.group_id, victim.tn))
         self._note(
-            f"{joined.victim} is in a shadow {title!r} of its own making, with a fake "
-            f"{creator.victim}"
+            f"{self.provider} puts {joined.victim} in a shadow {title!r} of its own making, "
+            f"with a fake {creator.victim}"
         )
 
     async def _relay_text(self, impostor: Impostor, line: ev.ChatLine) -> None:
@@ -208,14 +215,16 @@ class RogueProvider:
             (tn for shown, tn in impostor.state.tn_of_sender.items() if shown in line.sender), ""
         )
         other = self._counterpart(impostor, sender_tn)
-        g = impostor.state.groups.get(line.group_id)
-        if other is None or g is None:
+        name = next(
+            (n for n, ids in self.pairs.items() if ids.get(impostor.side) == line.group_id), None
+        )
+        if other is None or name is None:
             return
-        target = other.state.group_by_title(g.title)
+        target = self.pairs[name].get(other.side)
         if target is None:
             return
-        await other.handle.send(ev.SendText(target.group_id, line.text))
-        self._note(f"reads {line.text!r} and relays it to the other half")
+        await other.handle.send(ev.SendText(target, line.text))
+        self._note(f"{self.provider} reads {line.text!r} and relays it to the other half")
 
 
 def _no_certificate(public_key: bytes) -> tuple[bytes, ...]:
