@@ -21,8 +21,6 @@ MISSING = missing_pieces()
 
 # Library scenarios that show a bug of another component (reported to its owner).
 KNOWN_BUGS = {
-    "concurrent_commits": "client core (issue 5): after a stale_epoch answer the loser "
-    "retries at the old epoch forever instead of processing the winning commit",
     "substituted_key_package": "client core (issue 5): the inviter adds a KeyPackage that "
     "answers its invitation without checking it is for the invited number",
 }
