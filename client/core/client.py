@@ -19,6 +19,7 @@ Heavy binding calls and SQLite run in worker threads (``trio.to_thread``).
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import os
 from collections.abc import Callable
@@ -108,6 +109,7 @@ from shared.protocol import (
     FetchGroupInfo,
     GroupInfoReply,
     PassportIssued,
+    Ping,
     Propose,
     RequestInvitation,
     RequestPassport,
@@ -129,6 +131,7 @@ T = TypeVar("T")
 
 COMMIT_ATTEMPTS = 5
 EPOCH_WAIT = 10.0  # seconds to wait for the winning commit after a stale-epoch answer
+KEEPALIVE = 60.0  # seconds between pings (the service closes idle sessions after 300 s)
 PROPOSAL_PATIENCE = 5.0  # seconds a member waits for the designated committer of a proposal
 
 LinkFactory = Callable[[], AbstractAsyncContextManager[FrameLink]]
@@ -151,6 +154,15 @@ class OwnLeaf:
     application_id: bytes | None
 
 
+def _leaf_key(member: openmls.Member) -> tuple[int, bytes, bytes, bytes | None]:
+    return (
+        member.credential.credential_type,
+        member.credential.content,
+        member.signature_key,
+        member.application_id,
+    )
+
+
 class CommitFailed(Exception):
     """A commit could not be placed (refused, or lost the race too often)."""
 
@@ -161,6 +173,7 @@ class GroupSlot:
 
     group: openmls.Group
     verdicts: dict[int, MemberVerdict] = field(default_factory=dict)
+    checked: list[tuple[openmls.Member, MemberVerdict]] = field(default_factory=list)
     epoch_moved: trio.Event = field(default_factory=trio.Event)
 
 
@@ -353,6 +366,7 @@ class ChatClient:
                         self._backoff.reset()
                         self._connected.set()
                         self.emit(ConnectionChanged(ConnectionState.CONNECTED, conn.ds_id or ""))
+                        nursery.start_soon(self._keepalive, conn)
                         await self._resync_pending()
                         async for deliver in conn.deliveries:
                             await self._handle_delivery(conn, deliver)
@@ -370,6 +384,15 @@ class ChatClient:
             state = ConnectionState.RECONNECTING
             self.emit(ConnectionChanged(state, detail))
             await trio.sleep(self._backoff.next_delay())
+
+    async def _keepalive(self, conn: DeliveryConnection) -> None:
+        """Ping now and then so that an idle session is not closed by the service."""
+        while True:
+            await trio.sleep(KEEPALIVE)
+            try:
+                await conn.call(Ping, timeout=KEEPALIVE)
+            except (LinkClosed, RequestRefused):
+                return  # the reader notices a dead link and the loop reconnects
 
     async def _require_conn(self) -> DeliveryConnection:
         if self.conn is None:
@@ -631,8 +654,18 @@ class ChatClient:
 
     async def _refresh_members(self, group_id: bytes, slot: GroupSlot) -> None:
         members = await self._thread(lambda: slot.group.members)
-        verdicts = await self._thread(check_tree, members, self._ctx(group_id))
-        slot.verdicts = {v.index: v for v in verdicts if v.index is not None}
+        # A leaf whose credential, key and application_id did not change keeps its
+        # verdict from this epoch's check: a commit to a 1,000-member group re-validates
+        # only the leaves it touched. (Time rules are re-applied at every restart.)
+        known = {_leaf_key(m): v for m, v in slot.checked}
+        fresh = [m for m in members if _leaf_key(m) not in known]
+        checked = await self._thread(check_tree, fresh, self._ctx(group_id))
+        for member, verdict in zip(fresh, checked, strict=True):
+            known[_leaf_key(member)] = verdict
+        slot.checked = [(m, known[_leaf_key(m)]) for m in members]
+        slot.verdicts = {
+            m.index: dataclasses.replace(known[_leaf_key(m)], index=m.index) for m in members
+        }
         self._members_changed(group_id, slot)
 
     def _members_changed(self, group_id: bytes, slot: GroupSlot) -> None:
@@ -830,7 +863,11 @@ class ChatClient:
                 )
                 return []  # the staged Welcome is dropped: we did not join
             group = await self._thread(staged.accept)
-            slot = GroupSlot(group, {v.index: v for v in verdicts if v.index is not None})
+            slot = GroupSlot(
+                group,
+                {v.index: v for v in verdicts if v.index is not None},
+                list(zip(staged.members, verdicts, strict=True)),
+            )
             self.slots[group_id] = slot
             record = await self._thread(self.history.group, group_id)
             if record is None:

@@ -282,3 +282,37 @@ async def test_leave_is_proposed_and_committed_by_another_member(
     assert last_code(bob, group_id)[0] == 3
     for c in (alice, bob, carol):
         await c.command(Shutdown())
+
+
+async def test_epoch_change_revalidates_only_changed_leaves(
+    world: World, start_client: Start, monkeypatch: object
+) -> None:
+    import client.core.client as core_module
+
+    checked: list[int] = []
+    real = core_module.check_tree
+
+    def counting(members, ctx):  # type: ignore[no-untyped-def]
+        checked.append(len(members))
+        return real(members, ctx)
+
+    monkeypatch.setattr(core_module, "check_tree", counting)  # type: ignore[attr-defined]
+    alice = await start_client("alice", world.new_profile("alice", ALICE))
+    bob = await start_client("bob", world.new_profile("bob", BOB))
+    carol = await start_client("carol", world.new_profile("carol", CAROL))
+    for c in (alice, bob, carol):
+        await c.wait_for(connected)
+    await alice.command(CreateGroup("Family"))
+    created = await alice.wait_for(group_named("Family"))
+    assert isinstance(created, GroupsChanged)
+    group_id = created.groups[0].group_id
+    await join(alice, bob, group_id, BOB)
+    before = len(checked)
+    await join(alice, carol, group_id, CAROL)
+    await bob.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 2)
+    await alice.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 2)
+    # Alice and Bob each validated only Carol's new leaf; Carol, joining, the whole tree.
+    assert sorted(checked[before:]) == [1, 1, 3]
+    assert last_members(bob, group_id) == 3
+    for c in (alice, bob, carol):
+        await c.command(Shutdown())
