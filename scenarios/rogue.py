@@ -201,6 +201,7 @@ class RogueProvider:
             self._note(f"could not make the shadow group {title!r}")
             return
         self.pairs.setdefault(title, {})["shadow"] = group.group_id
+        self.names[group.group_id] = title  # the report names the shadow group as the real
         victim = self.scenario.actors[joined.victim]
         await creator.handle.send(ev.InviteNumber(group.group_id, victim.tn))
         self._note(

@@ -111,3 +111,44 @@ def _args(tmp_path: Path, *, json_out: bool) -> scenario_cli.argparse.Namespace:
     return scenario_cli.argparse.Namespace(
         file=LIBRARY / "rogue_mky_detected.toml", json=json_out, out=tmp_path
     )
+
+
+REAL = pytest.mark.skipif(
+    bool(__import__("scenarios.readiness", fromlist=["x"]).missing_pieces()),
+    reason="needs the binding, the delivery service and the client core",
+)
+
+
+@REAL
+def test_real_run_with_a_failing_expectation_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (LIBRARY / "removed_member.toml").read_text()
+    wrong = text.replace('received = ["before"]', 'received = ["before", "after"]')
+    assert wrong != text
+    path = tmp_path / "wrong.toml"
+    path.write_text(wrong)
+    assert main(["scenario", "run", str(path), "--json", "--out", str(tmp_path / "run")]) == 1
+    data = json.loads(capsys.readouterr().out)
+    failed = [e for e in data["expectations"] if not e["held"]]
+    assert [e["expectation"] for e in failed] == [
+        "carol received in g1 exactly ['before', 'after']"
+    ]
+    assert failed[0]["found"] == "received ['before']"  # removed: she never read "after"
+    lines = wrong.splitlines()
+    changed = lines.index('received = ["before", "after"]')
+    header = max(i for i in range(changed) if lines[i] == "[[expect]]")
+    assert failed[0]["line"] == header + 1
+
+
+@REAL
+def test_the_demo_catches_the_split_and_the_report_shows_both_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "THEY DIFFER" in out and "The split was caught." in out
+    report = (tmp_path / "report.md").read_text()
+    rows = [r for r in report.splitlines() if r.startswith(("| alice |", "| bob |")) and "`" in r]
+    codes = {r.split("|")[5].strip() for r in rows if "RAISED" in r}
+    assert len(rows) == 2 and len(codes) == 2, rows
