@@ -471,3 +471,31 @@ def test_the_nth_bad_step_is_found_among_many(before: int, after: int, comments:
     error = error_of(text)
     assert error.key == f"step[{before + 2}].action"
     assert text.splitlines()[error.line - 1 if error.line else 0] == 'action = "sned"'
+
+
+MUTATION_SOURCE = (LIBRARY / "unreliable_delivery.toml").read_text().splitlines()
+ODD_VALUES = ['""', "0", "-1", "true", "[]", "{}", '["nobody"]', '"x"', "1.5", '[1, "a"]']
+
+
+@given(
+    line=st.integers(min_value=0, max_value=len(MUTATION_SOURCE) - 1),
+    action=st.sampled_from(["drop", "value", "duplicate"]),
+    value=st.sampled_from(ODD_VALUES),
+)
+def test_mutated_files_load_or_fail_with_a_scenario_error(
+    line: int, action: str, value: str
+) -> None:
+    """Whatever is wrong, the loader answers with ScenarioError (file, line, key), never
+    with another exception."""
+    lines = list(MUTATION_SOURCE)
+    if action == "drop":
+        del lines[line]
+    elif action == "duplicate":
+        lines.insert(line, lines[line])
+    elif "=" in lines[line] and not lines[line].lstrip().startswith("#"):
+        key = lines[line].split("=", 1)[0]
+        lines[line] = f"{key}= {value}"
+    try:
+        parse_scenario("\n".join(lines), filename="m.toml")
+    except ScenarioError as exc:
+        assert str(exc).startswith("m.toml")
