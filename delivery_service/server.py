@@ -180,6 +180,10 @@ class DeliveryServer:
                     nursery.cancel_scope.cancel()
                 else:  # the writer sends the final error frame, then ends the connection
                     nursery.cancel_scope.deadline = trio.current_time() + 2
+        except Exception:
+            # A bug or an unexpected transport failure ends this connection only: the
+            # service keeps serving everyone else. (Cancellation is not an Exception.)
+            log.exception("connection of %s failed", conn.session.tn)
         finally:
             self.connections -= 1
             conn.session.close()

@@ -222,3 +222,33 @@ async def test_nobody_acks_anothers_mail(
         assert isinstance(replay, Error) and replay.code is ErrorCode.UNKNOWN_MESSAGE
         assert replay.mids == (mid,)
     assert ds.storage.mailbox_size(BOB) == 0 and ds.storage.stored_message_count() == 0
+
+
+async def test_a_server_bug_changes_nothing_and_the_service_goes_on(
+    start_ds: Any, pki: DemoPKI, provider_ca: IssuedCert
+) -> None:
+    from delivery_service.storage import GroupRecord
+    from shared.protocol import SendMessage, Sent
+
+    ds = await start_ds()
+    alice = Member.make(pki, provider_ca, ALICE)
+    with ds.storage.transaction():
+        ds.storage.put_group(GroupRecord(b"g", 3, b"gi", frozenset({ALICE, BOB})))
+    message = b"\x00\x01\x00\x02\x01g" + (3).to_bytes(8, "big") + b"\x01" + b"ciphertext"
+    core = ds.server.core
+    original = core.send
+
+    def buggy(tn: str, frame: Any) -> Any:
+        original(tn, frame)  # stores the message for Bob ...
+        raise RuntimeError("bug after the write")  # ... then fails
+
+    core.send = buggy  # type: ignore[method-assign]
+    async with WireClient.connect(ds.url) as c:
+        await alice.register(c)
+        err = await c.request(SendMessage(id=c.next_id(), group_id=b"g", message=message))
+        assert isinstance(err, Error) and err.code is ErrorCode.INTERNAL_ERROR
+        assert ds.storage.mailbox_size(BOB) == 0  # the frame's writes were rolled back
+        core.send = original  # type: ignore[method-assign]
+        sent = await c.request(SendMessage(id=c.next_id(), group_id=b"g", message=message))
+        assert isinstance(sent, Sent)
+    assert ds.storage.mailbox_size(BOB) == 1
