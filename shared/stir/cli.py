@@ -53,6 +53,7 @@ from shared.stir.credential_codec import (
     TLSReader,
 )
 from shared.stir.errors import CredentialRejected, MalformedError, StirError
+from shared.stir.numbers import normalise
 from shared.stir.passport import (
     Passport,
     PassportSigner,
@@ -648,6 +649,16 @@ def _accepted(identity: Identity, checked: str) -> dict[str, Any]:
 # -- chains --
 
 
+def _application_id(args: argparse.Namespace) -> bytes | None:
+    """--application-id as the LeafNode carries it: canonical digits (human input is
+    normalised first)."""
+    if not args.application_id:
+        return None
+    text = args.application_id.strip()
+    digits = text if text.isascii() and text.isdigit() else normalise(text)
+    return digits.encode("ascii")
+
+
 def _signature_key(args: argparse.Namespace, default: bytes | None) -> bytes | None:
     if args.signature_key:
         return _key_bytes_arg(args.signature_key)
@@ -689,7 +700,7 @@ def _judge(
     check_dest = group is not None or bool(args.ds_id)
     if credential_type == CREDENTIAL_TYPE_STIR_PASSPORT and not check_dest:
         report.notes.append("no --group-id/--ds-id: dest not checked")
-    application_id = args.application_id.encode("ascii") if args.application_id else None
+    application_id = _application_id(args)
     if trust is None:
         report.notes.append(
             "no trust store (--trust DIR / --anchor PEM): chain not validated, offline checks only"
@@ -752,7 +763,7 @@ def offline_check(
         ds_id=args.ds_id,
         trust=TrustStore((top,)),
         now=now,
-        application_id=args.application_id.encode("ascii") if args.application_id else None,
+        application_id=_application_id(args),
         check_dest=group is not None or bool(args.ds_id),
         check_key=bool(key) or credential_type == CREDENTIAL_TYPE_STIR_CERTIFICATE,
     )

@@ -346,3 +346,49 @@ def test_inspect_full_mls_credential_and_binary(
         "04" + "22" * 64,
     )
     assert code == 1 and "REJECTED" in out
+
+
+def test_inspect_carrier_level_with_claimed_number(
+    demo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(
+        capsys,
+        "pki",
+        "issue",
+        "spc",
+        str(demo),
+        "--provider",
+        "Acme Telecom",
+        "--spc",
+        "1234",
+        "--name",
+        "carrier",
+    )
+    chain = demo / "certs" / "carrier" / "chain.pem"
+    code, out, _ = run(
+        capsys,
+        "credential",
+        "inspect",
+        str(chain),
+        "--trust",
+        str(demo),
+        "--application-id",
+        "+1 202 555 0105",
+    )
+    assert code == 0
+    assert "+1 202-555-0105 (claimed via carrier 1234)" in out and "carrier key" in out
+    code, _, err = run(
+        capsys,
+        "credential",
+        "inspect",
+        str(chain),
+        "--trust",
+        str(demo),
+        "--application-id",
+        "not a number",
+    )
+    assert code == 2 and "not a number" in err
+    code, doc = inspect_json(
+        capsys, str(chain), "--trust", str(demo), "--application-id", "12025559999"
+    )
+    assert code == 1 and doc["verdicts"][0]["reason"] == "tn-not-authorised"
