@@ -91,7 +91,7 @@ class Push:
 class Outcome:
     """What one request produced: the reply to the sender and the messages to push."""
 
-    reply: ServerFrame
+    reply: ServerFrame | None  # None: nothing to answer (a quiet ack)
     pushes: list[Push] = field(default_factory=list)
 
 
@@ -490,4 +490,4 @@ class DeliveryCore:
                     mids=tuple(unknown),
                 )
             )
-        return Outcome(Ok(re=frame.id))
+        return Outcome(None if frame.quiet else Ok(re=frame.id))

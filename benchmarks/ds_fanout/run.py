@@ -298,10 +298,12 @@ async def client_acker(c: LoadClient) -> None:
         if c.pending_acks:
             mids, c.pending_acks = c.pending_acks, []
             n += 1
-            await c.ws.send_message(encode_frame(Ack(id=10_000_000 + n, mids=tuple(mids))))
+            ack = Ack(id=10_000_000 + n, mids=tuple(mids), quiet=QUIET_ACKS)
+            await c.ws.send_message(encode_frame(ack))
 
 
 ACK_INTERVAL = 0.05  # clients acknowledge what they received in one frame per 50 ms
+QUIET_ACKS = True  # set by --loud-acks: every ack answered with "ok"
 ID_SPACE = 10**9  # request ids: client index * ID_SPACE + sequence number
 
 
@@ -518,6 +520,8 @@ async def main_async(args: argparse.Namespace) -> None:
             "window": args.window,
             "latency_fraction": args.latency_fraction,
             "payload_bytes": PAYLOAD_BYTES,
+            "ack_interval_s": ACK_INTERVAL,
+            "quiet_acks": QUIET_ACKS,
         },
         "note": "load clients run in one process on the same cores as the service",
         "results": results,
@@ -534,7 +538,13 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=4)
     parser.add_argument("--latency-fraction", type=float, default=0.5)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results.json"))
-    trio.run(main_async, parser.parse_args())
+    parser.add_argument(
+        "--loud-acks", action="store_true", help="acks without quiet (each answered by ok)"
+    )
+    args = parser.parse_args()
+    global QUIET_ACKS
+    QUIET_ACKS = not args.loud_acks
+    trio.run(main_async, args)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,12 @@ def _decode_int(value: Any) -> int:
     return value
 
 
+def _decode_bool(value: Any) -> bool:
+    if type(value) is not bool:
+        raise ValueError("expected true or false")
+    return value
+
+
 def _decode_str(value: Any) -> str:
     if type(value) is not str:
         raise ValueError("expected a string")
@@ -110,6 +116,8 @@ def _converters(tp: Any) -> tuple[_Decoder, _Encoder, bool]:
             raise TypeError(f"unsupported union {tp!r}")
         decode, encode, _ = _converters(args[0])
         return decode, encode, True
+    if tp is bool:
+        return _decode_bool, _identity, False
     if tp is int:
         return _decode_int, _identity, False
     if tp is str:
@@ -164,7 +172,7 @@ def encode_frame(frame: Frame) -> str:
     obj: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": schema.wire_name}
     for f in schema.fields:
         value = getattr(frame, f.name)
-        if value is None:
+        if value is None or value is False:  # absent = null = false (the defaults)
             continue
         obj[f.name] = f.encode(value)
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)

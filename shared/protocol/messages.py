@@ -192,10 +192,13 @@ class FetchGroupInfo:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """Acknowledges delivered messages; they leave the mail box."""
+    """Acknowledges delivered messages; they leave the mail box. With ``quiet`` the
+    server answers only if something is wrong (``unknown_message``), not with ``ok``:
+    one frame less per batch of deliveries (added to v1; absent = false)."""
 
     id: int
     mids: tuple[int, ...]
+    quiet: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -252,3 +252,25 @@ async def test_a_server_bug_changes_nothing_and_the_service_goes_on(
         sent = await c.request(SendMessage(id=c.next_id(), group_id=b"g", message=message))
         assert isinstance(sent, Sent)
     assert ds.storage.mailbox_size(BOB) == 1
+
+
+async def test_quiet_ack_answers_only_problems(
+    start_ds: Any, pki: DemoPKI, provider_ca: IssuedCert
+) -> None:
+    from delivery_service.storage import NewMessage
+    from shared.protocol import DeliveryKind
+
+    ds = await start_ds()
+    bob = Member.make(pki, provider_ca, BOB)
+    with ds.storage.transaction():
+        mid = ds.storage.enqueue(NewMessage(DeliveryKind.APPLICATION, "1", b"x", b"g", 0), [BOB])
+    async with WireClient.connect(ds.url) as c:
+        await bob.register(c)
+        assert (await c.next_deliver()).mid == mid
+        await c.send(Ack(id=c.next_id(), mids=(mid,), quiet=True))
+        i = c.next_id()
+        assert await c.request(Ping(id=i)) == Pong(re=i)  # no "ok" came before the pong
+        assert ds.storage.mailbox_size(BOB) == 0
+        await c.send(Ack(id=c.next_id(), mids=(mid,), quiet=True))  # a replay
+        err = await c.next_error()
+        assert err.code is ErrorCode.UNKNOWN_MESSAGE and err.mids == (mid,)

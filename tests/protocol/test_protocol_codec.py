@@ -34,6 +34,8 @@ def _strategy(tp: Any) -> st.SearchStrategy[Any]:
     args = [a for a in typing.get_args(tp) if a is not type(None)]
     if type(None) in typing.get_args(tp):
         return st.none() | _strategy(args[0])
+    if tp is bool:
+        return st.booleans()
     if tp is int:
         return _INTS
     if tp is str:
@@ -94,6 +96,13 @@ def test_wire_form_is_documented_shape() -> None:
     }
 
 
+def test_false_is_omitted_like_none() -> None:
+    assert encode_frame(Ack(id=1, mids=(2,))) == '{"v":1,"type":"ack","id":1,"mids":[2]}'
+    quiet = encode_frame(Ack(id=1, mids=(2,), quiet=True))
+    assert quiet == '{"v":1,"type":"ack","id":1,"mids":[2],"quiet":true}'
+    assert decode_frame(quiet) == Ack(id=1, mids=(2,), quiet=True)
+
+
 def test_unknown_members_are_ignored_for_additive_evolution() -> None:
     text = '{"v":1,"type":"ack","id":4,"mids":[1,2],"later_field":{"x":1}}'
     assert decode_frame(text) == Ack(id=4, mids=(1, 2))
@@ -131,6 +140,7 @@ def test_defaulted_member_may_be_absent() -> None:
         ('{"v":1,"type":"ping","id":9223372036854775808}', ErrorCode.MALFORMED_FRAME, None, "id"),
         ('{"v":1,"type":"ack","id":2,"mids":"1"}', ErrorCode.MALFORMED_FRAME, 2, "ack.mids"),
         ('{"v":1,"type":"ack","id":2,"mids":["1"]}', ErrorCode.MALFORMED_FRAME, 2, "ack.mids"),
+        ('{"v":1,"type":"ack","id":2,"mids":[],"quiet":1}', ErrorCode.MALFORMED_FRAME, 2, "quiet"),
         (
             '{"v":1,"type":"hello","id":3,"client_nonce":"AA=="}',
             ErrorCode.MALFORMED_FRAME,
