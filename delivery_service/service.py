@@ -32,6 +32,7 @@ from delivery_service.storage import (
     Invitation,
     InvitationState,
     NewMessage,
+    PublishedKeyPackage,
     Registration,
     Storage,
     StoredMessage,
@@ -221,7 +222,7 @@ class DeliveryCore:
 
     def verify_key_packages(
         self, tn: str, key_packages: Iterable[bytes], *, group_id: bytes | None = None
-    ) -> list[tuple[bytes, bool]]:
+    ) -> list[PublishedKeyPackage]:
         """Parse and validate KeyPackages published by ``tn`` (CPU part): each must
         verify, use an allowed ciphersuite, and carry a credential proving ``tn``
         (for ``group_id``'s group when given: the invitation flow)."""
@@ -252,11 +253,11 @@ class DeliveryCore:
                 raise
             if kp_tn != tn:
                 raise Refused(ErrorCode.FORBIDDEN, f"{what} is for {kp_tn}, not {tn}")
-            out.append((kp.to_bytes(), kp.last_resort))
+            out.append(PublishedKeyPackage(kp.to_bytes(), kp.last_resort, kp.lifetime[1]))
         return out
 
     def publish(
-        self, tn: str, frame: PublishKeyPackages, verified: list[tuple[bytes, bool]]
+        self, tn: str, frame: PublishKeyPackages, verified: list[PublishedKeyPackage]
     ) -> Outcome:
         """Store verified KeyPackages of ``tn``."""
         self.storage.add_key_packages(tn, verified)
@@ -264,7 +265,7 @@ class DeliveryCore:
 
     def claim(self, frame: ClaimKeyPackage) -> Outcome:
         """Hand out one KeyPackage of ``frame.tn``."""
-        data = self.storage.claim_key_package(frame.tn)
+        data = self.storage.claim_key_package(frame.tn, now_seconds())
         if data is None:
             if self.storage.get_registration(frame.tn) is None:
                 raise Refused(ErrorCode.UNKNOWN_TN, f"{frame.tn} is not registered here")
@@ -325,7 +326,7 @@ class DeliveryCore:
         return invitation
 
     def answer_invitation(
-        self, tn: str, frame: AnswerInvitation, verified: list[tuple[bytes, bool]]
+        self, tn: str, frame: AnswerInvitation, verified: list[PublishedKeyPackage]
     ) -> Outcome:
         """Hand the invitee's verified group-bound KeyPackage to the inviter."""
         invitation = self.open_invitation(tn, frame.invitation_id)  # again, in the transaction
@@ -334,7 +335,7 @@ class DeliveryCore:
             NewMessage(
                 DeliveryKind.KEY_PACKAGE,
                 sender=tn,
-                data=verified[0][0],
+                data=verified[0].data,
                 group_id=invitation.group_id,
                 invitation_id=invitation.invitation_id,
             ),

@@ -19,6 +19,7 @@ from delivery_service.storage import (
     Invitation,
     InvitationState,
     NewMessage,
+    PublishedKeyPackage,
     Registration,
     StoredMessage,
     iter_chunks,
@@ -42,7 +43,8 @@ CREATE TABLE IF NOT EXISTS key_packages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     tn TEXT NOT NULL,
     data BLOB NOT NULL,
-    last_resort INTEGER NOT NULL
+    last_resort INTEGER NOT NULL,
+    not_after INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS key_packages_by_tn ON key_packages (tn, last_resort, id);
 CREATE TABLE IF NOT EXISTS invitations (
@@ -193,15 +195,17 @@ class SQLiteStorage:
 
     # --- KeyPackage directory -----------------------------------------------------------
 
-    def add_key_packages(self, tn: str, key_packages: Sequence[tuple[bytes, bool]]) -> None:
+    def add_key_packages(self, tn: str, key_packages: Sequence[PublishedKeyPackage]) -> None:
         """Store KeyPackages for ``tn``."""
         self._db.executemany(
-            "INSERT INTO key_packages (tn, data, last_resort) VALUES (?, ?, ?)",
-            [(tn, data, int(last_resort)) for data, last_resort in key_packages],
+            "INSERT INTO key_packages (tn, data, last_resort, not_after) VALUES (?, ?, ?, ?)",
+            [(tn, kp.data, int(kp.last_resort), kp.not_after) for kp in key_packages],
         )
 
-    def claim_key_package(self, tn: str) -> bytes | None:
-        """Consume the oldest ordinary KeyPackage, else reuse the newest last-resort one."""
+    def claim_key_package(self, tn: str, now: int) -> bytes | None:
+        """Consume the oldest ordinary KeyPackage, else reuse the newest last-resort one;
+        never an expired one (those are deleted)."""
+        self._db.execute("DELETE FROM key_packages WHERE tn = ? AND not_after <= ?", (tn, now))
         row = self._db.execute(
             "SELECT id, data FROM key_packages WHERE tn = ? AND last_resort = 0"
             " ORDER BY id LIMIT 1",

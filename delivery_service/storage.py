@@ -31,6 +31,17 @@ class Registration:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishedKeyPackage:
+    """A verified KeyPackage in the directory: its MLSMessage bytes, whether it is a
+    last-resort one, and the end of its lifetime (Unix seconds; expired ones are never
+    handed out)."""
+
+    data: bytes
+    last_resort: bool
+    not_after: int
+
+
+@dataclass(frozen=True, slots=True)
 class GroupRecord:
     """What the service keeps of a group: its epoch, the GroupInfo of that epoch (from
     which the public state is rebuilt after a restart) and its member TNs."""
@@ -114,13 +125,14 @@ class Storage(Protocol):
         ...
 
     # KeyPackage directory
-    def add_key_packages(self, tn: str, key_packages: Sequence[tuple[bytes, bool]]) -> None:
-        """Store ``(MLSMessage(KeyPackage), last_resort)`` pairs for ``tn``."""
+    def add_key_packages(self, tn: str, key_packages: Sequence[PublishedKeyPackage]) -> None:
+        """Store verified KeyPackages for ``tn``."""
         ...
 
-    def claim_key_package(self, tn: str) -> bytes | None:
-        """Remove and return the oldest non-last-resort KeyPackage of ``tn``; if none,
-        return (and keep) the newest last-resort one; None if there is nothing."""
+    def claim_key_package(self, tn: str, now: int) -> bytes | None:
+        """Remove and return the oldest unexpired non-last-resort KeyPackage of ``tn``;
+        if none, return (and keep) the newest unexpired last-resort one; None if there
+        is nothing. Expired ones found on the way are deleted."""
         ...
 
     def count_key_packages(self, tn: str) -> int:

@@ -11,6 +11,7 @@ from delivery_service.storage import (
     GroupRecord,
     InvitationState,
     NewMessage,
+    PublishedKeyPackage,
     Registration,
 )
 from shared.protocol import DeliveryKind
@@ -39,23 +40,43 @@ def test_registration_round_trip_and_replace(db: SQLiteStorage) -> None:
     assert db.get_registration("12025550101") == newer
 
 
+def _kps(*items: tuple[bytes, bool]) -> list[PublishedKeyPackage]:
+    return [PublishedKeyPackage(data, lr, not_after=1000) for data, lr in items]
+
+
 def test_claim_consumes_oldest_then_reuses_last_resort(db: SQLiteStorage) -> None:
     with db.transaction():
-        db.add_key_packages("1", [(b"kp1", False), (b"lr", True), (b"kp2", False)])
+        db.add_key_packages("1", _kps((b"kp1", False), (b"lr", True), (b"kp2", False)))
     with db.transaction():
-        assert db.claim_key_package("1") == b"kp1"
-        assert db.claim_key_package("1") == b"kp2"
-        assert db.claim_key_package("1") == b"lr"
-        assert db.claim_key_package("1") == b"lr"
+        assert db.claim_key_package("1", now=5) == b"kp1"
+        assert db.claim_key_package("1", now=5) == b"kp2"
+        assert db.claim_key_package("1", now=5) == b"lr"
+        assert db.claim_key_package("1", now=5) == b"lr"
     assert db.count_key_packages("1") == 1
-    assert db.claim_key_package("2") is None
+    assert db.claim_key_package("2", now=5) is None
+
+
+def test_expired_key_packages_are_never_handed_out(db: SQLiteStorage) -> None:
+    with db.transaction():
+        db.add_key_packages(
+            "1",
+            [
+                PublishedKeyPackage(b"old", False, not_after=100),
+                PublishedKeyPackage(b"old-lr", True, not_after=100),
+                PublishedKeyPackage(b"fresh", False, not_after=300),
+            ],
+        )
+    with db.transaction():
+        assert db.claim_key_package("1", now=200) == b"fresh"
+        assert db.claim_key_package("1", now=200) is None
+    assert db.count_key_packages("1") == 0
 
 
 def test_rolled_back_transaction_changes_nothing(db: SQLiteStorage) -> None:
     with db.transaction():
-        db.add_key_packages("1", [(b"kp1", False)])
+        db.add_key_packages("1", _kps((b"kp1", False)))
     with pytest.raises(RuntimeError), db.transaction():
-        assert db.claim_key_package("1") == b"kp1"
+        assert db.claim_key_package("1", now=5) == b"kp1"
         db.enqueue(_msg(b"x"), ["2"])
         raise RuntimeError("boom")
     assert db.count_key_packages("1") == 1
