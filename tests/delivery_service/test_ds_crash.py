@@ -10,6 +10,7 @@ import sys
 from contextlib import AsyncExitStack, suppress
 from pathlib import Path
 
+import pytest
 import trio
 import trio_websocket
 from conftest import DS_ID
@@ -56,6 +57,7 @@ async def _start(db: Path, trust: Path) -> tuple[trio.Process, str]:
     return proc, url
 
 
+@pytest.mark.slow  # two service processes start (imports dominate): ~5-15 s
 async def test_sigkill_mid_traffic_loses_nothing_acknowledged(
     tmp_path: Path, pki: DemoPKI, provider_ca: IssuedCert
 ) -> None:
