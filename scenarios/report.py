@@ -198,6 +198,12 @@ def render_report(
                 for c in result.comparisons
             ),
         )
+    acts = [e for e in result.events if e.kind == "adversary"]
+    if acts:
+        out += ["", "## What the adversaries did", ""]
+        out += [f"- {e.t:.2f} s: {e.data.get('act')}" for e in acts[:100]]
+        if len(acts) > 100:
+            out.append(f"- ... {len(acts) - 100} more in the transcript")
     out += ["", "## Credentials", ""]
     if not result.verdicts:
         out += ["No credential checks were recorded.", ""]

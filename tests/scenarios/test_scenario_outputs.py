@@ -114,6 +114,8 @@ def test_report_shows_codes_credentials_and_a_sequence_diagram(tmp_path: Path) -
         in report
     )
     assert "1 accepted, 1 rejected." in report
+    assert "## What the adversaries did" in report
+    assert "ShadyTel relays between the halves" in report
     diagram = report[report.index("```mermaid") :]
     assert "participant alice as alice +12025550201" in diagram
     assert 'alice->>DS: "hi Bob, is this really you?" [g1]' in diagram
