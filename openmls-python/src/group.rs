@@ -601,6 +601,7 @@ impl PyGroup {
         let what = "Group.process_message";
         let msg = py.allow_threads(|| guard(what, || parse_protocol_message(what, data)))?;
         let gid = self.group_id.clone();
+        let group = self.state.clone();
         let processed = self.write(py, what, |st, b| {
             if msg.group_id().as_slice() != gid.as_slice() {
                 return Err(err::InvalidMessage::new_err(format!("{what}: message is for another group")));
@@ -623,9 +624,10 @@ impl PyGroup {
                         Sender::Member(i) => i.u32(),
                         _ => return Err(err::InvalidMessage::new_err(format!("{what}: non-member application message"))),
                     };
-                    let mut leaf = st.leaf(idx)?.ok_or_else(|| {
+                    let member = st.group.member_at(LeafNodeIndex::new(idx)).ok_or_else(|| {
                         MlsError::new_err(format!("{what}: sender leaf {idx} no longer in the tree"))
                     })?;
+                    let mut leaf = LeafData::lazy_member(&member, group.clone(), current);
                     leaf.credential = PyCredential::from_openmls(&credential);
                     Ok(Processed::App { sender: leaf, data: a.into_bytes(), epoch, aad })
                 }

@@ -5,8 +5,12 @@ use openmls::prelude::tls_codec::{Deserialize as TlsDeserialize, Serialize as Tl
 use openmls::prelude::*;
 use openmls::messages::group_info::VerifiableGroupInfo;
 use openmls::treesync::LeafNodeSource;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
+
+use crate::group::GroupState;
 
 use crate::credential::{PyCapabilities, PyCredential};
 use crate::errors::{guard, parse, InvalidMessage, MlsError, Res};
@@ -26,6 +30,16 @@ pub struct LeafData {
     pub application_id: Option<Vec<u8>>,
     pub capabilities: PyCapabilities,
     pub lifetime: Option<(u64, u64)>,
+    /// Set when application_id / capabilities / lifetime were not read yet: they are
+    /// looked up in the group on first access (while it is still at `epoch`). The hot
+    /// path (decrypting a message) then costs no pass over the tree.
+    pub lazy: Option<LazyLeaf>,
+}
+
+#[derive(Clone)]
+pub struct LazyLeaf {
+    pub group: Arc<Mutex<GroupState>>,
+    pub epoch: u64,
 }
 
 impl LeafData {
@@ -42,11 +56,26 @@ impl LeafData {
             application_id: leaf.extensions().application_id().map(|a| a.as_slice().to_vec()),
             capabilities: PyCapabilities::from_openmls(leaf.capabilities()),
             lifetime,
+            lazy: None,
+        }
+    }
+
+    /// A member's leaf from the cheap per-leaf accessors, the rest resolved lazily.
+    pub fn lazy_member(m: &openmls::group::Member, group: Arc<Mutex<GroupState>>, epoch: u64) -> Self {
+        Self {
+            index: Some(m.index.u32()),
+            credential: PyCredential::from_openmls(&m.credential),
+            signature_key: m.signature_key.clone(),
+            encryption_key: m.encryption_key.clone(),
+            application_id: None,
+            capabilities: PyCapabilities { credentials: vec![], extensions: vec![], proposals: vec![], ciphersuites: vec![] },
+            lifetime: None,
+            lazy: Some(LazyLeaf { group, epoch }),
         }
     }
 
     fn base(&self) -> LeafInfo {
-        LeafInfo { data: self.clone() }
+        LeafInfo { data: self.clone(), resolved: OnceLock::new() }
     }
 
     pub fn into_member(self, py: Python<'_>) -> PyResult<Py<Member>> {
@@ -93,6 +122,32 @@ pub fn leaves_py(py: Python<'_>, v: Vec<LeafData>) -> PyResult<Vec<Py<LeafInfo>>
 #[pyclass(frozen, subclass, module = "openmls._openmls")]
 pub struct LeafInfo {
     pub data: LeafData,
+    resolved: OnceLock<LeafData>,
+}
+
+impl LeafInfo {
+    /// The complete leaf data (resolving a lazy leaf in its group once).
+    fn full(&self, py: Python<'_>) -> PyResult<&LeafData> {
+        let Some(lazy) = &self.data.lazy else { return Ok(&self.data) };
+        if let Some(d) = self.resolved.get() {
+            return Ok(d);
+        }
+        let index = self.data.index.unwrap_or(u32::MAX);
+        let d = py.allow_threads(|| {
+            guard("LeafInfo", || {
+                let mut st = lazy.group.lock().unwrap_or_else(|e| e.into_inner());
+                if st.group.epoch().as_u64() != lazy.epoch {
+                    return Err(crate::errors::WrongEpoch::new_err(format!(
+                        "LeafInfo: the group has left epoch {}; read application_id, capabilities \
+                         and lifetime before it moves on (or use group.member())",
+                        lazy.epoch
+                    )));
+                }
+                st.leaf(index)?.ok_or_else(|| MlsError::new_err(format!("LeafInfo: leaf {index} is blank")))
+            })
+        })?;
+        Ok(self.resolved.get_or_init(|| d))
+    }
 }
 
 #[pymethods]
@@ -123,20 +178,20 @@ impl LeafInfo {
 
     /// The leaf's application_id extension, if any.
     #[getter]
-    fn application_id<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
-        self.data.application_id.as_ref().map(|a| PyBytes::new(py, a))
+    fn application_id<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        Ok(self.full(py)?.application_id.as_ref().map(|a| PyBytes::new(py, a)))
     }
 
     /// The leaf's capabilities.
     #[getter]
-    fn capabilities(&self) -> PyCapabilities {
-        self.data.capabilities.clone()
+    fn capabilities(&self, py: Python<'_>) -> PyResult<PyCapabilities> {
+        Ok(self.full(py)?.capabilities.clone())
     }
 
     /// ``(not_before, not_after)`` for leaves from a KeyPackage, else ``None``.
     #[getter]
-    fn lifetime(&self) -> Option<(u64, u64)> {
-        self.data.lifetime
+    fn lifetime(&self, py: Python<'_>) -> PyResult<Option<(u64, u64)>> {
+        Ok(self.full(py)?.lifetime)
     }
 
     fn __repr__(&self) -> String {

@@ -148,3 +148,21 @@ def test_pending_commit_blocks_and_clear_restores(alice: Client) -> None:
     alice.g.clear_pending_commit()
     assert not alice.g.has_pending_commit
     assert alice.g.epoch == 0 and len(alice.g.members) == 1
+
+
+def test_message_sender_details_resolve_lazily(alice: Client) -> None:
+    """The sender's application_id etc. are read from the tree on first access."""
+    bob = make_client("bob")
+    bundle = alice.g.add_members([bob.key_package(application_id=b"12025550102")])
+    deliver_commit(alice, bundle, [])
+    join(bob, bundle.welcome or b"")
+    first = alice.g.process_message(bob.g.create_message(b"one"))
+    second = alice.g.process_message(bob.g.create_message(b"two"))
+    assert isinstance(first, m.ApplicationMessage) and isinstance(second, m.ApplicationMessage)
+    assert first.sender.application_id == b"12025550102"
+    assert first.sender.lifetime is not None
+    assert 0xF001 in first.sender.capabilities.credentials
+    deliver_commit(alice, alice.g.self_update(), [bob])
+    assert second.sender.credential == bob.credential  # eager fields stay readable
+    with pytest.raises(m.WrongEpoch):
+        _ = second.sender.application_id
