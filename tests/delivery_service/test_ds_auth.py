@@ -274,3 +274,54 @@ async def test_quiet_ack_answers_only_problems(
         await c.send(Ack(id=c.next_id(), mids=(mid,), quiet=True))  # a replay
         err = await c.next_error()
         assert err.code is ErrorCode.UNKNOWN_MESSAGE and err.mids == (mid,)
+
+
+async def test_carrier_level_member_registers_under_the_vouched_number(
+    start_ds: Any, pki: DemoPKI, provider_ca: IssuedCert
+) -> None:
+    """PROFILE.md §11: an SPC-level certificate (carrier-held key) plus the number the
+    carrier vouches for in application_id."""
+    from shared.stir.pki import public_key_from_point
+
+    ds = await start_ds()
+    signer = openmls.SignatureKeyPair.generate(openmls.Ciphersuite(2))
+    cert = pki.issue_spc(
+        "Acme Telecom", "1234", public_key=public_key_from_point(signer.public_key)
+    )
+    credential = cert.credential().encode()
+    async with WireClient.connect(ds.url) as c:
+        challenge = await c.request(c.hello())
+        content = ds_auth_content(challenge.server_nonce, c.last_nonce, DS_ID, BOB)
+        answer = await c.request(
+            Auth(
+                id=c.next_id(),
+                tn=BOB,
+                signature_scheme=signer.signature_scheme,
+                signature_key=signer.public_key,
+                signature=signer.sign_with_label(DS_AUTH_LABEL, content),
+                credential_type=CREDENTIAL_TYPE_STIR_CERTIFICATE,
+                credential=credential,
+                application_id=BOB.encode(),
+            )
+        )
+        assert isinstance(answer, Registered) and answer.tn == BOB
+    async with WireClient.connect(ds.url) as c:
+        # Outside the SPC's assigned numbers: refused.
+        challenge = await c.request(c.hello())
+        content = ds_auth_content(challenge.server_nonce, c.last_nonce, DS_ID, "14155550100")
+        err = await c.request(
+            Auth(
+                id=c.next_id(),
+                tn="14155550100",
+                signature_scheme=signer.signature_scheme,
+                signature_key=signer.public_key,
+                signature=signer.sign_with_label(DS_AUTH_LABEL, content),
+                credential_type=CREDENTIAL_TYPE_STIR_CERTIFICATE,
+                credential=credential,
+                application_id=b"14155550100",
+            )
+        )
+        assert isinstance(err, Error) and err.code is ErrorCode.CREDENTIAL_REJECTED
+        assert err.reason == "tn-not-authorised"
+    reg = ds.storage.get_registration(BOB)
+    assert reg is not None and reg.application_id == BOB.encode()
