@@ -180,3 +180,87 @@ async def test_rogue_mky_binds_the_providers_key(start_ds: Any, pki: DemoPKI) ->
         now=datetime.now(UTC),
     )
     assert identity.primary_tn == ALICE
+
+
+async def test_invitation_with_a_group_bound_passport_key_package(
+    start_ds: Any, pki: DemoPKI, provider_ca: Any
+) -> None:
+    """PROFILE.md §5.5: a PASSporT names one group, so the invitee makes a KeyPackage
+    for that group on invitation; the service validates it for that group."""
+    from contextlib import AsyncExitStack
+
+    from mls_member import Member
+
+    from shared.protocol import (
+        AnswerInvitation,
+        CommitAccepted,
+        DeliveryKind,
+        InvitationCreated,
+        Ok,
+        RequestInvitation,
+    )
+
+    ds = await start_ds(passport_issuer=_issuer(pki))
+    gid = b"passport-group"
+    inviter = Member.make(pki, provider_ca, "12025550102")
+    key = openmls.SignatureKeyPair.generate(openmls.Ciphersuite(2))
+    async with AsyncExitStack() as stack:
+        await inviter.register(await stack.enter_async_context(WireClient.connect(ds.url)))
+        await inviter.create_group(gid)
+        c = await stack.enter_async_context(WireClient.connect(ds.url))
+        issued, content = await _request(c, key)
+        assert isinstance(issued, PassportIssued)
+        reg_cred = STIRPASSporTCredential(issued.certificates, issued.passport.encode())
+        registered = await c.request(
+            Auth(
+                id=c.next_id(),
+                tn=ALICE,
+                signature_scheme=key.signature_scheme,
+                signature_key=key.public_key,
+                signature=key.sign_with_label(DS_AUTH_LABEL, content),
+                credential_type=CREDENTIAL_TYPE_STIR_PASSPORT,
+                credential=reg_cred.encode(),
+            )
+        )
+        assert isinstance(registered, Registered)
+        created = await inviter.c.request(
+            RequestInvitation(id=inviter.c.next_id(), tn=ALICE, group_id=gid)
+        )
+        assert isinstance(created, InvitationCreated)
+        invitation = await c.next_deliver()
+        assert invitation.kind is DeliveryKind.INVITATION and invitation.group_id == gid
+        provider = openmls.Provider()
+        # A KeyPackage with the registration PASSporT (dest mls:ds:...) is refused ...
+        wrong = openmls.KeyPackage.create(
+            provider, key, openmls.Credential(CREDENTIAL_TYPE_STIR_PASSPORT, reg_cred.encode())
+        )
+        err = await c.request(
+            AnswerInvitation(
+                id=c.next_id(), invitation_id=created.invitation_id, key_package=wrong.to_bytes()
+            )
+        )
+        assert isinstance(err, Error) and err.code is ErrorCode.CREDENTIAL_REJECTED
+        assert err.reason == "dest"
+        # ... one with a PASSporT for this group is handed to the inviter.
+        group_pp, _ = await _request_ready(c, key, content, dest=group_dest_uri(gid))
+        assert isinstance(group_pp, PassportIssued)
+        group_cred = openmls.Credential(
+            CREDENTIAL_TYPE_STIR_PASSPORT,
+            STIRPASSporTCredential(group_pp.certificates, group_pp.passport.encode()).encode(),
+        )
+        kp = openmls.KeyPackage.create(provider, key, group_cred)
+        ok = await c.request(
+            AnswerInvitation(
+                id=c.next_id(), invitation_id=created.invitation_id, key_package=kp.to_bytes()
+            )
+        )
+        assert isinstance(ok, Ok)
+        (answer,) = await inviter.pump(1)
+        assert answer.kind is DeliveryKind.KEY_PACKAGE and answer.sender == ALICE
+        invited = openmls.KeyPackage.parse(inviter.provider, answer.data)
+        added = await inviter.submit(gid, inviter.groups[gid].add_members([invited]))
+        assert isinstance(added, CommitAccepted)
+        welcome = await c.next_deliver()
+        assert welcome.kind is DeliveryKind.WELCOME
+        record = ds.storage.get_group(gid)
+        assert record is not None and ALICE in record.members
