@@ -12,8 +12,9 @@ commit + processing by another member; encrypt + decrypt an application message.
 * ``mls-rs`` — mls-rs's Python binding from PyPI, ciphersuite 0x0001 only, when
   ``mls_rs_uniffi`` is importable (optional; see README.md).
 
-Times are CPU time of the measuring thread (time.thread_time / CLOCK_THREAD_CPUTIME_ID):
-the machine is shared, and wall time mostly measures other processes' load (wall medians
+Times are CPU time of the measuring process, all threads (time.process_time /
+CLOCK_PROCESS_CPUTIME_ID: OpenMLS encrypts path secrets on rayon worker threads): the
+machine is shared, and wall time mostly measures other processes' load (wall medians
 are in the --json output). Beside each figure, the crypto floor: the signatures / HPKE
 operations RFC 9420 makes the operation do, timed with the same RustCrypto provider
 (counts in rust/src/main.rs).
@@ -88,15 +89,15 @@ _WALL: list[float] = []
 
 
 def timed(fn: Callable[[], object]) -> float:
-    """CPU time of the calling thread for one call (the binding's native code runs on
-    it, GIL released or not), robust to other processes' load; the wall time is kept
+    """CPU time of the process for one call (all threads: OpenMLS runs some work on rayon
+    workers), robust to other processes' load; the wall time is kept
     aside for :func:`finish`. The cyclic collector is kept out of the measured window
     (not run before each call: a collection evicts the caches and inflates the figure)."""
     gc.disable()
     try:
-        t, c = time.perf_counter(), time.thread_time()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        cpu = time.thread_time() - c
+        cpu = time.process_time() - c
         _WALL.append(time.perf_counter() - t)
         return cpu
     finally:
