@@ -194,13 +194,14 @@ impl LeafInfo {
         Ok(self.full(py)?.lifetime)
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(slf: &Bound<'_, Self>) -> String {
+        let this = slf.get();
+        let class = slf.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "LeafInfo".into());
         format!(
-            "{}(index={}, credential_type=0x{:04x}, application_id={:?})",
-            if self.data.index.is_some() { "Member" } else { "LeafInfo" },
-            self.data.index.map_or("None".to_string(), |i| i.to_string()),
-            self.data.credential.credential_type,
-            self.data.application_id.as_ref().map(|a| String::from_utf8_lossy(a).into_owned())
+            "{}(index={}, credential_type=0x{:04x})",
+            class,
+            this.data.index.map_or("None".to_string(), |i| i.to_string()),
+            this.data.credential.credential_type,
         )
     }
 }

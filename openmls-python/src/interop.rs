@@ -115,6 +115,13 @@ fn import_signature_key(
     guard("interop.import_signature_key", || {
         let scheme = SignatureScheme::try_from(signature_scheme)
             .map_err(|_| MlsError::new_err(format!("unknown signature scheme 0x{signature_scheme:04x}")))?;
+        if private_key.len() != 32 {
+            // Both supported schemes (P-256 scalar, Ed25519 seed) use 32 bytes.
+            return Err(MlsError::new_err(format!(
+                "interop.import_signature_key: private key must be 32 bytes, got {}",
+                private_key.len()
+            )));
+        }
         let m = KeyMaterial::new(scheme, private_key, public_key);
         provider.transaction(|b| m.store(b.storage()))?;
         Ok(SignatureKeyPair::from_material(m))
@@ -161,6 +168,12 @@ fn join_passive_client(
         guard(what, || {
             provider.transaction(|b| {
                 let kp = import_bundle(b, key_package, init_priv, encryption_priv)?;
+                if signature_priv.len() != 32 {
+                    return Err(MlsError::new_err(format!(
+                        "{what}: signature_priv must be 32 bytes, got {}",
+                        signature_priv.len()
+                    )));
+                }
                 let m = KeyMaterial::new(
                     kp.ciphersuite().signature_algorithm(),
                     signature_priv,

@@ -144,7 +144,8 @@ impl Provider {
             .exec("BEGIN IMMEDIATE")
             .map_err(|e| StorageError::new_err(format!("cannot start a transaction: {e}")))?;
         let mut tx = TxGuard { backend: &backend, done: false };
-        let result = f(&backend);
+        // A panic becomes an error here, so callers roll back and restore their state.
+        let result = guard("operation", || f(&backend));
         if result.is_ok() {
             backend
                 .exec("COMMIT")

@@ -281,7 +281,10 @@ class ApplicationMessage:
 
     @property
     def sender(self) -> Member:
-        """The sending member (index, credential, signature key)."""
+        """The sending member. Index and credential are those of the message's epoch; the
+        keys come from the current tree. Its application_id, capabilities and lifetime are
+        read from the tree on first access: do that before the group changes epoch
+        (afterwards they raise :class:`WrongEpoch`)."""
     @property
     def data(self) -> bytes:
         """The plaintext."""
