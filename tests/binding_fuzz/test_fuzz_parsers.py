@@ -223,3 +223,31 @@ def test_interop_join_passive_client(
 def test_interop_import_signature_key(scheme: int, private: bytes, public: bytes) -> None:
     provider = world().joiner[0]
     only_mls_errors(lambda: interop.import_signature_key(provider, scheme, private, public))
+
+
+RESERIALIZE_KINDS = (
+    "ratchet_tree",
+    "add_proposal",
+    "update_proposal",
+    "remove_proposal",
+    "pre_shared_key_proposal",
+    "re_init_proposal",
+    "external_init_proposal",
+    "group_context_extensions_proposal",
+    "commit",
+    "group_secrets",
+    "mls_welcome",
+    "mls_group_info",
+    "mls_key_package",
+    "public_message_commit",
+    "private_message",
+)
+
+
+@FAST
+@given(
+    st.one_of(st.sampled_from(RESERIALIZE_KINDS), st.text(max_size=20)),
+    st.one_of(inputs(world().ratchet_trees), messages()),
+)
+def test_interop_reserialize(kind: str, data: bytes) -> None:
+    only_mls_errors(lambda: interop.reserialize(kind, data))
