@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import platform
@@ -203,7 +204,7 @@ def bench_python(suite: int, n: int, scale_only: bool) -> list[Result]:
 
 def bench_mlsrs(n: int, scale_only: bool) -> list[Result]:
     """The same schedule through mls-rs's UniFFI binding (ciphersuite 0x0001 only)."""
-    import mls_rs_uniffi as m  # optional benchmark extra, see README.md
+    import mls_rs_uniffi as m  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     suite = m.CipherSuite.CURVE25519_AES128
 
@@ -283,11 +284,8 @@ def bench_mlsrs(n: int, scale_only: bool) -> list[Result]:
 
 
 def mlsrs_available() -> bool:
-    try:
-        import mls_rs_uniffi  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Whether the optional mls-rs binding is installed (see README.md)."""
+    return importlib.util.find_spec("mls_rs_uniffi") is not None
 
 
 # --------------------------------------------------------------------------- rust
