@@ -48,6 +48,7 @@ from client.core.credential_checks import (
     check_key_package,
     check_leaf,
     check_tree,
+    numbers_of,
 )
 from client.core.events import (
     AnswerInvitation,
@@ -108,6 +109,7 @@ from shared.protocol import (
     ErrorCode,
     FetchGroupInfo,
     GroupInfoReply,
+    InvitationCreated,
     PassportIssued,
     Ping,
     Propose,
@@ -122,7 +124,7 @@ from shared.protocol import (
     CreateGroup as CreateGroupFrame,
 )
 from shared.stir.credential_codec import STIRPASSporTCredential
-from shared.stir.errors import StirError
+from shared.stir.errors import CredentialRejected, StirError
 from shared.stir.numbers import display
 from shared.stir.passport import parse_passport_unverified
 from shared.stir.trust import TrustStore, load_trust_store
@@ -154,6 +156,10 @@ class OwnLeaf:
     application_id: bytes | None
 
 
+def _invitation_key(invitation_id: int) -> str:
+    return f"sent-invitation:{invitation_id}"
+
+
 def _leaf_key(member: openmls.Member) -> tuple[int, bytes, bytes, bytes | None]:
     return (
         member.credential.credential_type,
@@ -174,6 +180,8 @@ class GroupSlot:
     group: openmls.Group
     verdicts: dict[int, MemberVerdict] = field(default_factory=dict)
     checked: list[tuple[openmls.Member, MemberVerdict]] = field(default_factory=list)
+    pending_adds: list[openmls.KeyPackage] = field(default_factory=list)
+    adding: bool = False
     epoch_moved: trio.Event = field(default_factory=trio.Event)
 
 
@@ -483,7 +491,16 @@ class ChatClient:
     async def _invite(self, group_id: bytes, tn: str) -> None:
         conn = await self._require_conn()
         self._slot(group_id)
-        await conn.call(lambda i: RequestInvitation(i, tn, group_id))
+        reply = await conn.call(lambda i: RequestInvitation(i, tn, group_id))
+        if not isinstance(reply, InvitationCreated):
+            raise CommitFailed(f"the service answered {type(reply).__name__} to an invitation")
+        # Remembered on disk: the answer may come after a restart, and only a KeyPackage
+        # from the invited number for this group may be added (checked on arrival).
+        await self._thread(
+            self.history.set_setting,
+            _invitation_key(reply.invitation_id),
+            f"{group_id.hex()}:{tn}",
+        )
         await self._system_line(group_id, f"Invited {display(tn)}; waiting for their answer")
 
     async def _answer_invitation(self, invitation_id: str, accept: bool) -> None:
@@ -887,13 +904,50 @@ class ChatClient:
             return
         key_package = await self._thread(openmls.KeyPackage.parse, self.provider, deliver.data)
         verdict = await self._thread(check_key_package, key_package, self._ctx(group_id))
+        if verdict.rejection is None:
+            verdict = await self._answers_our_invitation(deliver, group_id, verdict)
         if verdict.rejection is not None:
             r = verdict.rejection
             view = view_rejection(verdict.who, r.reason, r.rule, r.detail)
             self.emit(CredentialVerdict(group_id, "key-package", False, rejection=view))
             await self._system_line(group_id, f"Did not add: {view.text}")
             return
-        self._in_background(self._add_member, group_id, key_package)
+        slot = self.slots[group_id]
+        slot.pending_adds.append(key_package)
+        if not slot.adding:
+            slot.adding = True
+            self._in_background(self._add_members, group_id)
+
+    async def _answers_our_invitation(
+        self, deliver: Deliver, group_id: bytes, verdict: MemberVerdict
+    ) -> MemberVerdict:
+        """A KeyPackage is added only as the answer to our invitation of that number to
+        that group, from that number, with a credential for that number."""
+
+        def refuse(detail: str) -> MemberVerdict:
+            rejection = CredentialRejected("not-invited", "§6", detail)
+            return MemberVerdict(verdict.index, verdict.who, rejection=rejection)
+
+        if deliver.invitation_id is None:
+            return refuse("the KeyPackage answers no invitation")
+        key = _invitation_key(deliver.invitation_id)
+        record = await self._thread(self.history.get_setting, key)
+        if record is None:
+            return refuse(f"the KeyPackage answers no invitation of ours ({deliver.invitation_id})")
+        await self._thread(self.history.delete_setting, key)  # one answer per invitation
+        group_hex, _, tn = record.partition(":")
+        if group_hex != group_id.hex():
+            return refuse("the KeyPackage answers an invitation to another group")
+        if deliver.sender != tn:
+            return refuse(
+                f"we invited {display(tn)}, the answer came from {display(deliver.sender)}"
+            )
+        assert verdict.identity is not None
+        numbers = numbers_of(verdict.identity)
+        if tn not in numbers:
+            shown = ", ".join(display(n) if n.isdigit() else n for n in numbers) or "no number"
+            return refuse(f"we invited {display(tn)}, the KeyPackage's credential is for {shown}")
+        return verdict
 
     def _in_background(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run a commit that a delivery asked for outside the delivery task: a commit
@@ -909,17 +963,28 @@ class ChatClient:
         if self._nursery is not None:
             self._nursery.start_soon(run)
 
-    async def _add_member(self, group_id: bytes, key_package: openmls.KeyPackage) -> None:
+    async def _add_members(self, group_id: bytes) -> None:
+        """Add every checked KeyPackage waiting for this group, as few commits as possible:
+        the answers that arrive while a commit is in flight go into the next one."""
         slot = self._slot(group_id)
-        await self._commit(group_id, lambda: slot.group.add_members([key_package]))
+        try:
+            while slot.pending_adds:
+                batch, slot.pending_adds = slot.pending_adds, []
+                await self._commit(group_id, functools.partial(slot.group.add_members, batch))
+                await self._send_title(group_id, slot)
+        finally:
+            slot.adding = False
+
+    async def _send_title(self, group_id: bytes, slot: GroupSlot) -> None:
+        """Tell the group (and so the new members) the title people gave it."""
         record = await self._thread(self.history.group, group_id)
-        if record is not None:
-            # Tell the group (and so the new member) the title people gave it.
-            data = encode_payload(Title(record.title))
-            conn = await self._require_conn()
-            async with self._mls:
-                message = await self._thread(slot.group.create_message, data)
-            await conn.call(lambda i: SendMessage(i, group_id, message))
+        if record is None:
+            return
+        data = encode_payload(Title(record.title))
+        conn = await self._require_conn()
+        async with self._mls:
+            message = await self._thread(slot.group.create_message, data)
+        await conn.call(lambda i: SendMessage(i, group_id, message))
 
     async def _proposal(self, deliver: Deliver) -> list[ChatLine]:
         group_id = deliver.group_id

@@ -209,6 +209,11 @@ class ChatHistory:
             row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    def delete_setting(self, key: str) -> None:
+        """Forget a setting (no error if absent)."""
+        with self._lock:
+            self._db.execute("DELETE FROM settings WHERE key = ?", (key,))
+
     def set_setting(self, key: str, value: str) -> None:
         """Store a setting."""
         with self._lock:

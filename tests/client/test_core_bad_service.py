@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import openmls
+import trio
 from conftest import ALICE, BOB, RunningClient, World
 from faulty_link import Faults
 
@@ -18,6 +20,8 @@ from client.core.events import (
     ConnectionState,
     CoreEvent,
     CreateGroup,
+    CredentialVerdict,
+    EpochChanged,
     GroupsChanged,
     InvitationReceived,
     InviteNumber,
@@ -27,6 +31,7 @@ from client.core.events import (
     Shutdown,
 )
 from client.core.profile import ClientProfile
+from shared.protocol import Deliver, DeliveryKind, InvitationCreated, decode_frame, encode_frame
 
 Start = Callable[..., Awaitable[RunningClient]]
 
@@ -91,5 +96,51 @@ async def test_garbage_replay_and_dropped_connection(world: World, start_client:
     await bob.wait_for(lambda e: isinstance(e, MessageReceived) and e.line.text == "three")
     assert len(faults.links) == 2
     assert [count_text(bob, t) for t in ("one", "two", "three")] == [1, 1, 1]
+    for c in (alice, bob):
+        await c.command(Shutdown())
+
+
+async def test_key_package_for_another_number_is_not_added(
+    world: World, start_client: Start
+) -> None:
+    faults = Faults(world.url)
+    alice = await start_client("alice", world.new_profile("alice", ALICE), faults.open)
+    bob = await start_client("bob", world.new_profile("bob", BOB))  # registered, silent
+    for c in (alice, bob):
+        await c.wait_for(connected)
+    await alice.command(CreateGroup("Family"))
+    created = await alice.wait_for(lambda e: isinstance(e, GroupsChanged) and bool(e.groups))
+    assert isinstance(created, GroupsChanged)
+    group_id = created.groups[0].group_id
+    await alice.command(InviteNumber(group_id, BOB))
+    link = faults.links[-1]
+    with trio.fail_after(10):
+        while not any('"invitation_created"' in str(m) for m in link.received):
+            await trio.sleep(0.01)
+    created_frame = next(decode_frame(m) for m in link.received if '"invitation_created"' in str(m))
+    assert isinstance(created_frame, InvitationCreated)
+
+    # The service (or anyone on the path) answers with a KeyPackage of Carol's, valid in
+    # itself, as if it were Bob's answer.
+    carol = world.new_profile("carol", "12025550103")
+    signer = openmls.SignatureKeyPair.from_p256_private_key(carol.private_key_der)
+    credential = openmls.Credential(carol.credential_type, carol.credential_content)
+    key_package = openmls.KeyPackage.create(openmls.Provider(), signer, credential)
+    forged = Deliver(
+        mid=10**9,
+        kind=DeliveryKind.KEY_PACKAGE,
+        sender=BOB,
+        data=key_package.to_bytes(),
+        group_id=group_id,
+        invitation_id=created_frame.invitation_id,
+    )
+    mark = len(alice.events)
+    link.inject(encode_frame(forged))
+    verdict = await alice.wait_for(lambda e: isinstance(e, CredentialVerdict), start=mark)
+    assert isinstance(verdict, CredentialVerdict) and verdict.rejection is not None
+    assert verdict.rejection.reason == "not-invited"
+    assert "+1 202-555-0103" in verdict.rejection.detail
+    epochs = [e.safety.epoch for e in alice.events if isinstance(e, EpochChanged)]
+    assert epochs[-1] == 0  # nothing was committed
     for c in (alice, bob):
         await c.command(Shutdown())
