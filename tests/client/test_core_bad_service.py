@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import openmls
 import trio
-from conftest import ALICE, BOB, RunningClient, World
+from client_world import ALICE, BOB, RunningClient, World, start_client_fixture, world_fixture  # noqa: F401 (fixtures)
 from faulty_link import Faults
 
 from client.core.events import (

@@ -6,7 +6,16 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import trio
-from conftest import ALICE, BOB, CAROL, EVE, RunningClient, World
+from client_world import (  # noqa: F401 (fixtures)
+    ALICE,
+    BOB,
+    CAROL,
+    EVE,
+    RunningClient,
+    World,
+    start_client_fixture,
+    world_fixture,
+)
 from faulty_link import Faults
 
 from client.core.events import (

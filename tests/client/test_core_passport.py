@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from conftest import ALICE, BOB, RunningClient, World
+from client_world import ALICE, BOB, RunningClient, World, start_client_fixture, world_fixture  # noqa: F401 (fixtures)
 
 from client.core.events import (
     AnswerInvitation,

@@ -1,5 +1,10 @@
 """Fixtures for the client core tests: a demo PKI, a real delivery service on loopback,
-and real clients (profiles on disk, real OpenMLS, real sockets)."""
+and real clients (profiles on disk, real OpenMLS, real sockets).
+
+Not a conftest.py: other test directories do ``from conftest import ...``, which would
+pick up whichever conftest module was imported last. Test modules import the fixtures
+from here by their unique names (``world_fixture``, ``start_client_fixture``).
+"""
 
 from __future__ import annotations
 
@@ -114,8 +119,8 @@ class RunningClient:
         await self.send.send(command)
 
 
-@pytest.fixture
-async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
+@pytest.fixture(name="world")
+async def world_fixture(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
     pki = DemoPKI.init(tmp_path / "pki")
     provider_ca = pki.issue_spc("Acme Telecom", "1234", [TNRange("12025550100", 100)], ca=True)
     rogue = DemoPKI.init(tmp_path / "rogue", name="Rogue STI")
@@ -144,8 +149,8 @@ async def world(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[World]:
         s.close()
 
 
-@pytest.fixture
-def start_client(
+@pytest.fixture(name="start_client")
+def start_client_fixture(
     nursery: trio.Nursery,
 ) -> Callable[..., Awaitable[RunningClient]]:
     async def start(
