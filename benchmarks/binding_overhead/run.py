@@ -344,10 +344,10 @@ def table(rows: Iterable[dict[str, Any]], with_mlsrs: bool) -> str:
             r["op"],
             fmt(r["floor_s"]),
             fmt(r["rust_s"]),
-            fmt(r["rust_sqlite_s"]),
+            fmt(r["rust_sqlite_s"]) if r["rust_sqlite_s"] else "—",
             fmt(r["python_s"]),
             f"{r['python_s'] / r['rust_s']:.2f}",
-            f"{r['python_s'] / r['rust_sqlite_s']:.2f}",
+            f"{r['python_s'] / r['rust_sqlite_s']:.2f}" if r["rust_sqlite_s"] else "—",
             f"{r['python_min_s'] / r['rust_min_s']:.2f}",
         ]
         if with_mlsrs:
@@ -376,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suites", default="2,1")
     ap.add_argument("--scale", action="store_true", help="add-all + join only, N up to 10,000")
     ap.add_argument("--no-mlsrs", action="store_true")
+    ap.add_argument(
+        "--no-rust-sqlite", action="store_true", help="skip the rust+sqlite baseline (saves time)"
+    )
     ap.add_argument("--json", type=Path, help="write all samples here")
     args = ap.parse_args(argv)
     if args.scale and args.sizes == "10,100,1000":
@@ -393,7 +396,9 @@ def main(argv: list[str] | None = None) -> int:
             # Interleaved, so that load from other processes hits all implementations alike.
             rust = run_rust(suite, n, "memory", args.scale)
             py = bench_python(suite, n, args.scale)
-            rust_sql = run_rust(suite, n, "sqlite", args.scale)
+            rust_sql = (
+                {"results": []} if args.no_rust_sqlite else run_rust(suite, n, "sqlite", args.scale)
+            )
             mls = bench_mlsrs(n, args.scale) if with_mlsrs and suite == 1 else []
             raw += [*(r.to_json() for r in py), *(r.to_json() for r in mls)]
             raw += [dict(r, impl="rust") for r in rust["results"]]
@@ -410,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
                     "floor_s": rr["floor_s"],
                     "floor_counts": rr["floor_counts"],
                     "rust_s": rr["median_s"],
-                    "rust_sqlite_s": by_op_sql[res.op]["median_s"],
+                    "rust_sqlite_s": by_op_sql[res.op]["median_s"] if by_op_sql else None,
                     "python_s": res.median,
                     "rust_min_s": min(rr["samples_s"]),
                     "python_min_s": min(res.samples),
