@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import trio
+from ds_constants import DS_ID, PROVIDER_RANGE, PROVIDER_SPC
 
 from delivery_service.credentials import StirIdentifier
 from delivery_service.limits import Limits
@@ -17,11 +18,6 @@ from delivery_service.server import DeliveryServer
 from delivery_service.service import DeliveryCore
 from delivery_service.sqlite_storage import SQLiteStorage
 from shared.stir.pki import DemoPKI, IssuedCert
-from shared.stir.tnauthlist import TNRange
-
-DS_ID = "ds.test"
-PROVIDER_SPC = "1234"
-PROVIDER_RANGE = TNRange("12025550100", 100)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import openmls
-from conftest import DS_ID
+from ds_constants import DS_ID
 from wire_client import WireClient
 
 from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE

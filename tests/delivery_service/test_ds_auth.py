@@ -8,7 +8,7 @@ from typing import Any
 import openmls
 import trio
 import trio_websocket
-from conftest import DS_ID, PROVIDER_RANGE
+from ds_constants import DS_ID, PROVIDER_RANGE
 from mls_member import Member
 from wire_client import WireClient
 

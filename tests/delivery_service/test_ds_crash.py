@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import trio
 import trio_websocket
-from conftest import DS_ID
+from ds_constants import DS_ID
 from mls_member import Member
 from wire_client import WireClient
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import openmls
 import trio
-from conftest import PROVIDER_RANGE
+from ds_constants import PROVIDER_RANGE
 from mls_member import Member
 from wire_client import WireClient
 

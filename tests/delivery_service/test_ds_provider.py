@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import openmls
-from conftest import DS_ID, PROVIDER_RANGE, PROVIDER_SPC
+from ds_constants import DS_ID, PROVIDER_RANGE, PROVIDER_SPC
 from wire_client import WireClient
 
 from delivery_service.provider import PassportIssuer, Subscriber
