@@ -133,8 +133,8 @@ class Member:
                 welcome=bundle.welcome,
             )
         )
-        # The binding's ExternalJoin.accept() returns the group already at the new epoch
-        # (no pending commit, unlike its .pyi says); other commits are pending.
+        # ExternalJoin.accept() returns the group already at the new epoch (OpenMLS
+        # merges an external commit at once); other commits are pending until answered.
         if isinstance(answer, CommitAccepted):
             if group.has_pending_commit:
                 group.merge_pending_commit()
