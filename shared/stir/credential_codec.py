@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 
 from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE, CREDENTIAL_TYPE_STIR_PASSPORT
 from shared.stir.errors import MalformedError
@@ -155,11 +156,16 @@ def _parse_chain(certificates: tuple[bytes, ...]) -> tuple[x509.Certificate, ...
     chain: list[x509.Certificate] = []
     for i, der in enumerate(certificates):
         try:
-            chain.append(x509.load_der_x509_certificate(der))
-        except ValueError as exc:
+            cert = x509.load_der_x509_certificate(der)
+            # Names are parsed lazily: touch them here, so that a name that does not parse
+            # is this error, not a KeyError/ValueError at some later first use.
+            cert.subject  # noqa: B018
+            cert.issuer  # noqa: B018
+        except (ValueError, KeyError, x509.InvalidVersion, UnsupportedAlgorithm) as exc:
             raise MalformedError(
                 f"certificates[{i}] is not a DER X.509 certificate: {exc}"
             ) from exc
+        chain.append(cert)
     return tuple(chain)
 
 

@@ -132,6 +132,26 @@ def test_unparseable_certificate_is_malformed() -> None:
         STIRCertificateCredential((_any_cert_der(), b"\x30\x00")).x509_chain()
 
 
+def test_bad_version_is_malformed() -> None:
+    der = _any_cert_der()
+    # TBSCertificate's version [0] EXPLICIT INTEGER 2 (v3) -> 5: x509.InvalidVersion
+    at = der.index(bytes.fromhex("a003020102"))
+    bad = der[:at] + bytes.fromhex("a003020105") + der[at + 5 :]
+    with pytest.raises(MalformedError, match=r"certificates\[0\].*version"):
+        STIRCertificateCredential((bad,)).x509_chain()
+
+
+def test_unparseable_name_is_malformed() -> None:
+    der = _any_cert_der()
+    # The first commonName's PrintableString tag -> INTEGER: cryptography parses names
+    # lazily and raises KeyError on first use; it must come out as MalformedError.
+    at = der.index(bytes.fromhex("0603550403")) + 5
+    assert der[at] == 0x13
+    bad = der[:at] + b"\x02" + der[at + 1 :]
+    with pytest.raises(MalformedError, match=r"certificates\[1\]"):
+        STIRCertificateCredential((der, bad)).x509_chain()
+
+
 def _any_cert_der() -> bytes:
     from pathlib import Path
 
