@@ -50,6 +50,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.x509.oid import ExtensionOID
 from cryptography.x509.verification import (
     ClientVerifier,
     ExtensionPolicy,
@@ -111,6 +112,7 @@ STIR_EXTENSION_OIDS: Final = frozenset(
 CA_POLICY: Final = ExtensionPolicy.webpki_defaults_ca()
 EE_POLICY: Final = ExtensionPolicy.permit_all()
 MAX_CHAIN_DEPTH: Final = 8
+_OID_NAME_CONSTRAINTS: Final = ExtensionOID.NAME_CONSTRAINTS
 
 KIND_PASSPORT: Final = "passport"
 KIND_TN_CERT: Final = "tn-cert"
@@ -360,6 +362,8 @@ class ChainFacts:
     leaf_constraints: ClaimConstraints | None
     not_before: float  # latest notBefore on the path
     not_after: float  # earliest notAfter on the path
+    starts: tuple[float, ...] = ()  # notBefore of each certificate on ``path``
+    ends: tuple[float, ...] = ()  # notAfter of each certificate on ``path``
 
     @property
     def leaf(self) -> x509.Certificate:
@@ -392,7 +396,7 @@ class ChainFacts:
         return tnal
 
 
-@dataclass(frozen=True)
+@dataclass
 class _IssuerFacts:
     """A verified issuer chain (chain[1:]) and the effective scope it grants below it."""
 
@@ -402,7 +406,75 @@ class _IssuerFacts:
     scope: TNAuthList | None  # None: nothing above the leaf carries a TNAuthList
     not_before: float
     not_after: float
-    store: Store  # chain[1] as the only anchor (built once: building it is not free)
+    starts: tuple[float, ...]
+    ends: tuple[float, ...]
+    # chain[1] as the only anchor; built on first use (building it is not free, and most
+    # issuer chains remembered by a short-lived Validator are never used again).
+    store: Store | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _ParsedCert:
+    """A parsed certificate and what the static checks found in it (all immutable)."""
+
+    cert: x509.Certificate
+    tnauthlist: TNAuthList | None
+    constrained: bool  # carries (enhanced) JWT claim constraints
+    name_constrained: bool  # carries name constraints
+    not_before: float
+    not_after: float
+
+
+# Parsed certificates by DER bytes, shared by every Validator: a certificate's bytes
+# determine its parse and its static checks (nothing here depends on trust or time), and
+# issuer certificates recur in every credential of a provider. Failures are not kept.
+# Insertion order out once full (a dict is cheaper than an LRU on the hot path).
+_PARSED: dict[bytes, _ParsedCert] = {}
+_PARSED_ANCHORS: dict[x509.Certificate, _ParsedCert] = {}
+_PARSED_MAX: Final = 2048
+
+
+def _inspect(index: int, cert: x509.Certificate) -> _ParsedCert:
+    tnal, constrained, name_constrained = _static_checks(index, cert)
+    return _ParsedCert(
+        cert, tnal, constrained, name_constrained, _not_before(cert), _not_after(cert)
+    )
+
+
+def _load(index: int, der: bytes) -> _ParsedCert | x509.Certificate:
+    """chain[index]: its cached parse, or the freshly loaded certificate to inspect."""
+    hit = _PARSED.get(der)
+    if hit is not None:
+        return hit
+    try:
+        return x509.load_der_x509_certificate(der)
+    except (ValueError, x509.InvalidVersion) as exc:
+        raise CredentialRejected(
+            "malformed", "§2", f"certificates[{index}] is not a DER X.509 certificate: {exc}"
+        ) from exc
+
+
+def _parsed(index: int, der: bytes, loaded: _ParsedCert | x509.Certificate) -> _ParsedCert:
+    """``loaded`` (from :func:`_load`) statically checked, and remembered by its bytes."""
+    if isinstance(loaded, _ParsedCert):
+        return loaded
+    parsed = _inspect(index, loaded)
+    _PARSED[der] = parsed
+    if len(_PARSED) > _PARSED_MAX:
+        del _PARSED[next(iter(_PARSED))]
+    return parsed
+
+
+def _parse_anchor(index: int, cert: x509.Certificate) -> _ParsedCert:
+    """A path certificate the credential left out (a trust anchor), cached likewise."""
+    hit = _PARSED_ANCHORS.get(cert)
+    if hit is not None:
+        return hit
+    parsed = _inspect(index, cert)
+    _PARSED_ANCHORS[cert] = parsed
+    if len(_PARSED_ANCHORS) > _PARSED_MAX:
+        del _PARSED_ANCHORS[next(iter(_PARSED_ANCHORS))]
+    return parsed
 
 
 def _not_before(cert: x509.Certificate) -> float:
@@ -421,9 +493,10 @@ def _cert_name(index: int, cert: x509.Certificate) -> str:
     return f"certificates[{index}] ({subject})"
 
 
-def _static_checks(index: int, cert: x509.Certificate) -> tuple[TNAuthList | None, bool]:
+def _static_checks(index: int, cert: x509.Certificate) -> tuple[TNAuthList | None, bool, bool]:
     """Critical STIR extensions and the TNAuthList's encoding (no signatures), in one pass
-    over the extensions. Returns the TNAuthList and whether claim constraints are present.
+    over the extensions. Returns the TNAuthList, whether claim constraints are present and
+    whether name constraints are.
     """
     try:
         extensions = cert.extensions
@@ -432,10 +505,12 @@ def _static_checks(index: int, cert: x509.Certificate) -> tuple[TNAuthList | Non
             "malformed", "§4.1", f"{_cert_name(index, cert)}: extensions do not parse: {exc}"
         ) from exc
     tnal_ext = None
-    constrained = False
+    constrained = name_constrained = False
     for ext in extensions:
         oid = ext.oid
         if oid not in STIR_EXTENSION_OIDS:
+            if oid == _OID_NAME_CONSTRAINTS:
+                name_constrained = True
             continue
         if ext.critical:
             raise CredentialRejected(
@@ -449,9 +524,9 @@ def _static_checks(index: int, cert: x509.Certificate) -> tuple[TNAuthList | Non
         else:
             constrained = True
     if tnal_ext is None:
-        return None, constrained
+        return None, constrained, name_constrained
     try:
-        return decode_tnauthlist(extension_der(tnal_ext)), constrained
+        return decode_tnauthlist(extension_der(tnal_ext)), constrained, name_constrained
     except MalformedError as exc:
         raise CredentialRejected(
             "malformed", "§3", f"{_cert_name(index, cert)}: malformed TNAuthList: {exc}"
@@ -531,6 +606,44 @@ def _candidate_anchor_window(
     return _not_before(candidates[0]), _not_after(candidates[0])
 
 
+# Verifiers by (id of the store's owner, whole second), shared by every Validator: a
+# verifier depends only on its store, its instant and the module's policies, and building
+# one is not free. The entry keeps the owner alive, so its id cannot be reused.
+_VERIFIERS: dict[tuple[int, int], tuple[object, ClientVerifier]] = {}
+
+
+def _verifier(store: Store, owner: object, instant: float) -> ClientVerifier:
+    """A verifier for ``store`` at ``instant``; the last few are kept, since consecutive
+    validations mostly fall in the same second."""
+    # Certificate times are whole seconds, so the truncated instant stays inside the
+    # window the instant was chosen in.
+    key = (id(owner), int(instant))
+    hit = _VERIFIERS.get(key)
+    if hit is not None and hit[0] is owner:
+        return hit[1]
+    verifier = (
+        PolicyBuilder()
+        .store(store)
+        .time(_utc(int(instant)))
+        .max_chain_depth(MAX_CHAIN_DEPTH)
+        .extension_policies(ca_policy=CA_POLICY, ee_policy=EE_POLICY)
+        .build_client_verifier()
+    )
+    _VERIFIERS[key] = (owner, verifier)
+    if len(_VERIFIERS) > 64:
+        del _VERIFIERS[next(iter(_VERIFIERS))]
+    return verifier
+
+
+def clear_shared_caches() -> None:
+    """Forget the parsed certificates and verifiers every Validator shares (they depend
+    on nothing but certificate bytes and trust stores; for memory, or to measure a
+    process that has seen nothing)."""
+    _PARSED.clear()
+    _PARSED_ANCHORS.clear()
+    _VERIFIERS.clear()
+
+
 class Validator:
     """Validates STIR credentials, caching chain verification (not verdicts).
 
@@ -543,6 +656,10 @@ class Validator:
     - verified issuer chains (chain[1:]) by the same key: a new chain[0] under a known
       issuer is verified by the same verifier and policies with chain[1] as the only
       anchor (one signature), unless an issuer carries name constraints.
+
+    Shared by every Validator in the process (no trust or time in them): parsed and
+    statically checked certificates by DER bytes, and built verifiers by store and second
+    (:func:`clear_shared_caches`). No verification outcome is shared that way.
     """
 
     def __init__(self, *, cache_size: int = 4096) -> None:
@@ -550,36 +667,12 @@ class Validator:
         self._chains: OrderedDict[tuple[int, tuple[bytes, ...]], tuple[TrustStore, ChainFacts]]
         self._chains = OrderedDict()
         self._issuers: OrderedDict[tuple[int, tuple[bytes, ...]], _IssuerFacts] = OrderedDict()
-        self._verifiers: dict[tuple[int, int], tuple[object, ClientVerifier]] = {}
-
-    def _verifier(self, store: Store, owner: object, instant: float) -> ClientVerifier:
-        """A verifier for ``store`` at ``instant``; the last few are kept (keyed by the
-        store's owner, kept alive by the entry, and the instant), since consecutive
-        validations mostly fall in the same second."""
-        # Certificate times are whole seconds, so the truncated instant stays inside
-        # the window the instant was chosen in.
-        key = (id(owner), int(instant))
-        hit = self._verifiers.get(key)
-        if hit is not None and hit[0] is owner:
-            return hit[1]
-        verifier = (
-            PolicyBuilder()
-            .store(store)
-            .time(_utc(int(instant)))
-            .max_chain_depth(MAX_CHAIN_DEPTH)
-            .extension_policies(ca_policy=CA_POLICY, ee_policy=EE_POLICY)
-            .build_client_verifier()
-        )
-        self._verifiers[key] = (owner, verifier)
-        if len(self._verifiers) > 64:
-            del self._verifiers[next(iter(self._verifiers))]
-        return verifier
 
     def clear(self) -> None:
         """Forget every cached chain (e.g. after the trust configuration changed)."""
         self._chains.clear()
         self._issuers.clear()
-        self._verifiers.clear()
+        clear_shared_caches()
 
     def _remember(self, cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
         cache[key] = value
@@ -617,34 +710,34 @@ class Validator:
         issuer = self._issuers.get((id(trust), certificates[1:])) if len(certificates) > 1 else None
         known = issuer is not None and issuer.trust is trust
         # Under a known issuer chain only chain[0] is new: parse and check just that.
-        certs: list[x509.Certificate] = []
-        for i, der in enumerate(certificates[:1] if known else certificates):
-            try:
-                certs.append(x509.load_der_x509_certificate(der))
-            except (ValueError, x509.InvalidVersion) as exc:
-                raise CredentialRejected(
-                    "malformed", "§2", f"certificates[{i}] is not a DER X.509 certificate: {exc}"
-                ) from exc
-        leaf_tnal, constrained = _static_checks(0, certs[0])
+        given_ders = certificates[:1] if known else certificates
+        # Every certificate parses before any is inspected (the order of the checks).
+        loaded = [_load(i, der) for i, der in enumerate(given_ders)]
+        leaf = _parsed(0, given_ders[0], loaded[0])
         try:
-            leaf_constraints = claim_constraints_of(certs[0]) if constrained else None
+            leaf_constraints = claim_constraints_of(leaf.cert) if leaf.constrained else None
         except MalformedError as exc:
             raise CredentialRejected(
-                "malformed", "§4.5", f"{_cert_name(0, certs[0])}: claim constraints: {exc}"
+                "malformed", "§4.5", f"{_cert_name(0, leaf.cert)}: claim constraints: {exc}"
             ) from exc
+        parsed = [leaf] + [_parsed(i, given_ders[i], loaded[i]) for i in range(1, len(given_ders))]
         if issuer is not None and known:
-            path, tnals, nb, na = self._verify_under_issuer(certs[0], leaf_tnal, issuer, now)
+            path, tnals, nb, na = self._verify_under_issuer(leaf, issuer, now)
             _check_scope(path, tnals, trust, start=0, scope=issuer.scope)
             given = path[: len(certificates)]
+            starts = (leaf.not_before, *issuer.starts)
+            ends = (leaf.not_after, *issuer.ends)
         else:
-            given_tnals = [leaf_tnal] + [
-                _static_checks(i, c)[0] for i, c in enumerate(certs[1:], start=1)
-            ]
-            path, tnals, nb, na = self._verify_full(certs, given_tnals, trust, now)
+            full = self._verify_full(parsed, trust, now)
+            path = tuple(p.cert for p in full)
+            tnals = tuple(p.tnauthlist for p in full)
             _check_scope(path, tnals, trust, start=len(path) - 1, scope=None)
-            if len(certs) > 1:
-                self._remember_issuer(certificates, path, tnals, trust)
-            given = tuple(certs)
+            if len(parsed) > 1:
+                self._remember_issuer(certificates, full, trust)
+            given = tuple(p.cert for p in parsed)
+            starts = tuple(p.not_before for p in full)
+            ends = tuple(p.not_after for p in full)
+            nb, na = max(starts), min(ends)
         return ChainFacts(
             certificates=given,
             path=path,
@@ -652,95 +745,85 @@ class Validator:
             leaf_constraints=leaf_constraints,
             not_before=nb,
             not_after=na,
+            starts=starts,
+            ends=ends,
         )
 
     def _remember_issuer(
-        self,
-        certificates: tuple[bytes, ...],
-        path: tuple[x509.Certificate, ...],
-        tnals: tuple[TNAuthList | None, ...],
-        trust: TrustStore,
+        self, certificates: tuple[bytes, ...], full: tuple[_ParsedCert, ...], trust: TrustStore
     ) -> None:
-        issuer_path = path[1:]
-        for cert in issuer_path:
-            try:
-                cert.extensions.get_extension_for_class(x509.NameConstraints)
-            except x509.ExtensionNotFound:
-                continue
+        issuer_path = full[1:]
+        if any(p.name_constrained for p in issuer_path):
             return  # name constraints apply to the leaf's names: always verify in full
         # The full check passed, so below the first certificate carrying a TNAuthList
         # every one carries one: the scope granted to chain[0] is chain[1]'s TNAuthList
         # (None when nothing above chain[0] is scoped).
-        scope = tnals[1]
+        starts = tuple(p.not_before for p in issuer_path)
+        ends = tuple(p.not_after for p in issuer_path)
         facts = _IssuerFacts(
             trust=trust,
-            path=issuer_path,
-            tnauthlists=tnals[1:],
-            scope=scope,
-            not_before=max(_not_before(c) for c in issuer_path),
-            not_after=min(_not_after(c) for c in issuer_path),
-            store=Store([issuer_path[0]]),
+            path=tuple(p.cert for p in issuer_path),
+            tnauthlists=tuple(p.tnauthlist for p in issuer_path),
+            scope=issuer_path[0].tnauthlist,
+            not_before=max(starts),
+            not_after=min(ends),
+            starts=starts,
+            ends=ends,
         )
         self._remember(self._issuers, (id(trust), certificates[1:]), facts)
 
     def _verify_full(
-        self,
-        certs: list[x509.Certificate],
-        given_tnals: list[TNAuthList | None],
-        trust: TrustStore,
-        now: float,
-    ) -> tuple[tuple[x509.Certificate, ...], tuple[TNAuthList | None, ...], float, float]:
-        nb = max(_not_before(c) for c in certs)
-        na = min(_not_after(c) for c in certs)
+        self, parsed: list[_ParsedCert], trust: TrustStore, now: float
+    ) -> tuple[_ParsedCert, ...]:
+        certs = [p.cert for p in parsed]
+        nb = max(p.not_before for p in parsed)
+        na = min(p.not_after for p in parsed)
         anchor_window = _candidate_anchor_window(certs[-1], trust)
         if anchor_window is not None:
             nb, na = max(nb, anchor_window[0]), min(na, anchor_window[1])
         instant = _verification_instant(now, nb, na)
-        verifier = self._verifier(trust.store, trust, instant)
+        verifier = _verifier(trust.store, trust, instant)
         try:
             verified = verifier.verify(certs[0], certs[1:])
         except VerificationError as exc:
             raise CredentialRejected(
                 "chain", "§4.1", f"the chain does not validate to an STI trust anchor: {exc}"
             ) from exc
-        path = tuple(verified.chain)
+        path = verified.chain
         # The credential's chain must be the path itself, leaf first, each certificate
         # signed by the next (PROFILE.md §2); the anchor may be left out.
-        if path[: len(certs)] != tuple(certs):
+        if len(path) < len(certs) or any(
+            a is not b and a != b for a, b in zip(path, certs, strict=False)
+        ):
             raise CredentialRejected(
                 "chain",
                 "§2",
                 "the certificates are not the verified path in order (leaf first, each "
                 "signed by the next, nothing else)",
             )
-        tnals = tuple(given_tnals) + tuple(
-            _static_checks(i, c)[0] for i, c in enumerate(path[len(certs) :], start=len(certs))
+        return tuple(parsed) + tuple(
+            _parse_anchor(i, c) for i, c in enumerate(path[len(certs) :], start=len(certs))
         )
-        nb = max(_not_before(c) for c in path)
-        na = min(_not_after(c) for c in path)
-        return path, tnals, nb, na
 
     def _verify_under_issuer(
-        self,
-        leaf: x509.Certificate,
-        leaf_tnal: TNAuthList | None,
-        issuer: _IssuerFacts,
-        now: float,
+        self, leaf: _ParsedCert, issuer: _IssuerFacts, now: float
     ) -> tuple[tuple[x509.Certificate, ...], tuple[TNAuthList | None, ...], float, float]:
-        nb = max(_not_before(leaf), issuer.not_before)
-        na = min(_not_after(leaf), issuer.not_after)
+        nb = max(leaf.not_before, issuer.not_before)
+        na = min(leaf.not_after, issuer.not_after)
         instant = _verification_instant(now, nb, na)
         # The same verifier and policies, with the already verified issuer as the only
         # anchor: checks the leaf's signature, names, validity and extensions as the
         # full verification does; everything above was established by it.
-        verifier = self._verifier(issuer.store, issuer, instant)
+        if issuer.store is None:
+            issuer.store = Store([issuer.path[0]])
+        verifier = _verifier(issuer.store, issuer, instant)
         try:
-            verifier.verify(leaf, [])
+            verifier.verify(leaf.cert, [])
         except VerificationError as exc:
             raise CredentialRejected(
                 "chain", "§4.1", f"the chain does not validate to an STI trust anchor: {exc}"
             ) from exc
-        return (leaf, *issuer.path), (leaf_tnal, *issuer.tnauthlists), nb, na
+        return (leaf.cert, *issuer.path), (leaf.tnauthlist, *issuer.tnauthlists), nb, na
 
     # -- credentials --
 
@@ -998,8 +1081,8 @@ class Validator:
 
 
 def _chain_bounds(facts: ChainFacts) -> tuple[tuple[TimeBound, ...], tuple[TimeBound, ...]]:
-    starts = [_not_before(c) for c in facts.path]
-    ends = [_not_after(c) for c in facts.path]
+    starts = facts.starts or tuple(_not_before(c) for c in facts.path)
+    ends = facts.ends or tuple(_not_after(c) for c in facts.path)
     i_first, i_last = starts.index(max(starts)), ends.index(min(ends))
     return (
         (
