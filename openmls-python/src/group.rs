@@ -108,10 +108,15 @@ pub fn load_group_state(b: &Backend, group_id: &[u8], what: &str) -> Res<GroupSt
     let group = MlsGroup::load(b.storage(), &gid)
         .map_err(|e| err::storage(what, e))?
         .ok_or_else(|| UnknownGroup::new_err(format!("{what}: no group with this id in storage")))?;
-    let own_key = group
-        .own_leaf_node()
-        .map(|l| l.signature_key().as_slice().to_vec())
-        .ok_or_else(|| MlsError::new_err(format!("{what}: stored group has no own leaf")))?;
+    let Some(own_key) = group.own_leaf_node().map(|l| l.signature_key().as_slice().to_vec()) else {
+        if group.is_active() {
+            return Err(MlsError::new_err(format!("{what}: stored group has no own leaf")));
+        }
+        // Removed from the group: it can still be loaded (and inspected or deleted), but
+        // every operation that would sign refuses an inactive group first.
+        let scheme = group.ciphersuite().signature_algorithm();
+        return Ok(GroupState::new(group, Arc::new(KeyMaterial::new(scheme, vec![], vec![]))));
+    };
     let signer = KeyMaterial::load(b.storage(), &own_key)?.ok_or_else(|| {
         err::StorageError::new_err(format!("{what}: the group's signature key pair is not in storage"))
     })?;
@@ -490,6 +495,7 @@ impl PyGroup {
     ) -> PyResult<CommitBundle> {
         let what = "Group.self_update";
         self.write(py, what, |st, b| {
+            st.check_can_commit(what)?;
             let current = st
                 .group
                 .own_leaf_node()
@@ -707,6 +713,9 @@ impl PyGroup {
     fn export_group_info<'py>(&self, py: Python<'py>, with_ratchet_tree: bool) -> PyResult<Bound<'py, PyBytes>> {
         let what = "Group.export_group_info";
         let g = self.read(py, what, |st| {
+            if !st.group.is_active() {
+                return Err(InactiveGroup::new_err(format!("{what}: this member is no longer in the group")));
+            }
             let msg = st
                 .group
                 .export_group_info(crypto(), st.signer.as_ref(), with_ratchet_tree)

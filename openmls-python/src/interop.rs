@@ -82,7 +82,7 @@ fn join(provider: &Provider, welcome: &[u8], ratchet_tree: Option<Vec<u8>>) -> R
             .number_of_resumption_psks(32)
             .use_ratchet_tree_extension(true)
             .build();
-        let st = stage_welcome(b, w, tree, &config, true, what)?;
+        let st = stage_welcome(b, w, tree, &config, true, false, what)?;
         accept_welcome(b, st.staged, &st.hash_ref, st.last_resort, what)
     })
 }

@@ -290,6 +290,7 @@ struct PendingWelcome {
     staged: StagedWelcome,
     hash_ref: KeyPackageRef,
     last_resort: bool,
+    replace_existing: bool,
 }
 
 /// The result of staging a Welcome: the OpenMLS object plus what inspection needs.
@@ -319,6 +320,7 @@ pub fn stage_welcome(
     tree: Option<RatchetTreeIn>,
     config: &MlsGroupJoinConfig,
     skip_lifetime_validation: bool,
+    replace_existing: bool,
     what: &str,
 ) -> Res<Staged> {
     let mut found = None;
@@ -347,6 +349,10 @@ pub fn stage_welcome(
         }
         if skip_lifetime_validation {
             builder = builder.skip_lifetime_validation();
+        }
+        if replace_existing {
+            // Checked again (and the old group deleted) in accept().
+            builder = builder.replace_old_group();
         }
         let staged = builder.build().map_err(|e| err::welcome(what, &e))?;
         // build() succeeded, so a tree was present.
@@ -404,7 +410,8 @@ impl PyStagedWelcome {
 impl PyStagedWelcome {
     /// Decrypt and validate ``welcome`` with a stored KeyPackage.
     #[staticmethod]
-    #[pyo3(signature = (provider, welcome, *, ratchet_tree=None, max_past_epochs=2, accept_private_handshake=false))]
+    #[pyo3(signature = (provider, welcome, *, ratchet_tree=None, max_past_epochs=2,
+                        accept_private_handshake=false, replace_existing=false))]
     fn from_bytes(
         py: Python<'_>,
         provider: &Provider,
@@ -412,6 +419,7 @@ impl PyStagedWelcome {
         ratchet_tree: Option<Vec<u8>>,
         max_past_epochs: usize,
         accept_private_handshake: bool,
+        replace_existing: bool,
     ) -> PyResult<Self> {
         let what = "StagedWelcome.from_bytes";
         let config = crate::group::join_config(max_past_epochs, accept_private_handshake);
@@ -419,7 +427,8 @@ impl PyStagedWelcome {
             guard(what, || {
                 let w = parse_welcome(what, welcome)?;
                 let tree = ratchet_tree.map(|t| parse_ratchet_tree(what, &t)).transpose()?;
-                let st = provider.transaction(|b| stage_welcome(b, w, tree, &config, false, what))?;
+                let st = provider
+                    .transaction(|b| stage_welcome(b, w, tree, &config, false, replace_existing, what))?;
                 let ctx = st.staged.group_context();
                 let own_index = st
                     .staged
@@ -435,7 +444,12 @@ impl PyStagedWelcome {
                     ciphersuite: u16::from(ctx.ciphersuite()),
                     required: required_credential_types(ctx.extensions()),
                 };
-                let pending = PendingWelcome { staged: st.staged, hash_ref: st.hash_ref, last_resort: st.last_resort };
+                let pending = PendingWelcome {
+                    staged: st.staged,
+                    hash_ref: st.hash_ref,
+                    last_resort: st.last_resort,
+                    replace_existing,
+                };
                 Ok((pending, info, st.tree))
             })
         })?;
@@ -502,8 +516,13 @@ impl PyStagedWelcome {
                 let pending = slot
                     .take()
                     .ok_or_else(|| MlsError::new_err(format!("{what}: this Welcome was already accepted")))?;
-                self.provider
-                    .transaction(|b| accept_welcome(b, pending.staged, &pending.hash_ref, pending.last_resort, what))
+                let gid = GroupId::from_slice(&self.info.group_id);
+                self.provider.transaction(|b| {
+                    if pending.replace_existing {
+                        delete_stored_group(b, &gid, what)?;
+                    }
+                    accept_welcome(b, pending.staged, &pending.hash_ref, pending.last_resort, what)
+                })
             })
         })?;
         Ok(PyGroup::new(self.provider.clone(), state))

@@ -108,3 +108,29 @@ def test_accept_twice_fails(alice: Client) -> None:
     staged.accept()
     with pytest.raises(m.MlsError):
         staged.accept()
+
+
+def test_rejoin_after_removal_replaces_the_old_group(alice: Client) -> None:
+    bob = two_members(alice)
+    bundle = alice.g.remove_members([bob.g.own_index])
+    staged = bob.g.process_message(bundle.commit)
+    assert isinstance(staged, m.StagedCommit) and staged.self_removed
+    bob.g.merge_staged_commit(staged)
+    alice.g.merge_pending_commit()
+    bundle = alice.g.add_members([bob.key_package()])
+    alice.g.merge_pending_commit()
+    with pytest.raises(m.MlsError, match="already stored"):
+        m.StagedWelcome.from_bytes(bob.provider, bundle.welcome or b"")
+    # Dropping a replacing Welcome still leaves the old group in place.
+    m.StagedWelcome.from_bytes(bob.provider, bundle.welcome or b"", replace_existing=True)
+    old = m.Group.load(bob.provider, alice.g.group_id)
+    assert not old.is_active
+    for call in (lambda: old.create_message(b"x"), old.self_update, old.export_group_info):
+        with pytest.raises(m.InactiveGroup):
+            call()
+    staged_welcome = m.StagedWelcome.from_bytes(
+        bob.provider, bundle.welcome or b"", replace_existing=True
+    )
+    bob.group = staged_welcome.accept()
+    assert_same_epoch([alice, bob])
+    assert m.Group.load(bob.provider, alice.g.group_id).is_active

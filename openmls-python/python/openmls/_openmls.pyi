@@ -388,13 +388,16 @@ class StagedWelcome:
         ratchet_tree: bytes | None = None,
         max_past_epochs: int = 2,
         accept_private_handshake: bool = False,
+        replace_existing: bool = False,
     ) -> StagedWelcome:
         """Decrypt and validate ``welcome`` (MLSMessage(Welcome)) with a stored KeyPackage.
         ``ratchet_tree`` is needed only when the GroupInfo lacks the ratchet tree extension.
         The joined group gets this member's handshake policy (``accept_private_handshake``)
         and ``max_past_epochs``. Raises :class:`NoMatchingKeyPackage` (not for us),
         :class:`InvalidMessage` / :class:`InvalidSignature` / :class:`InvalidCredential`
-        (bad Welcome, GroupInfo or tree), :class:`MlsError` if the group is already stored."""
+        (bad Welcome, GroupInfo or tree), :class:`MlsError` if a group with this id is
+        already stored, unless ``replace_existing`` (re-added after a removal): then
+        :meth:`accept` deletes the stored group first."""
     @property
     def sender(self) -> Member:
         """The member that sent the Welcome (signer of the GroupInfo)."""
