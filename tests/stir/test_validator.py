@@ -631,3 +631,22 @@ def test_chain_cache_keeps_time_rules_and_trust_store_apart(
     # Forgetting is possible (e.g. after the trust configuration changed).
     validator.clear()
     assert not validator._chains and not validator._issuers
+
+
+def test_shared_parse_cache_keeps_no_outcome(
+    pki: DemoPKI, untrusted_pki: DemoPKI, provider: Provider, trust: TrustStore
+) -> None:
+    # Parses are shared by every Validator in the process; failures and verification
+    # outcomes are not: a refused issuer stays refused, and a chain accepted under one
+    # trust store is still verified from scratch under another.
+    critical_ca = pki.issue_spc(
+        "Crit", "5555", [TNRange("13125550100", 10)], ca=True, critical_tnauthlist=True
+    )
+    content, key = delegate(pki, critical_ca, [OneTN("13125550101")])
+    for _ in range(2):
+        err = rejection(validate_cert, content, key, pki.trust_store())
+        assert err.reason == "critical-extension"
+    content, key = delegate(pki, provider.ca, [OneTN(ALICE_TN)])
+    assert validate_cert(content, key, trust).tns == (ALICE_TN,)
+    err = rejection(validate_cert, content, key, untrusted_pki.trust_store())
+    assert (err.reason, err.rule) == ("chain", "§4.1")
