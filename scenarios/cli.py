@@ -50,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "demo", help="the headline: a rogue provider splits a group; comparing codes catches it"
     )
     demo.add_argument("--out", type=Path, metavar="DIR", help="where the report goes")
+    demo.add_argument(
+        "--tui",
+        action="store_true",
+        help="instead: chat in the TUI as Alice with two bot members (nothing to set up)",
+    )
     demo.set_defaults(func=demo_command)
 
 
@@ -122,7 +127,12 @@ def _print_verdicts(outcome: RunOutcome, console: Console) -> None:
 
 
 def demo_command(args: argparse.Namespace, *, engine: Engine | None = None) -> int:
-    """``stirmls demo``: the headline scenario, told in plain words."""
+    """``stirmls demo``: the headline scenario, told in plain words (``--tui``: chat)."""
+    if getattr(args, "tui", False):
+        # Lazy: the TUI and the whole client stack load only for --tui.
+        from scenarios.demo_world import run_demo_tui
+
+        return run_demo_tui()
     scenario = load_library_scenario(HEADLINE)
     out = Console(highlight=False)
     try:
