@@ -388,6 +388,12 @@ class ChainFacts:
             return None
         return key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
 
+    @cached_property
+    def signer_key(self) -> ec.EllipticCurvePublicKey:
+        """chain[0]'s P-256 key as a PASSporT signer (loaded once per verified chain: a
+        provider's signer chain signs every member's PASSporT)."""
+        return _p256_key_of(self.leaf, "the PASSporT signer (certificates[0])")
+
     @property
     def leaf_tnauthlist(self) -> TNAuthList:
         """chain[0]'s TNAuthList (present once the scope rules passed)."""
@@ -963,8 +969,7 @@ class Validator:
         except MalformedError as exc:
             raise CredentialRejected("malformed", "§5.2", str(exc)) from exc
         facts = self.chain_facts(credential.certificates, trust, now)
-        signer_key = _p256_key_of(facts.leaf, "the PASSporT signer (certificates[0])")
-        passport = verify_passport_signature(token, signer_key)
+        passport = verify_passport_signature(token, facts.signer_key)
         tnal = facts.leaf_tnauthlist
         coverage = trust.coverage(passport.orig_tn, tnal)
         if coverage is Coverage.SPC_UNASSIGNED:
