@@ -15,6 +15,7 @@ cancelled with it, and the temporary directory is removed after the app returns.
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,8 +75,14 @@ _FRIENDLY = {
 }
 
 
-def bot_answer(bot: Person, text: str, code: str | None) -> str:
-    """What a bot says to one of the human's messages (pure, so it can be tested)."""
+def bot_answer(
+    bot: Person, text: str, code: str | None, others: tuple[str, ...] = ()
+) -> str | None:
+    """What a bot says to one of the human's messages (pure, so it can be tested);
+    None when the message names only other bots (``others``), so it is not for this one."""
+    words = set(re.findall(r"\w+", text.lower()))
+    if bot.name.lower() not in words and any(o.lower() in words for o in others):
+        return None
     if "code" in text.lower() or "verify" in text.lower():
         if code is None:
             return f"{bot.name}: I have no code for this group yet."
@@ -93,6 +100,7 @@ class DemoBot:
     codes: dict[bytes, str] = field(default_factory=dict)  # group -> code at its epoch
     epochs: dict[bytes, int] = field(default_factory=dict)
     answered: list[str] = field(default_factory=list)
+    others: tuple[str, ...] = ()  # the other bots' names (a message to them is not ours)
     running: bool = False
     _greeted: set[bytes] = field(default_factory=set)
 
@@ -135,7 +143,9 @@ class DemoBot:
             # Only the human's lines: answering each other would never end.
             if line.own or line.system or not line.sender.startswith(self.human.name):
                 return []
-            answer = bot_answer(self.person, line.text, self.codes.get(line.group_id))
+            answer = bot_answer(self.person, line.text, self.codes.get(line.group_id), self.others)
+            if answer is None:
+                return []
             self.answered.append(line.text)
             return [SendText(line.group_id, answer)]
         return []
@@ -148,7 +158,10 @@ class DemoWorld:
         """Create the PKI now (fast, synchronous); service and clients start in ``core``."""
         self.base = base
         self.human = human
-        self.bots = [DemoBot(person, human) for person in bots]
+        self.bots = [
+            DemoBot(person, human, others=tuple(b.name for b in bots if b != person))
+            for person in bots
+        ]
         self.pki = DemoPKI.init(base / "pki")
         self.pki.issue_spc(
             "Demo Telecom", "1234", [TNRange("12025550100", 100)], ca=True, name=PROVIDER_CA

@@ -31,9 +31,12 @@ async def until(pause: Pause, check: Callable[[], bool], what: str) -> None:
 
 def test_bot_answer_echoes_and_tells_its_code() -> None:
     bob = BOTS[0]
-    assert "'hello'" in bot_answer(bob, "hello", None)
-    assert "12345" in bot_answer(bob, "what is your code?", "12345 67890")
-    assert "no code" in bot_answer(bob, "verify?", None)
+    assert "'hello'" in (bot_answer(bob, "hello", None) or "")
+    assert "12345" in (bot_answer(bob, "what is your code?", "12345 67890") or "")
+    assert "no code" in (bot_answer(bob, "verify?", None) or "")
+    # A message naming only Carol is hers; naming Bob too, both answer.
+    assert bot_answer(bob, "Carol, your code?", "1", others=("Carol",)) is None
+    assert bot_answer(bob, "Bob and Carol: hi", None, others=("Carol",)) is not None
 
 
 def test_demo_world_in_the_app(tmp_path: Path) -> None:
@@ -83,13 +86,14 @@ def test_demo_world_in_the_app(tmp_path: Path) -> None:
                 ),
                 "bots at Alice's epoch",
             )
-            await pilot.press(*"your code?", "enter")
+            await pilot.press(*"Bob, your code?", "enter")
             await until(
                 pause,
                 lambda: any("my code is" in x.text for x in group.lines),
                 "a bot tells its code",
             )
             told = next(x.text for x in group.lines if "my code is" in x.text)
+            assert told.startswith("Bob:")
             await pilot.press("ctrl+g")
             assert isinstance(app.screen, VerifyScreen)
             shown = str(app.screen.query_one("#verify-code", Static).render())
