@@ -20,6 +20,7 @@ about 2 KB an entry for a three-certificate chain, so the default bound is ~35 M
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,7 +38,8 @@ class ValidationCache:
             raise ValueError("maxsize must be at least 1")
         self.validator = validator or DEFAULT_VALIDATOR
         self.maxsize = maxsize
-        self._entries: dict[tuple[Any, ...], tuple[TrustStore, Verdict]] = {}
+        # (trust store, verdict, latest lower time bound, earliest upper time bound)
+        self._entries: dict[tuple[Any, ...], tuple[TrustStore, Verdict, float, float]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -84,10 +86,16 @@ class ValidationCache:
             future_skew,
             ciphersuite,
         )
+        now_s = now.timestamp()
+        tolerance = clock_tolerance.total_seconds()
         entry = self._entries.get(key)
         if entry is not None and entry[0] is trust:
             self.hits += 1
             verdict = entry[1]
+            # Every time rule holds: the same test as Verdict.time_failure, on the
+            # extreme bounds (the common case, so it is kept to two comparisons).
+            if entry[2] <= now_s + tolerance and now_s - tolerance <= entry[3]:
+                return verdict.identity
         else:
             self.misses += 1
             verdict = self.validator.verdict(
@@ -104,11 +112,14 @@ class ValidationCache:
                 ciphersuite=ciphersuite,
             )
             entries = self._entries
-            entries[key] = (trust, verdict)
+            entries[key] = (
+                trust,
+                verdict,
+                max((b.at for b in verdict.lower), default=-math.inf),
+                min((b.at for b in verdict.upper), default=math.inf),
+            )
             if len(entries) > self.maxsize:
                 del entries[next(iter(entries))]
-        now_s = now.timestamp()
-        tolerance = clock_tolerance.total_seconds()
         try:
             return verdict.at(now_s, tolerance, strict_time)
         except CredentialRejected:
