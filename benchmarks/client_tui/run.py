@@ -1,6 +1,6 @@
 """Benchmark of the chat TUI with a 1,000-member group and 10,000 messages (not a test).
 
-Run: ``uv run --no-sync python tests/client/bench_tui.py`` (headless Textual, 140x40).
+Run: ``uv run python benchmarks/client_tui/run.py [MEMBERS MESSAGES]`` (headless Textual, 140x40).
 Measures, each as the median of several runs:
 
 * open: from handing the app the member list and the history to the screen being
@@ -18,7 +18,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The sample world (members, history) is shared with the TUI tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "client"))
 
 from tui_sample import FAMILY, MEMBERS, T0, world
 
