@@ -90,6 +90,22 @@ class Outbox:
         if len(rows) < self.capacity:
             self._reload = False  # caught up: live pushes resume from here
 
+    def take_ready(self) -> list[str]:
+        """Whatever can be sent right now without waiting (replies, then mail; nothing
+        once closing), so that the writer can add it to the batch it is about to write."""
+        batch: list[str] = []
+        if self.closing is not None:
+            return batch
+        if self._replies:
+            batch.extend(self._replies)
+            self._replies.clear()
+            self._drained.set()
+        if not self._mail and self._reload:
+            self._load()
+        batch.extend(self._mail)
+        self._mail.clear()
+        return batch
+
     async def next_batch(self) -> list[str] | None:
         """Frames to send now, in order; None when the connection must close."""
         while True:
