@@ -431,12 +431,14 @@ class _ParsedCert:
     not_after: float
 
 
-# Parsed certificates by DER bytes, shared by every Validator: a certificate's bytes
-# determine its parse and its static checks (nothing here depends on trust or time), and
-# issuer certificates recur in every credential of a provider. Failures are not kept.
-# Insertion order out once full (a dict is cheaper than an LRU on the hot path).
-_PARSED: dict[bytes, _ParsedCert] = {}
-_PARSED_ANCHORS: dict[x509.Certificate, _ParsedCert] = {}
+# Parsed issuer certificates (chain[1:]) by DER bytes, shared by every Validator: a
+# certificate's bytes determine its parse and its static checks (nothing here depends on
+# trust or time), and issuer certificates recur in every credential of a provider. Leaves
+# are not kept (each member's is new; a Validator's chain cache covers repeats), nor are
+# failures. Oldest out once full (OrderedDict: a plain dict's first item gets slower to
+# reach as items are deleted from the front).
+_PARSED: OrderedDict[bytes, _ParsedCert] = OrderedDict()
+_PARSED_ANCHORS: OrderedDict[x509.Certificate, _ParsedCert] = OrderedDict()
 _PARSED_MAX: Final = 2048
 
 
@@ -465,9 +467,10 @@ def _parsed(index: int, der: bytes, loaded: _ParsedCert | x509.Certificate) -> _
     if isinstance(loaded, _ParsedCert):
         return loaded
     parsed = _inspect(index, loaded)
-    _PARSED[der] = parsed
-    if len(_PARSED) > _PARSED_MAX:
-        del _PARSED[next(iter(_PARSED))]
+    if index:
+        _PARSED[der] = parsed
+        if len(_PARSED) > _PARSED_MAX:
+            _PARSED.popitem(last=False)
     return parsed
 
 
@@ -479,7 +482,7 @@ def _parse_anchor(index: int, cert: x509.Certificate) -> _ParsedCert:
     parsed = _inspect(index, cert)
     _PARSED_ANCHORS[cert] = parsed
     if len(_PARSED_ANCHORS) > _PARSED_MAX:
-        del _PARSED_ANCHORS[next(iter(_PARSED_ANCHORS))]
+        _PARSED_ANCHORS.popitem(last=False)
     return parsed
 
 
