@@ -301,7 +301,7 @@ impl PyGroup {
                     signature_key: signer.keys.public.clone().into(),
                 };
                 provider.transaction(|b| {
-                    signer.keys.store(b.storage())?;
+                    signer.keys.ensure_stored(b.storage())?;
                     let group = builder.build(b, signer.keys.as_ref(), cwk).map_err(|e| match e {
                         NewGroupError::GroupAlreadyExists => {
                             MlsError::new_err(format!("{what}: a group with this id already exists in storage"))

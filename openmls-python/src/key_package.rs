@@ -89,7 +89,7 @@ impl PyKeyPackage {
                 };
                 let bundle = provider.transaction(|b| {
                     // The joiner's group will need this signer: keep it with the bundle.
-                    signer.keys.store(openmls_traits::OpenMlsProvider::storage(b))?;
+                    signer.keys.ensure_stored(openmls_traits::OpenMlsProvider::storage(b))?;
                     builder.build(cs, b, signer.keys.as_ref(), cwk).map_err(|e| match e {
                         KeyPackageNewError::StorageError => {
                             crate::errors::StorageError::new_err("KeyPackage.create: storing the bundle failed")

@@ -68,6 +68,15 @@ impl KeyMaterial {
             .map_err(|e| storage_err("store signature key", e))
     }
 
+    /// Stores the key pair unless this very pair is already stored: a read is cheaper
+    /// than rewriting it, and `Group.create` / `KeyPackage.create` usually reuse a signer.
+    pub fn ensure_stored(&self, storage: &Storage) -> Res<()> {
+        match Self::load(storage, &self.public)? {
+            Some(m) if m.scheme == self.scheme && m.private == self.private => Ok(()),
+            _ => self.store(storage),
+        }
+    }
+
     pub fn load(storage: &Storage, public: &[u8]) -> Res<Option<Self>> {
         storage
             .signature_key_pair(&PublicKeyId { value: public.to_vec() })
