@@ -307,7 +307,7 @@ async def client_acker(c: LoadClient) -> None:
             await c.ws.send_message(encode_frame(ack))
 
 
-ACK_INTERVAL = 0.05  # clients acknowledge what they received in one frame per 50 ms
+ACK_INTERVAL = 0.05  # seconds between a client's ack frames (--ack-interval)
 QUIET_ACKS = True  # set by --loud-acks: every ack answered with "ok"
 ID_SPACE = 10**9  # request ids: client index * ID_SPACE + sequence number
 
@@ -504,6 +504,7 @@ async def run_config(
 
 
 async def main_async(args: argparse.Namespace) -> None:
+    load_at_start = os.getloadavg()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         pki = DemoPKI.init(Path(tmp) / "pki")
@@ -526,7 +527,8 @@ async def main_async(args: argparse.Namespace) -> None:
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
-            "load_average_at_start": os.getloadavg(),
+            "load_average_at_start": load_at_start,
+            "load_average_at_end": os.getloadavg(),
         },
         "settings": {
             "seconds": args.seconds,
@@ -557,8 +559,15 @@ def main() -> None:
     parser.add_argument(
         "--profile-server", metavar="OUT", help="run the service under pyinstrument (text report)"
     )
+    parser.add_argument(
+        "--ack-interval",
+        type=float,
+        default=0.05,
+        help="seconds between a client's ack frames (each acknowledges all it received)",
+    )
     args = parser.parse_args()
-    global QUIET_ACKS
+    global QUIET_ACKS, ACK_INTERVAL
+    ACK_INTERVAL = args.ack_interval
     QUIET_ACKS = not args.loud_acks
     trio.run(main_async, args)
 
