@@ -134,6 +134,9 @@ T = TypeVar("T")
 COMMIT_ATTEMPTS = 5
 EPOCH_WAIT = 10.0  # seconds to wait for the winning commit after a stale-epoch answer
 KEEPALIVE = 60.0  # seconds between pings (the service closes idle sessions after 300 s)
+# Answers to invitations sent together arrive back to back: the adder waits until none is
+# being checked and none has come for this long, so N invitees join in one commit, not N.
+ADD_GATHER_QUIET = 0.2
 PROPOSAL_PATIENCE = 5.0  # seconds a member waits for the designated committer of a proposal
 
 LinkFactory = Callable[[], AbstractAsyncContextManager[FrameLink]]
@@ -182,6 +185,7 @@ class GroupSlot:
     checked: list[tuple[openmls.Member, MemberVerdict]] = field(default_factory=list)
     pending_adds: list[openmls.KeyPackage] = field(default_factory=list)
     adding: bool = False
+    checking: int = 0  # KeyPackage answers being checked right now
     epoch_moved: trio.Event = field(default_factory=trio.Event)
 
 
@@ -902,10 +906,15 @@ class ChatClient:
         if group_id is None or group_id not in self.slots:
             self.notice("a KeyPackage arrived for a group we are not in", NoticeLevel.WARNING)
             return
-        key_package = await self._thread(openmls.KeyPackage.parse, self.provider, deliver.data)
-        verdict = await self._thread(check_key_package, key_package, self._ctx(group_id))
-        if verdict.rejection is None:
-            verdict = await self._answers_our_invitation(deliver, group_id, verdict)
+        slot = self.slots[group_id]
+        slot.checking += 1
+        try:
+            key_package = await self._thread(openmls.KeyPackage.parse, self.provider, deliver.data)
+            verdict = await self._thread(check_key_package, key_package, self._ctx(group_id))
+            if verdict.rejection is None:
+                verdict = await self._answers_our_invitation(deliver, group_id, verdict)
+        finally:
+            slot.checking -= 1
         if verdict.rejection is not None:
             r = verdict.rejection
             view = view_rejection(verdict.who, r.reason, r.rule, r.detail)
@@ -969,6 +978,10 @@ class ChatClient:
         slot = self._slot(group_id)
         try:
             while slot.pending_adds:
+                gathered = 0
+                while slot.checking or gathered < len(slot.pending_adds):
+                    gathered = len(slot.pending_adds)
+                    await trio.sleep(ADD_GATHER_QUIET)
                 batch, slot.pending_adds = slot.pending_adds, []
                 await self._commit(group_id, functools.partial(slot.group.add_members, batch))
                 await self._send_title(group_id, slot)
