@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import trio
@@ -93,7 +93,6 @@ class RunningClient:
     spec: ClientSpec
     handle: ClientHandle
     state: ClientState
-    changed: trio.Event = field(default_factory=trio.Event)
     last_event: float = 0.0
 
 
@@ -161,12 +160,23 @@ class _Run:
         self.names_by_id: dict[bytes, str] = {}  # shared with every ClientState
         self.refused: set[str] = set()  # actors the service refused to register
         self._last_command = 0.0  # when the engine last gave a client a command
+        # Steps whose end the engine saw happen everywhere (a message read by every
+        # member): nothing is left to settle after them, so no quiet period is waited.
+        self._seen_done: set[int] = set()
         self.service_verdicts: list[CredentialVerdict] = []
         recorder.listen(self._on_event)
         self.steps: list[StepResult] = []
         self.comparisons: list[Comparison] = []
         self.interceptor = Interceptor(scenario)
         self.tn_of_sender = {display(a.tn): a.tn for a in scenario.actors.values()}
+        # Who waits on which actors' events: one wake-up per waiter, not one task per
+        # client per event (that was O(N) trio tasks on every event of a 200-member run).
+        self._waiters: list[tuple[frozenset[str], trio.Event]] = []
+        # An invite step's invitees hold their answers until all of them have their
+        # invitation, so the answers reach the inviter together and go into few commits.
+        self._holding: frozenset[str] = frozenset()
+        self._held: dict[str, ev.InvitationReceived] = {}
+        self._all_held = trio.Event()
 
     async def run(self) -> RunResult:
         rec = self.recorder
@@ -295,11 +305,17 @@ class _Run:
             if isinstance(event, ev.InvitationReceived):
                 # The run's people accept every invitation (a refusal is not in the
                 # vocabulary yet); the invitee's client makes the group-bound KeyPackage.
-                await client.handle.send(
-                    ev.AnswerInvitation(event.invitation.invitation_id, accept=True)
-                )
-            woken, client.changed = client.changed, trio.Event()
-            woken.set()
+                if client.actor in self._holding and client.actor not in self._held:
+                    self._held[client.actor] = event
+                    if len(self._held) == len(self._holding):
+                        self._all_held.set()
+                else:
+                    await client.handle.send(
+                        ev.AnswerInvitation(event.invitation.invitation_id, accept=True)
+                    )
+            for actors, woken in self._waiters:
+                if client.actor in actors:
+                    woken.set()
 
     def _group_name(self, client: RunningClient, group_id: bytes) -> str | None:
         return client.state.name_of(group_id)
@@ -358,14 +374,18 @@ class _Run:
         self, predicate: Callable[[], bool], timeout: float, clients: Sequence[RunningClient]
     ) -> bool:
         """Wait until ``predicate`` holds (re-checked on every event of ``clients``)."""
+        actors = frozenset(c.actor for c in clients)
         with trio.move_on_after(timeout):
             while not predicate():
                 if not clients:
                     await trio.sleep(0.05)
                     continue
-                async with trio.open_nursery() as nursery:
-                    for c in clients:
-                        nursery.start_soon(_wait_and_cancel, c.changed, nursery.cancel_scope)
+                waiter = (actors, trio.Event())
+                self._waiters.append(waiter)
+                try:
+                    await waiter[1].wait()
+                finally:
+                    self._waiters.remove(waiter)
             return True
         return predicate()
 
@@ -383,12 +403,14 @@ class _Run:
             late = [c.actor for c in clients if c.state.connection != ev.ConnectionState.CONNECTED]
             self.recorder.record("service", state="clients not connected", detail=", ".join(late))
 
-    async def _settle(self) -> None:
-        """Until no frame is held back by a delay and no client has reported anything
-        for SETTLE_QUIET (at most SETTLE_MAX after the delays)."""
+    async def _settle(self, *, until_quiet: bool = True) -> None:
+        """Until no frame is held back by a delay and (with ``until_quiet``) no client has
+        reported anything for SETTLE_QUIET (at most SETTLE_MAX after the delays)."""
         with trio.move_on_after(self.t.step):
             while self.relay.in_flight:
                 await trio.sleep(0.05)
+        if not until_quiet:
+            return
         quiet = self.t.settle_quiet
         with trio.move_on_after(self.t.settle_max):
             while True:
@@ -417,7 +439,7 @@ class _Run:
         # produced an event yet.
         self._last_command = trio.current_time()
         await self.relay.flush(later)
-        await self._settle()
+        await self._settle(until_quiet=not all(s.index in self._seen_done for s in batch))
         self.steps += [results[s.index] for s in batch]
 
     async def _run_step(self, step: Step, results: dict[int, StepResult]) -> None:
@@ -533,8 +555,13 @@ class _Run:
         invitees = [self.scenario.actors[m] for m in step.members]
         names = {i.name for i in invitees}
         seen_service = len(self.service_verdicts)
+        seen_by = {n: len(self.clients[n].state.verdicts) for n in names}
+        hold = frozenset(names - self.refused) if len(names) > 1 else frozenset()
+        self._holding, self._held, self._all_held = hold, {}, trio.Event()
         for invitee in invitees:
             await client.handle.send(ev.InviteNumber(gid, invitee.tn))
+        if hold:
+            await self._answer_together(len(hold))
 
         def refused_now() -> StepRejected | None:
             # The service checks the invitee's KeyPackage when it answers (PROFILE.md §6).
@@ -567,14 +594,29 @@ class _Run:
         missing = {i.tn for i in invitees} - self._member_tns(client, gid)
         if missing:
             raise StepFailed(f"not added: {', '.join(sorted(missing))}")
-        # The invitees join from the Welcome (checking every member of the tree first).
+        # The invitees join from the Welcome (checking every member of the tree first:
+        # O(N) signature checks each, so a large group needs time in proportion); one
+        # that refuses the Welcome is done too. Later steps start from the joined group.
         joiners = [self.clients[i.name] for i in invitees]
         group = step.group or ""
-        await self._wait_for(
-            lambda: all(j.state.group_by_title(group) is not None for j in joiners),
-            self.t.delivery,
-            joiners,
-        )
+
+        def done(j: RunningClient) -> bool:
+            joined = j.state.group_by_title(group) is not None
+            return joined or self._new_rejection(j, seen_by[j.actor]) is not None
+
+        limit = self.t.delivery + len(joiners) * self.t.per_member / 2
+        await self._wait_for(lambda: all(done(j) for j in joiners), limit, joiners)
+
+    async def _answer_together(self, count: int) -> None:
+        """Answer the held invitations at once, when all have arrived (or at the bound,
+        then those that have): their KeyPackages reach the inviter together, and its
+        client adds the answers that arrive together in one commit."""
+        with trio.move_on_after(self.t.delivery + count * self.t.per_member / 10):
+            await self._all_held.wait()
+        held, self._holding, self._held = self._held, frozenset(), {}
+        for actor, event in held.items():
+            answer = ev.AnswerInvitation(event.invitation.invitation_id, accept=True)
+            await self.clients[actor].handle.send(answer)
 
     async def _do_accept(self, step: Step) -> None:
         client = self._client(step.actor)
@@ -607,7 +649,8 @@ class _Run:
                     return False
             return True
 
-        await self._wait_for(delivered, self.t.delivery, readers)
+        if await self._wait_for(delivered, self.t.delivery, readers):
+            self._seen_done.add(step.index)
 
     def _member_key(self, client: RunningClient, gid: bytes, tn: str) -> str:
         g = client.state.groups.get(gid)
@@ -745,11 +788,6 @@ class _Run:
                 if view is not None:
                     views.append(view)
         return tuple(views)
-
-
-async def _wait_and_cancel(event: trio.Event, scope: trio.CancelScope) -> None:
-    await event.wait()
-    scope.cancel()
 
 
 def group_id_of_dest(dest: str) -> bytes | None:

@@ -23,13 +23,8 @@ MISSING = missing_pieces()
 # (none open right now: the last two, a stale-epoch retry and a KeyPackage for the wrong
 # number, were fixed in the client core during this session)
 KNOWN_BUGS: dict[str, str] = {}
+# Runs in CI; about 2 minutes on 2 shared cores (199 joiners each check 200 credentials).
 SLOW = {"large_group_200"}
-# Cannot pass yet, and would cost many minutes of CI to show it.
-TOO_SLOW_YET = {
-    "large_group_200": "client core (issue 5) commits one Add per KeyPackage answer: 199 "
-    "sequential commits, each processed by every member; measured 50 of them in 150 s on "
-    "2 cores, past the step's limit (249 s) and over 10 minutes in all",
-}
 
 
 def waits_for(name: str) -> str | None:
@@ -44,8 +39,6 @@ def cases() -> list[object]:
         reason = waits_for(name)
         if reason is not None:
             marks.append(pytest.mark.skip(reason=reason))
-        if name in TOO_SLOW_YET:
-            marks.append(pytest.mark.skip(reason=TOO_SLOW_YET[name]))
         if name in KNOWN_BUGS:
             marks.append(pytest.mark.xfail(reason=KNOWN_BUGS[name], strict=True))
         if name in SLOW or name in KNOWN_BUGS:  # a known bug shows as a step timeout
