@@ -1,28 +1,36 @@
-"""Run ``delivery_service.cli serve`` under pyinstrument (``run.py --profile-server``).
+"""Run ``delivery_service.cli serve`` under cProfile (``run.py --profile-server``).
 
     python benchmarks/ds_fanout/profiled_server.py OUT.txt serve-args...
 
-The report is written when the service stops on SIGINT. pyinstrument is a local
-profiling tool, not a project dependency: ``uv pip install pyinstrument``.
+The report (top functions by internal and by cumulative time) is written when the
+service stops on SIGINT. cProfile is in the standard library; it slows every Python
+call, so read the report for relative costs, not for absolute rates.
 """
 
 from __future__ import annotations
 
+import cProfile
+import io
+import pstats
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pyinstrument import Profiler
-
 from delivery_service.cli import main
 
 if __name__ == "__main__":
     out = sys.argv[1]
-    profiler = Profiler(interval=0.0005)
-    profiler.start()
+    profiler = cProfile.Profile()
+    profiler.enable()
     try:
         main(sys.argv[2:])
+    except KeyboardInterrupt:
+        pass
     finally:
-        profiler.stop()
-        Path(out).write_text(profiler.output_text(unicode=False, show_all=False))
+        profiler.disable()
+        text = io.StringIO()
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats("tottime").print_stats(45)
+        stats.sort_stats("cumulative").print_stats(45)
+        Path(out).write_text(text.getvalue())

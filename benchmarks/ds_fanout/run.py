@@ -1,38 +1,41 @@
 """ds_fanout: delivered messages/s and end-to-end latency of the delivery service.
 
     uv run --no-sync python benchmarks/ds_fanout/run.py [--clients 100 1000]
-        [--group-sizes 10 100] [--seconds 4] [--out benchmarks/ds_fanout/results.json]
+        [--group-sizes 10 100] [--seconds 3] [--load-procs 2]
+        [--out benchmarks/ds_fanout/results.json]
 
 For each (C clients, groups of G): the real service (``python -m delivery_service.cli
 serve``, SQLite WAL file, real STIR registration of every client, real MLS groups made by
-one add-commit each) runs in its own process; the C load clients run as trio tasks in
-this process. Two runs per configuration:
+one add-commit each) runs in its own process. The C load clients run in ``--load-procs``
+other processes (client i in process i mod P, so every group spans the processes); this
+process only coordinates them over pipes and reads the service's CPU time from /proc, so
+the service process is measured on its own. The load processes still share the
+machine's cores with the service: the figures say so.
+
+Per configuration:
 
 - saturation: every group keeps ``--window`` messages outstanding (waits for ``sent``);
   measures durable deliveries/s (a delivery = a ``deliver`` frame received by a member;
-  each is stored before it is pushed and acknowledged in batches);
-- latency: a fixed offered load at ``--latency-fraction`` of the measured saturation
-  rate; p50/p99 from the sender's send to the recipient's receipt (one clock: same
-  process).
-
-The floor: the same clients against ``bare_server.py`` (same WebSocket library, frames
-forwarded verbatim: no storage, no validation). Memory per idle connection: the
-service's RSS growth from no client to C registered clients in their groups, divided
-by C (``idle_memory.py`` measures idle connections alone).
+  each is stored before it is pushed, and acknowledged in batches);
+- sweep: fixed offered loads at ``--sweep`` fractions of the measured saturation rate;
+  each point gives delivered/s, p50/p99 from the sender's send to the recipient's
+  receipt (CLOCK_MONOTONIC is one clock for all processes on Linux) and whether the
+  service kept up (delivered >= 95% of offered). "Below saturation" is the 50% point;
+- the floor: the same load processes against ``bare_server.py`` (same WebSocket
+  library, frames forwarded verbatim: no storage, no validation), closed loop.
 
 Application payloads are PrivateMessage-framed (RFC 9420 header: group id, epoch,
 content type) with random bytes standing in for the ciphertext: the service never
 decrypts, so its work per message is the same as for real traffic, and the load
 generator does not spend the shared CPU on encryption.
-
-The load clients and the service share the machine's cores: the figures are for both
-together, and say so.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing
 import os
 import platform
 import signal
@@ -43,6 +46,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +56,8 @@ import trio_websocket
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+
+from cryptography.hazmat.primitives import serialization  # noqa: E402
 
 from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE  # noqa: E402
 from shared.protocol import (  # noqa: E402
@@ -77,11 +83,12 @@ from shared.protocol import (  # noqa: E402
     encode_frame,
 )
 from shared.protocol.codec import b64decode  # noqa: E402
-from shared.stir.pki import DemoPKI, public_key_from_point  # noqa: E402
+from shared.stir.pki import DemoPKI, generate_key  # noqa: E402
 from shared.stir.tnauthlist import OneTN, TNRange  # noqa: E402
 
 DS_ID = "ds.bench"
 PAYLOAD_BYTES = 200  # a short chat message's PrivateMessage is ~150-250 bytes
+ID_SPACE = 10**9  # request ids: client index * ID_SPACE + sequence number
 
 
 def private_message(group_id: bytes, epoch: int, payload: bytes) -> bytes:
@@ -110,32 +117,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-@dataclass
-class Stats:
-    total: int = 0  # every delivery, warm-up included (for deliveries per CPU second)
-    delivered: int = 0
-    latencies: list[float] = field(default_factory=list)
-    window_start: float = 0.0
-    window_end: float = float("inf")
-
-    def record(self, sent_at: float, now: float) -> None:
-        self.total += 1
-        if self.window_start <= now < self.window_end:
-            self.delivered += 1
-            self.latencies.append(now - sent_at)
-
-
-@dataclass
-class LoadClient:
-    index: int
-    tn: str
-    ws: trio_websocket.WebSocketConnection
-    group: int
-    gid: bytes = b""  # the MLS group id of its group
-    pending_acks: list[int] = field(default_factory=list)
-    outstanding: trio.Semaphore | None = None
-
-
 async def start_process(args: list[str]) -> tuple[trio.Process, str]:
     proc = await trio.lowlevel.open_process(args, stdout=subprocess.PIPE, cwd=REPO)
     assert proc.stdout is not None
@@ -150,21 +131,44 @@ async def start_process(args: list[str]) -> tuple[trio.Process, str]:
     return proc, url
 
 
+# --- members: made once by the coordinator, handed to load processes as bytes ------------
+
+
+@dataclass(frozen=True)
+class PortableMember:
+    """What a load process needs to be one member (picklable)."""
+
+    index: int
+    tn: str
+    key_der: bytes  # PKCS#8 P-256 private key
+    cert: bytes  # STIR certificate credential content
+
+
 class Members:
-    """Keys, certificates and one shared MLS provider for all load clients."""
+    """Keys and certificates of the load clients (``members``: (tn, signer, credential))."""
 
     def __init__(self, pki: DemoPKI, count: int) -> None:
         ca = pki.issue_spc("Bench Tel", "4321", [TNRange("15550000000", 10_000)], ca=True)
-        self.provider = openmls.Provider()
+        self.portable: list[PortableMember] = []
         self.members = []
         for i in range(count):
             tn = f"1555{i:07d}"
-            signer = openmls.SignatureKeyPair.generate(2)
-            cert = pki.issue_delegate(
-                ca, [OneTN(tn)], public_key_from_point(signer.public_key), name=f"m{i}"
+            key = generate_key("p256")
+            der = key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
             )
-            cred = openmls.Credential(CREDENTIAL_TYPE_STIR_CERTIFICATE, cert.credential().encode())
-            self.members.append((tn, signer, cred))
+            cert = pki.issue_delegate(ca, [OneTN(tn)], key.public_key(), name=f"m{i}")
+            content = cert.credential().encode()
+            self.portable.append(PortableMember(i, tn, der, content))
+            self.members.append(member_objects(self.portable[-1]))
+
+
+def member_objects(m: PortableMember) -> tuple[str, Any, Any]:
+    signer = openmls.SignatureKeyPair.from_p256_private_key(m.key_der)
+    cred = openmls.Credential(CREDENTIAL_TYPE_STIR_CERTIFICATE, m.cert)
+    return m.tn, signer, cred
 
 
 async def request(ws: trio_websocket.WebSocketConnection, frame: Any) -> Any:
@@ -197,247 +201,448 @@ async def register(url: str, tn: str, signer: Any, cred: Any, nursery: trio.Nurs
     return ws
 
 
-async def setup_service(
-    url: str, members: Members, clients_n: int, group_size: int, nursery: trio.Nursery
-) -> list[LoadClient]:
-    clients: list[LoadClient] = []
-    # Register everyone (a few at a time, to keep the handshake load bounded).
-    limiter = trio.CapacityLimiter(50)
+# --- one load process -------------------------------------------------------------------
 
-    async def one(i: int) -> None:
-        async with limiter:
-            tn, signer, cred = members.members[i]
-            ws = await register(url, tn, signer, cred, nursery)
-            clients.append(LoadClient(i, tn, ws, i // group_size))
 
-    async with trio.open_nursery() as reg:
-        for i in range(clients_n):
-            reg.start_soon(one, i)
-    clients.sort(key=lambda c: c.tn)
-    by_tn = {tn: (signer, cred) for tn, signer, cred in members.members[:clients_n]}
-    # Groups: the first member creates the group and adds the others in one commit.
-    ngroups = len(clients) // group_size
-    for g in range(ngroups):
-        group_clients = clients[g * group_size : (g + 1) * group_size]
-        creator = group_clients[0]
-        signer, cred = by_tn[creator.tn]
-        for c in group_clients[1:]:
-            s, cr = by_tn[c.tn]
-            kp = openmls.KeyPackage.create(members.provider, s, cr)
-            assert isinstance(
-                await request(c.ws, PublishKeyPackages(id=3, key_packages=(kp.to_bytes(),))), Ok
+@dataclass
+class Stats:
+    total: int = 0  # every delivery, warm-up included (for deliveries per CPU second)
+    delivered: int = 0
+    latencies: list[float] = field(default_factory=list)
+    window_start: float = 0.0
+    window_end: float = float("inf")
+
+    def record(self, sent_at: float, now: float) -> None:
+        self.total += 1
+        if self.window_start <= now < self.window_end:
+            self.delivered += 1
+            self.latencies.append(now - sent_at)
+
+
+@dataclass
+class LoadClient:
+    index: int
+    tn: str
+    ws: trio_websocket.WebSocketConnection
+    group: int
+    gid: bytes = b""  # the MLS group id of its group
+    pending_acks: list[int] = field(default_factory=list)
+    outstanding: trio.Semaphore | None = None
+    acks_sent: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One load process's share of a configuration."""
+
+    clients_n: int
+    group_size: int
+    mine: list[PortableMember]
+    ack_interval: float
+    ack_count: int
+    quiet_acks: bool
+
+
+class LoadProcess:
+    """Drives a slice of the clients; commands arrive over a pipe (``serve``)."""
+
+    def __init__(self, pipe: Connection, plan: Plan) -> None:
+        self.pipe = pipe
+        self.plan = plan
+        self.clients: list[LoadClient] = []
+        self.members = {m.tn: m for m in plan.mine}
+        self.provider = openmls.Provider()
+
+    def group_of(self, index: int) -> int:
+        return index // self.plan.group_size
+
+    def is_creator(self, index: int) -> bool:
+        return index % self.plan.group_size == 0
+
+    def is_sender(self, index: int) -> bool:
+        g = self.group_of(index)
+        return index == g * self.plan.group_size + (g % self.plan.group_size)
+
+    def gid(self, group: int) -> bytes:
+        return f"bench-{self.plan.clients_n}x{self.plan.group_size}-{group}".encode()
+
+    async def serve(self) -> None:
+        async with trio.open_nursery() as nursery:
+            while True:
+                command, arg = await trio.to_thread.run_sync(self.pipe.recv)
+                if command == "exit":
+                    nursery.cancel_scope.cancel()
+                    return
+                result = await getattr(self, command)(nursery, arg)
+                self.pipe.send(result)
+
+    async def register_all(self, nursery: trio.Nursery, url: str) -> int:
+        """Register every client; non-creators publish one KeyPackage."""
+        limiter = trio.CapacityLimiter(25)
+
+        async def one(m: PortableMember) -> None:
+            async with limiter:
+                tn, signer, cred = member_objects(m)
+                ws = await register(url, tn, signer, cred, nursery)
+                c = LoadClient(
+                    m.index, tn, ws, self.group_of(m.index), self.gid(self.group_of(m.index))
+                )
+                self.clients.append(c)
+                if not self.is_creator(m.index):
+                    kp = openmls.KeyPackage.create(self.provider, signer, cred)
+                    answer = await request(
+                        ws, PublishKeyPackages(id=3, key_packages=(kp.to_bytes(),))
+                    )
+                    assert isinstance(answer, Ok), answer
+
+        async with trio.open_nursery() as reg:
+            for m in self.plan.mine:
+                reg.start_soon(one, m)
+        self.clients.sort(key=lambda c: c.index)
+        return len(self.clients)
+
+    async def make_groups(self, nursery: trio.Nursery, _: Any) -> int:
+        """Creators make their groups (one add-commit); members take their Welcome."""
+        g_size = self.plan.group_size
+        for c in self.clients:
+            if not self.is_creator(c.index):
+                continue
+            _, signer, cred = member_objects(self.members[c.tn])
+            group = openmls.Group.create(self.provider, signer, cred, group_id=c.gid)
+            created = await request(
+                c.ws, CreateGroup(id=4, group_id=c.gid, group_info=group.export_group_info())
             )
-        gid = f"bench-{clients_n}x{group_size}-{g}".encode()
-        for c in group_clients:
-            c.gid = gid
-        group = openmls.Group.create(members.provider, signer, cred, group_id=gid)
-        created = await request(
-            creator.ws, CreateGroup(id=4, group_id=gid, group_info=group.export_group_info())
-        )
-        assert isinstance(created, GroupCreated), created
-        kps = []
-        for c in group_clients[1:]:
-            reply = await request(creator.ws, ClaimKeyPackage(id=5, tn=c.tn))
-            assert isinstance(reply, KeyPackageReply), reply
-            kps.append(openmls.KeyPackage.parse(members.provider, reply.key_package))
-        bundle = await trio.to_thread.run_sync(group.add_members, kps)
-        assert bundle.group_info is not None
-        accepted = await request(
-            creator.ws,
-            Commit(
-                id=6,
-                group_id=gid,
-                epoch=0,
-                commit=bundle.commit,
-                group_info=bundle.group_info,
-                welcome=bundle.welcome,
-            ),
-        )
-        assert isinstance(accepted, CommitAccepted), accepted
-        # Each member takes its Welcome and acknowledges it now, so that the measurement
+            assert isinstance(created, GroupCreated), created
+            kps = []
+            for j in range(c.index + 1, c.index + g_size):
+                reply = await request(c.ws, ClaimKeyPackage(id=5, tn=f"1555{j:07d}"))
+                assert isinstance(reply, KeyPackageReply), reply
+                kps.append(openmls.KeyPackage.parse(self.provider, reply.key_package))
+            bundle = await trio.to_thread.run_sync(group.add_members, kps)
+            assert bundle.group_info is not None
+            accepted = await request(
+                c.ws,
+                Commit(
+                    id=6,
+                    group_id=c.gid,
+                    epoch=0,
+                    commit=bundle.commit,
+                    group_info=bundle.group_info,
+                    welcome=bundle.welcome,
+                ),
+            )
+            assert isinstance(accepted, CommitAccepted), accepted
+
+        # Every member takes its Welcome and acknowledges it now, so that the measurement
         # does not start with a backlog of (large) Welcomes.
-        for c in group_clients[1:]:
+        async def welcome(c: LoadClient) -> None:
             while True:
                 frame = decode_frame(await c.ws.get_message())
                 if isinstance(frame, Deliver) and frame.kind is DeliveryKind.WELCOME:
                     break
             assert isinstance(await request(c.ws, Ack(id=7, mids=(frame.mid,))), Ok)
-    return clients
 
+        with trio.fail_after(300):
+            async with trio.open_nursery() as waits:
+                for c in self.clients:
+                    if not self.is_creator(c.index):
+                        waits.start_soon(welcome, c)
+        return len(self.clients)
 
-async def client_reader(c: LoadClient, stats: Stats, bare: bool) -> None:
-    """Counts what arrives and queues its mid for the acker.
+    async def connect_bare(self, nursery: trio.Nursery, url: str) -> int:
+        for c in self.clients:
+            await c.ws.aclose()
+        self.clients = []
+        for m in self.plan.mine:
+            ws = await trio_websocket.connect_websocket_url(nursery, url)
+            g = self.group_of(m.index)
+            await ws.send_message(str(g))
+            self.clients.append(LoadClient(m.index, m.tn, ws, g, f"bare-{g}".encode()))
+        return len(self.clients)
 
-    The load clients share the service's 2 cores, so they read only what they need:
-    ``json.loads`` and the fields used, not ``decode_frame``'s full validation (the
-    service's frames are checked by the client core's own tests)."""
-    loads = json.loads
-    unpack = struct.unpack_from
-    try:
-        while True:
-            message = await c.ws.get_message()
-            now = time.monotonic()
-            obj = loads(message)
-            kind = obj["type"]
-            if kind == "deliver":
-                if obj["kind"] == "application":
-                    data = b64decode(obj["data"])
-                    stats.record(unpack("!d", data, len(data) - PAYLOAD_BYTES)[0], now)
-                c.pending_acks.append(obj["mid"])
-            elif kind == "send":  # bare floor: forwarded verbatim
-                if obj["id"] // ID_SPACE != c.index:
-                    data = b64decode(obj["message"])
-                    stats.record(unpack("!d", data, len(data) - PAYLOAD_BYTES)[0], now)
-                elif c.outstanding is not None:  # our own echo: the floor's "sent"
+    async def close_all(self, nursery: trio.Nursery, _: Any) -> int:
+        for c in self.clients:
+            with trio.move_on_after(2):
+                await c.ws.aclose()
+        self.clients = []
+        return 0
+
+    async def drive(self, nursery: trio.Nursery, spec: dict[str, Any]) -> dict[str, Any]:
+        """Saturation (``window``) or fixed offered load (``rate`` messages/s, this
+        process's share), from ``start`` (monotonic) for warm-up + seconds."""
+        stats = Stats()
+        bare = spec["bare"]
+        window = spec["window"]
+        rate = spec["rate"]
+        senders = [c for c in self.clients if self.is_sender(c.index)]
+        for s in senders:
+            s.outstanding = trio.Semaphore(window or 10**9)
+        for c in self.clients:
+            c.pending_acks = []
+            c.acks_sent = 0
+        start = spec["start"]  # time.monotonic(): CLOCK_MONOTONIC, the same in every process
+        stats.window_start = start + spec["warmup"]
+        stats.window_end = stats.window_start + spec["seconds"]
+        to_trio = trio.current_time() - time.monotonic()  # trio's clock has its own offset
+        end = stats.window_end + to_trio
+        async with trio.open_nursery() as run:
+            for c in self.clients:
+                run.start_soon(self.client_reader, c, stats)
+                if not bare:
+                    run.start_soon(self.client_acker, c)
+            await trio.sleep_until(start + to_trio)
+
+            async def closed_loop(s: LoadClient) -> None:
+                seq = 0
+                assert s.outstanding is not None
+                while trio.current_time() < end:
+                    await s.outstanding.acquire()
+                    seq += 1
+                    await s.ws.send_message(message_frame(s, seq))
+
+            async def open_loop() -> None:
+                tick = 0.005
+                owed = 0.0
+                seq = 0
+                i = 0
+                last = trio.current_time()
+                while trio.current_time() < end:
+                    now = trio.current_time()
+                    owed += rate * (now - last)  # by elapsed time: sleeps overshoot under load
+                    last = now
+                    while owed >= 1:
+                        owed -= 1
+                        s = senders[i]
+                        seq += 1
+                        await s.ws.send_message(message_frame(s, seq))
+                        i = (i + 1) % len(senders)
+                    await trio.sleep(tick)
+
+            if senders:
+                if window is not None:
+                    for s in senders:
+                        run.start_soon(closed_loop, s)
+                elif rate:
+                    run.start_soon(open_loop)
+            await trio.sleep_until(end + 0.5)
+            # Drain: keep reading (and acking) until nothing arrived for 0.5 s, so the
+            # next run does not start with this run's backlog.
+            with trio.move_on_after(spec.get("drain_cap", 30)):
+                while True:
+                    seen = stats.total
+                    await trio.sleep(0.5)
+                    if stats.total == seen:
+                        break
+            run.cancel_scope.cancel()
+        return {
+            "total": stats.total,
+            "delivered": stats.delivered,
+            "latencies": stats.latencies,
+            "ack_frames": sum(c.acks_sent for c in self.clients),
+        }
+
+    async def client_reader(self, c: LoadClient, stats: Stats) -> None:
+        """Counts what arrives and queues its mid for the acker.
+
+        The load clients share the service's 2 cores, so they read only what they need:
+        ``json.loads`` and the fields used, not ``decode_frame``'s full validation (the
+        service's frames are checked by the client core's own tests)."""
+        loads = json.loads
+        unpack = struct.unpack_from
+        ack_count = self.plan.ack_count
+        try:
+            while True:
+                message = await c.ws.get_message()
+                now = time.monotonic()
+                obj = loads(message)
+                kind = obj["type"]
+                if kind == "deliver":
+                    if obj["kind"] == "application":
+                        data = b64decode(obj["data"])
+                        stats.record(unpack("!d", data, len(data) - PAYLOAD_BYTES)[0], now)
+                    c.pending_acks.append(obj["mid"])
+                    if len(c.pending_acks) >= ack_count:
+                        await self.send_ack(c)
+                elif kind == "send":  # bare floor: forwarded verbatim
+                    if obj["id"] // ID_SPACE != c.index:
+                        data = b64decode(obj["message"])
+                        stats.record(unpack("!d", data, len(data) - PAYLOAD_BYTES)[0], now)
+                    elif c.outstanding is not None:  # our own echo: the floor's "sent"
+                        c.outstanding.release()
+                elif kind == "sent" and c.outstanding is not None:
                     c.outstanding.release()
-            elif kind == "sent" and c.outstanding is not None:
-                c.outstanding.release()
-    except trio_websocket.ConnectionClosed:
-        pass
+        except trio_websocket.ConnectionClosed:
+            pass
+
+    async def send_ack(self, c: LoadClient) -> None:
+        mids, c.pending_acks = c.pending_acks, []
+        c.acks_sent += 1
+        ack = Ack(id=10_000_000 + c.acks_sent, mids=tuple(mids), quiet=self.plan.quiet_acks)
+        await c.ws.send_message(encode_frame(ack))
+
+    async def client_acker(self, c: LoadClient) -> None:
+        while True:
+            await trio.sleep(self.plan.ack_interval)
+            if c.pending_acks:
+                await self.send_ack(c)
 
 
-async def client_acker(c: LoadClient) -> None:
-    n = 0
-    while True:
-        await trio.sleep(ACK_INTERVAL)
-        if c.pending_acks:
-            mids, c.pending_acks = c.pending_acks, []
-            n += 1
-            ack = Ack(id=10_000_000 + n, mids=tuple(mids), quiet=QUIET_ACKS)
-            await c.ws.send_message(encode_frame(ack))
-
-
-ACK_INTERVAL = 0.05  # seconds between a client's ack frames (--ack-interval)
-QUIET_ACKS = True  # set by --loud-acks: every ack answered with "ok"
-ID_SPACE = 10**9  # request ids: client index * ID_SPACE + sequence number
-
-
-def message_frame(c: LoadClient, gid: bytes, seq: int) -> str:
+def message_frame(c: LoadClient, seq: int) -> str:
     payload = struct.pack("!d", time.monotonic()) + os.urandom(PAYLOAD_BYTES - 8)
-    frame_id = c.index * ID_SPACE + seq
     return encode_frame(
-        SendMessage(id=frame_id, group_id=gid, message=private_message(gid, 1, payload))
+        SendMessage(
+            id=c.index * ID_SPACE + seq,
+            group_id=c.gid,
+            message=private_message(c.gid, 1, payload),
+        )
     )
 
 
-async def drive(
-    clients: list[LoadClient],
-    group_size: int,
-    *,
-    seconds: float,
-    window: int | None,
-    rate: float | None,
-    bare: bool,
-) -> Stats:
-    """Saturation (``window``) or fixed offered load (``rate`` messages/s in total)."""
-    stats = Stats()
-    ngroups = len(clients) // group_size
-    senders = [clients[g * group_size + (g % group_size)] for g in range(ngroups)]
-    for s in senders:
-        s.outstanding = trio.Semaphore(window or 10**9)
-    warmup = 1.0
-    async with trio.open_nursery() as nursery:
-        for c in clients:
-            nursery.start_soon(client_reader, c, stats, bare)
-            if not bare:
-                nursery.start_soon(client_acker, c)
-        start = time.monotonic()
-        stats.window_start = start + warmup
-        stats.window_end = start + warmup + seconds
+def load_process_main(pipe: Connection, plan: Plan) -> None:
+    """Entry point of a load process (multiprocessing, spawn)."""
+    trio.run(LoadProcess(pipe, plan).serve)
 
-        async def closed_loop(g: int) -> None:
-            s = senders[g]
-            gid = s.gid
-            seq = 0
-            assert s.outstanding is not None
-            while time.monotonic() < stats.window_end:
-                await s.outstanding.acquire()
-                seq += 1
-                await s.ws.send_message(message_frame(s, gid, seq))
 
-        async def open_loop() -> None:
-            assert rate is not None
-            tick = 0.005
-            owed = 0.0
-            seq = 0
-            g = 0
-            last = time.monotonic()
-            while time.monotonic() < stats.window_end:
-                now = time.monotonic()
-                owed += rate * (now - last)  # by elapsed time: sleeps overshoot under load
-                last = now
-                while owed >= 1:
-                    owed -= 1
-                    s = senders[g]
-                    seq += 1
-                    await s.ws.send_message(message_frame(s, s.gid, seq))
-                    g = (g + 1) % ngroups
-                await trio.sleep(tick)
+# --- the coordinator --------------------------------------------------------------------
 
-        if window is not None:
-            for g in range(ngroups):
-                nursery.start_soon(closed_loop, g)
-        else:
-            nursery.start_soon(open_loop)
-        await trio.sleep(warmup + seconds + 0.5)
-        nursery.cancel_scope.cancel()
-    return stats
+
+class LoadFleet:
+    """The load processes of one configuration, driven in lock step."""
+
+    def __init__(self, members: Members, clients_n: int, group_size: int, args: argparse.Namespace):
+        ctx = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.procs = []
+        n = max(1, args.load_procs)
+        for p in range(n):
+            mine = [m for m in members.portable[:clients_n] if m.index % n == p]
+            plan = Plan(
+                clients_n, group_size, mine, args.ack_interval, args.ack_count, not args.loud_acks
+            )
+            ours, theirs = ctx.Pipe()
+            proc = ctx.Process(target=load_process_main, args=(theirs, plan), daemon=True)
+            proc.start()
+            self.pipes.append(ours)
+            self.procs.append(proc)
+        self.senders = [
+            sum(
+                1
+                for m in members.portable[:clients_n]
+                if m.index % n == p and _sender(m.index, group_size)
+            )
+            for p in range(n)
+        ]
+
+    async def all(self, command: str, arg: Any | list[Any]) -> list[Any]:
+        args = arg if isinstance(arg, list) else [arg] * len(self.pipes)
+        for pipe, a in zip(self.pipes, args, strict=True):
+            pipe.send((command, a))
+        return [await trio.to_thread.run_sync(pipe.recv) for pipe in self.pipes]
+
+    async def drive(
+        self, *, seconds: float, window: int | None, rate: float | None, bare: bool
+    ) -> Stats:
+        total_senders = sum(self.senders)
+        start = time.monotonic() + 0.3  # CLOCK_MONOTONIC: the same clock in every process
+        specs = [
+            {
+                "bare": bare,
+                "window": window,
+                "rate": None if rate is None else rate * n / total_senders,
+                "start": start,
+                "warmup": 1.0,
+                "seconds": seconds,
+            }
+            for n in self.senders
+        ]
+        parts = await self.all("drive", specs)
+        stats = Stats()
+        for part in parts:
+            stats.total += part["total"]
+            stats.delivered += part["delivered"]
+            stats.latencies.extend(part["latencies"])
+        self.ack_frames = sum(part["ack_frames"] for part in parts)
+        return stats
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            with contextlib.suppress(BrokenPipeError, OSError):
+                pipe.send(("exit", None))
+        for proc in self.procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+
+
+def _sender(index: int, group_size: int) -> bool:
+    g = index // group_size
+    return index == g * group_size + (g % group_size)
 
 
 def summary(stats: Stats, seconds: float, server_cpu: float) -> dict[str, float]:
     lat = sorted(stats.latencies)
-    if not lat:
-        return {
-            "deliveries_per_s": 0.0,
-            "deliveries_per_server_cpu_s": 0.0,
-            "server_cpu_s": round(server_cpu, 2),
-            "p50_ms": float("nan"),
-            "p99_ms": float("nan"),
-        }
-    return {
+    out: dict[str, float] = {
         "deliveries_per_s": round(stats.delivered / seconds, 1),
         # What the service process could deliver with a whole core to itself.
         "deliveries_per_server_cpu_s": round(stats.total / server_cpu, 1) if server_cpu else 0.0,
         "server_cpu_s": round(server_cpu, 2),
-        "p50_ms": round(statistics.median(lat) * 1000, 2),
-        "p99_ms": round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2),
+        "server_cpu_share": round(server_cpu / (seconds + 1.5), 2),  # of one core, whole run
+        "p50_ms": float("nan"),
+        "p99_ms": float("nan"),
     }
+    if lat:
+        out["p50_ms"] = round(statistics.median(lat) * 1000, 2)
+        out["p99_ms"] = round(lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000, 2)
+    return out
+
+
+def serve_args(db: Path, pki_dir: Path, args: argparse.Namespace) -> list[str]:
+    launcher = (
+        [str(Path(__file__).parent / "profiled_server.py"), args.profile_server]
+        if args.profile_server
+        else ["-m", "delivery_service.cli"]
+    )
+    extra = []
+    for item in args.serve_arg or []:
+        extra.extend(item.split())
+    return [
+        sys.executable,
+        *launcher,
+        "serve",
+        "--db",
+        str(db),
+        "--port",
+        "0",
+        "--trust",
+        str(pki_dir),
+        "--ds-id",
+        DS_ID,
+        "--rate",
+        "1e9",
+        "--burst",
+        "1000000000",
+        *extra,
+    ]
 
 
 async def run_config(
     pki_dir: Path, members: Members, clients_n: int, group_size: int, args: argparse.Namespace
 ) -> dict[str, Any]:
-    result: dict[str, Any] = {"clients": clients_n, "group_size": group_size}
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "bench.sqlite"
-        launcher = (
-            [str(Path(__file__).parent / "profiled_server.py"), args.profile_server]
-            if args.profile_server
-            else ["-m", "delivery_service.cli"]
-        )
-        proc, url = await start_process(
-            [
-                sys.executable,
-                *launcher,
-                "serve",
-                "--db",
-                str(db),
-                "--port",
-                "0",
-                "--trust",
-                str(pki_dir),
-                "--ds-id",
-                DS_ID,
-                "--rate",
-                "1e9",
-                "--burst",
-                "1000000000",
-            ]
-        )
-        try:
-            base = rss_kib(proc.pid)
-            async with trio.open_nursery() as nursery:
-                clients = await setup_service(url, members, clients_n, group_size, nursery)
+    result: dict[str, Any] = {
+        "clients": clients_n,
+        "group_size": group_size,
+        "load_average_at_start": os.getloadavg(),
+    }
+    fleet = LoadFleet(members, clients_n, group_size, args)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            proc, url = await start_process(serve_args(Path(tmp) / "bench.sqlite", pki_dir, args))
+            try:
+                base = rss_kib(proc.pid)
+                t0 = time.monotonic()
+                await fleet.all("register_all", url)
+                await fleet.all("make_groups", None)
+                result["setup_s"] = round(time.monotonic() - t0, 1)
                 await trio.sleep(1.0)
                 idle = rss_kib(proc.pid)
                 result["rss_kib_before_clients"] = base
@@ -445,61 +650,67 @@ async def run_config(
                 # Not just connections: registrations, KeyPackages, groups, Welcomes too
                 # (idle_memory.py measures idle connections alone).
                 result["kib_per_client_with_groups"] = round((idle - base) / clients_n, 1)
-                cpu0 = cpu_seconds(proc.pid)
-                sat = await drive(
-                    clients,
-                    group_size,
-                    seconds=args.seconds,
-                    window=args.window,
-                    rate=None,
-                    bare=False,
-                )
-                result["durable_saturation"] = summary(
-                    sat, args.seconds, cpu_seconds(proc.pid) - cpu0
-                )
-                msgs_per_s = result["durable_saturation"]["deliveries_per_s"] / (group_size - 1)
-                offered = max(1.0, msgs_per_s * args.latency_fraction)
-                cpu0 = cpu_seconds(proc.pid)
-                lat = await drive(
-                    clients, group_size, seconds=args.seconds, window=None, rate=offered, bare=False
-                )
-                result["durable_latency"] = {
-                    "offered_msgs_per_s": round(offered, 1),
-                    **summary(lat, args.seconds, cpu_seconds(proc.pid) - cpu0),
-                }
-                nursery.cancel_scope.cancel()
-        finally:
-            if args.profile_server:  # a clean exit, so that the profiler writes its report
-                proc.send_signal(signal.SIGINT)
-                with trio.move_on_after(30):
-                    await proc.wait()
-            proc.kill()
-            await proc.wait()
-    # The floor.
-    proc, url = await start_process([sys.executable, str(Path(__file__).parent / "bare_server.py")])
-    try:
-        async with trio.open_nursery() as nursery:
-            clients = []
-            for i, (tn, _, _) in enumerate(members.members[:clients_n]):
-                ws = await trio_websocket.connect_websocket_url(nursery, url)
-                await ws.send_message(str(i // group_size))
-                bare_gid = f"bare-{i // group_size}".encode()
-                clients.append(LoadClient(i, tn, ws, i // group_size, bare_gid))
-            cpu0 = cpu_seconds(proc.pid)
-            bare = await drive(
-                clients, group_size, seconds=args.seconds, window=args.window, rate=None, bare=True
+
+                async def measured(**kw: Any) -> dict[str, Any]:
+                    cpu0 = cpu_seconds(proc.pid)
+                    stats = await fleet.drive(seconds=args.seconds, **kw)
+                    out = summary(stats, args.seconds, cpu_seconds(proc.pid) - cpu0)
+                    out["ack_frames"] = fleet.ack_frames
+                    return out
+
+                sat = await measured(window=args.window, rate=None, bare=False)
+                result["durable_saturation"] = sat
+                msgs_per_s = sat["deliveries_per_s"] / (group_size - 1)
+                result["saturation_msgs_per_s"] = round(msgs_per_s, 1)
+                sweep = []
+                for fraction in args.sweep:
+                    offered = max(1.0, msgs_per_s * fraction)
+                    point = await measured(window=None, rate=offered, bare=False)
+                    expected = offered * (group_size - 1)
+                    point = {
+                        "fraction": fraction,
+                        "offered_msgs_per_s": round(offered, 1),
+                        "offered_deliveries_per_s": round(expected, 1),
+                        **point,
+                        "kept_up": point["deliveries_per_s"] >= 0.95 * expected,
+                    }
+                    sweep.append(point)
+                    print(json.dumps(point), file=sys.stderr)
+                result["durable_sweep"] = sweep
+                await fleet.all("close_all", None)
+            finally:
+                if args.profile_server:  # a clean exit, so that the profiler writes its report
+                    proc.send_signal(signal.SIGINT)
+                    with trio.move_on_after(60):
+                        await proc.wait()
+                proc.kill()
+                await proc.wait()
+        if not args.no_bare:
+            proc, url = await start_process(
+                [sys.executable, str(Path(__file__).parent / "bare_server.py")]
             )
-            result["bare_saturation"] = summary(bare, args.seconds, cpu_seconds(proc.pid) - cpu0)
-            nursery.cancel_scope.cancel()
+            try:
+                await fleet.all("connect_bare", url)
+                cpu0 = cpu_seconds(proc.pid)
+                bare = await fleet.drive(
+                    seconds=args.seconds, window=args.window, rate=None, bare=True
+                )
+                result["bare_saturation"] = summary(
+                    bare, args.seconds, cpu_seconds(proc.pid) - cpu0
+                )
+                await fleet.all("close_all", None)
+            finally:
+                proc.kill()
+                await proc.wait()
+            b = result["bare_saturation"]["deliveries_per_s"]
+            d = result["durable_saturation"]["deliveries_per_s"]
+            result["durable_over_bare"] = round(d / b, 3) if b else None
+            bc = result["bare_saturation"]["deliveries_per_server_cpu_s"]
+            dc = result["durable_saturation"]["deliveries_per_server_cpu_s"]
+            result["durable_over_bare_per_cpu"] = round(dc / bc, 3) if bc else None
     finally:
-        proc.kill()
-        await proc.wait()
-    b = result["bare_saturation"]["deliveries_per_s"]
-    d = result["durable_saturation"]["deliveries_per_s"]
-    result["durable_over_bare"] = round(d / b, 3) if b else None
-    bc = result["bare_saturation"]["deliveries_per_server_cpu_s"]
-    dc = result["durable_saturation"]["deliveries_per_server_cpu_s"]
-    result["durable_over_bare_per_cpu"] = round(dc / bc, 3) if bc else None
+        fleet.close()
+    result["load_average_at_end"] = os.getloadavg()
     return result
 
 
@@ -520,7 +731,10 @@ async def main_async(args: argparse.Namespace) -> None:
                 t0 = time.monotonic()
                 r = await run_config(pki.directory, members, c, g, args)
                 r["wall_s"] = round(time.monotonic() - t0, 1)
-                print(json.dumps(r), file=sys.stderr)
+                print(
+                    json.dumps({k: v for k, v in r.items() if k != "durable_sweep"}),
+                    file=sys.stderr,
+                )
                 results.append(r)
     out = {
         "machine": {
@@ -530,15 +744,24 @@ async def main_async(args: argparse.Namespace) -> None:
             "load_average_at_start": load_at_start,
             "load_average_at_end": os.getloadavg(),
         },
+        "commit": subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+        ).stdout.strip(),
         "settings": {
             "seconds": args.seconds,
             "window": args.window,
-            "latency_fraction": args.latency_fraction,
+            "sweep": args.sweep,
             "payload_bytes": PAYLOAD_BYTES,
-            "ack_interval_s": ACK_INTERVAL,
-            "quiet_acks": QUIET_ACKS,
+            "ack_interval_s": args.ack_interval,
+            "ack_count": args.ack_count,
+            "quiet_acks": not args.loud_acks,
+            "load_procs": args.load_procs,
+            "serve_args": args.serve_arg,
         },
-        "note": "load clients run in one process on the same cores as the service",
+        "note": (
+            f"load clients run in {args.load_procs} separate processes, sharing the machine's"
+            f" {os.cpu_count()} cores with the service"
+        ),
         "results": results,
     }
     Path(args.out).write_text(json.dumps(out, indent=2) + "\n")
@@ -549,15 +772,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--group-sizes", type=int, nargs="+", default=[10, 100])
-    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--window", type=int, default=4)
-    parser.add_argument("--latency-fraction", type=float, default=0.5)
+    parser.add_argument("--sweep", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--load-procs", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results.json"))
     parser.add_argument(
         "--loud-acks", action="store_true", help="acks without quiet (each answered by ok)"
     )
     parser.add_argument(
-        "--profile-server", metavar="OUT", help="run the service under pyinstrument (text report)"
+        "--profile-server", metavar="OUT", help="run the service under cProfile (text report)"
     )
     parser.add_argument(
         "--ack-interval",
@@ -565,10 +789,17 @@ def main() -> None:
         default=0.05,
         help="seconds between a client's ack frames (each acknowledges all it received)",
     )
+    parser.add_argument(
+        "--ack-count",
+        type=int,
+        default=10**9,
+        help="also ack as soon as this many deliveries are unacknowledged",
+    )
+    parser.add_argument("--no-bare", action="store_true", help="skip the bare floor")
+    parser.add_argument(
+        "--serve-arg", action="append", help="extra arguments for 'ds serve' (repeatable)"
+    )
     args = parser.parse_args()
-    global QUIET_ACKS, ACK_INTERVAL
-    ACK_INTERVAL = args.ack_interval
-    QUIET_ACKS = not args.loud_acks
     trio.run(main_async, args)
 
 
