@@ -14,6 +14,7 @@ pub mod keys;
 pub mod provider;
 pub mod public_group;
 pub mod staged;
+pub mod storage;
 
 use pyo3::prelude::*;
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -93,3 +94,56 @@ def test_signer_and_unknown_group(tmp_path: Path) -> None:
         raise AssertionError("UnknownGroup not raised")
     assert m.Provider(path).path == str(path)
     assert m.Provider().path is None
+
+
+JSON_CODEC_FILES = Path(__file__).parent / "data" / "json_codec"
+
+
+def test_files_from_the_json_codec_still_load_and_continue(tmp_path: Path) -> None:
+    """Files written before the bincode codec (JSON values, made by the JSON-codec build
+    from tests/binding/data/json_codec) are read and written on in their own format."""
+    expected = json.loads((JSON_CODEC_FILES / "expected.json").read_text())
+    for name in ("alice.sqlite", "bob.sqlite"):
+        (tmp_path / name).write_bytes((JSON_CODEC_FILES / name).read_bytes())
+    gid = bytes.fromhex(expected["group_id"])
+    alice = m.Group.load(m.Provider(tmp_path / "alice.sqlite"), gid)
+    bob = m.Group.load(m.Provider(tmp_path / "bob.sqlite"), gid)
+    assert alice.epoch == bob.epoch == expected["epoch"]
+    assert alice.epoch_authenticator().hex() == expected["epoch_authenticator"]
+    got = bob.process_message(bytes.fromhex(expected["pending_message"]))
+    assert isinstance(got, m.ApplicationMessage)
+    assert got.data == b"written before the codec change"
+    bundle = bob.self_update()
+    alice.merge_staged_commit(alice.process_message(bundle.commit))
+    bob.merge_pending_commit()
+    del alice, bob
+    # What was written after the reload is readable again (still JSON).
+    alice = m.Group.load(m.Provider(tmp_path / "alice.sqlite"), gid)
+    bob = m.Group.load(m.Provider(tmp_path / "bob.sqlite"), gid)
+    assert alice.epoch == bob.epoch == expected["epoch"] + 1
+    assert alice.epoch_authenticator() == bob.epoch_authenticator()
+    with sqlite3.connect(tmp_path / "alice.sqlite") as db:
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+    assert version == 0  # left in its format, not marked as bincode
+
+
+def test_new_files_are_marked_bincode_and_foreign_files_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.sqlite"
+    signer = m.SignatureKeyPair.generate(2)
+    signer.store(m.Provider(path))
+    with sqlite3.connect(path) as db:
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        (blob,) = db.execute("SELECT signature_key FROM openmls_signature_keys").fetchone()
+    assert version == 0x6F6D6C02
+    assert not bytes(blob).startswith(b"{")  # not JSON
+    assert m.SignatureKeyPair.load(m.Provider(path), signer.public_key).public_key == signer.public_key
+
+    foreign = tmp_path / "foreign.sqlite"
+    with sqlite3.connect(foreign) as db:
+        db.execute("PRAGMA user_version = 7")
+    try:
+        m.Provider(foreign)
+    except m.StorageError as e:
+        assert "not an openmls-python storage file" in str(e)
+    else:
+        raise AssertionError("StorageError not raised")

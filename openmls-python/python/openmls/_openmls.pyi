@@ -11,7 +11,8 @@ Conventions (apply to every entry point):
   release the GIL, so callers may use worker threads (``trio.to_thread.run_sync``).
   Calls on objects sharing one :class:`Provider` are serialised by the provider's lock.
 * Group state lives in the provider's storage; every operation writes it before it
-  returns (one SQLite transaction per operation).
+  returns, all or nothing (one transaction per operation: SQLite's for a file, an undo
+  journal in memory).
 """
 
 from collections.abc import Sequence
@@ -43,7 +44,7 @@ class PendingCommit(MlsError):
     """The operation is refused while this member's own commit is pending."""
 
 class StorageError(MlsError):
-    """The provider's storage (SQLite) failed or holds inconsistent data."""
+    """The provider's storage failed, holds inconsistent data, or is no openmls-python file."""
 
 class InvalidCredential(MlsError):
     """A credential, signature key or capabilities problem (e.g. unsupported type)."""
@@ -64,11 +65,13 @@ class InactiveGroup(MlsError):
 
 @final
 class Provider:
-    """RustCrypto crypto + storage. Storage is an SQLite database: in memory by default,
-    a file when ``path`` is given (then groups survive process restarts)."""
+    """RustCrypto crypto + storage: in memory by default (private to this object and its
+    copies), an SQLite file when ``path`` is given (then groups survive process restarts).
+    Files written by earlier versions (JSON values) are read and written in their format."""
 
     def __init__(self, path: str | PathLike[str] | None = None) -> None:
-        """Open (creating if needed) the storage. ``None`` = private in-memory database."""
+        """Open (creating if needed) the storage. ``None`` = private, in memory. Raises
+        ``StorageError`` if the file cannot be opened or is not an openmls-python file."""
     @property
     def path(self) -> str | None:
         """The SQLite file path, or ``None`` for an in-memory provider."""

@@ -1,0 +1,1152 @@
+//! Storage for OpenMLS: in memory (default `Provider()`) or SQLite (`Provider(path)`).
+//!
+//! * [`MemStore`]: values bincode-encoded in a `HashMap`, with an undo journal so that one
+//!   binding call is all-or-nothing, like the SQLite transaction (see [`MemStore::begin`]).
+//! * SQLite files: bincode values ([`BinCodec`]). Files written before the bincode codec
+//!   (JSON values, no format mark) are opened with [`JsonCodec`] and keep that encoding:
+//!   keys are encoded by the codec too, so re-encoding values alone would orphan rows.
+
+//!
+//! Self-contained (no binding types), so that the Rust baseline of
+//! benchmarks/binding_overhead compiles this very file to measure the binding's storage.
+
+use std::borrow::Borrow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use openmls_sqlite_storage::{Codec, Connection, SqliteStorageProvider};
+use openmls_traits::storage::{traits, StorageProvider, CURRENT_VERSION};
+use serde::{de::DeserializeOwned, Serialize};
+
+const V: u16 = CURRENT_VERSION;
+
+/// Compact binary codec: OpenMLS's types are plain serde derives (no `deserialize_any`),
+/// which bincode encodes without field names or decimal-spelled bytes.
+#[derive(Default)]
+pub struct BinCodec;
+
+impl Codec for BinCodec {
+    type Error = bincode::Error;
+
+    fn to_vec<T: Serialize>(value: &T) -> Result<Vec<u8>, Self::Error> {
+        bincode::serialize(value)
+    }
+
+    fn from_slice<T: DeserializeOwned>(slice: &[u8]) -> Result<T, Self::Error> {
+        bincode::deserialize(slice)
+    }
+}
+
+/// JSON codec: the encoding of SQLite files written before [`BinCodec`].
+#[derive(Default)]
+pub struct JsonCodec;
+
+impl Codec for JsonCodec {
+    type Error = serde_json::Error;
+
+    fn to_vec<T: Serialize>(value: &T) -> Result<Vec<u8>, Self::Error> {
+        serde_json::to_vec(value)
+    }
+
+    fn from_slice<T: DeserializeOwned>(slice: &[u8]) -> Result<T, Self::Error> {
+        serde_json::from_slice(slice)
+    }
+}
+
+/// What kind of record a [`MemStore`] entry is (part of its map key).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Kind {
+    JoinConfig,
+    OwnLeafNodes,
+    ProposalRefs,
+    Proposal,
+    Tree,
+    InterimTranscriptHash,
+    Context,
+    ConfirmationTag,
+    GroupState,
+    MessageSecrets,
+    ResumptionPskStore,
+    OwnLeafIndex,
+    EpochSecrets,
+    SignatureKeyPair,
+    EncryptionKeyPair,
+    EpochKeyPairs,
+    KeyPackage,
+    Psk,
+}
+
+type MapKey = (Kind, Vec<u8>);
+
+/// OpenMLS state in memory, values bincode-encoded (a value is decoded each time it is
+/// read, so callers get owned copies as from any other storage).
+///
+/// Between [`begin`](Self::begin) and [`commit`](Self::commit) / [`rollback`](Self::rollback)
+/// every overwritten or deleted entry's previous value is moved into a journal (first
+/// write per key only, no copy), so a rollback restores the state of `begin` exactly.
+/// `RefCell`: the store lives in a `Backend`, only ever used under the provider's mutex.
+#[derive(Default)]
+pub struct MemStore {
+    map: RefCell<HashMap<MapKey, Vec<u8>>>,
+    journal: RefCell<Option<HashMap<MapKey, Option<Vec<u8>>>>>,
+}
+
+type MemResult<T> = Result<T, bincode::Error>;
+
+fn enc<T: Serialize + ?Sized>(v: &T) -> MemResult<Vec<u8>> {
+    bincode::serialize(v)
+}
+
+impl MemStore {
+    /// Starts recording undo information (one binding call).
+    pub fn begin(&self) {
+        *self.journal.borrow_mut() = Some(HashMap::new());
+    }
+
+    /// Keeps every change since [`begin`](Self::begin).
+    pub fn commit(&self) {
+        *self.journal.borrow_mut() = None;
+    }
+
+    /// Undoes every change since [`begin`](Self::begin).
+    pub fn rollback(&self) {
+        let Some(journal) = self.journal.borrow_mut().take() else { return };
+        let mut map = self.map.borrow_mut();
+        for (key, old) in journal {
+            match old {
+                Some(v) => map.insert(key, v),
+                None => map.remove(&key),
+            };
+        }
+    }
+
+    /// Sets (`Some`) or deletes (`None`) one entry, journalling the value it replaces.
+    fn set(&self, key: MapKey, value: Option<Vec<u8>>) {
+        let old = match value {
+            Some(v) => self.map.borrow_mut().insert(key.clone(), v),
+            None => self.map.borrow_mut().remove(&key),
+        };
+        if let Some(journal) = self.journal.borrow_mut().as_mut() {
+            journal.entry(key).or_insert(old);
+        }
+    }
+
+    fn put<K: Serialize + ?Sized, T: Serialize + ?Sized>(&self, kind: Kind, key: &K, value: &T) -> MemResult<()> {
+        self.set((kind, enc(key)?), Some(enc(value)?));
+        Ok(())
+    }
+
+    fn get<K: Serialize + ?Sized, T: DeserializeOwned>(&self, kind: Kind, key: &K) -> MemResult<Option<T>> {
+        let key = (kind, enc(key)?);
+        self.map.borrow().get(&key).map(|v| bincode::deserialize(v)).transpose()
+    }
+
+    fn del<K: Serialize + ?Sized>(&self, kind: Kind, key: &K) -> MemResult<()> {
+        self.set((kind, enc(key)?), None);
+        Ok(())
+    }
+
+    /// A list entry holds its items each encoded on its own, so removal compares bytes.
+    fn raw_list<K: Serialize + ?Sized>(&self, kind: Kind, key: &K) -> MemResult<Vec<Vec<u8>>> {
+        Ok(self.get::<K, Vec<Vec<u8>>>(kind, key)?.unwrap_or_default())
+    }
+
+    fn list<K: Serialize + ?Sized, T: DeserializeOwned>(&self, kind: Kind, key: &K) -> MemResult<Vec<T>> {
+        self.raw_list(kind, key)?.iter().map(|v| bincode::deserialize(v)).collect()
+    }
+
+    fn push<K: Serialize + ?Sized, T: Serialize + ?Sized>(&self, kind: Kind, key: &K, item: &T) -> MemResult<()> {
+        let mut items = self.raw_list(kind, key)?;
+        items.push(enc(item)?);
+        self.put(kind, key, &items)
+    }
+
+    fn remove_item<K: Serialize + ?Sized, T: Serialize + ?Sized>(
+        &self,
+        kind: Kind,
+        key: &K,
+        item: &T,
+    ) -> MemResult<()> {
+        let item = enc(item)?;
+        let mut items = self.raw_list(kind, key)?;
+        items.retain(|i| *i != item);
+        self.put(kind, key, &items)
+    }
+
+    /// Number of entries (for tests of the journal).
+    #[allow(dead_code)]
+    pub fn len(&self) -> usize {
+        self.map.borrow().len()
+    }
+}
+
+impl StorageProvider<V> for MemStore {
+    type Error = bincode::Error;
+
+    fn write_mls_join_config<GroupId: traits::GroupId<V>, MlsGroupJoinConfig: traits::MlsGroupJoinConfig<V>>(
+        &self,
+        group_id: &GroupId,
+        config: &MlsGroupJoinConfig,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::JoinConfig, group_id, config)
+    }
+
+    fn append_own_leaf_node<GroupId: traits::GroupId<V>, LeafNode: traits::LeafNode<V>>(
+        &self,
+        group_id: &GroupId,
+        leaf_node: &LeafNode,
+    ) -> Result<(), Self::Error> {
+        self.push(Kind::OwnLeafNodes, group_id, leaf_node)
+    }
+
+    fn queue_proposal<
+        GroupId: traits::GroupId<V>,
+        ProposalRef: traits::ProposalRef<V>,
+        QueuedProposal: traits::QueuedProposal<V>,
+    >(
+        &self,
+        group_id: &GroupId,
+        proposal_ref: &ProposalRef,
+        proposal: &QueuedProposal,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::Proposal, &(group_id, proposal_ref), proposal)?;
+        self.push(Kind::ProposalRefs, group_id, proposal_ref)
+    }
+
+    fn write_tree<GroupId: traits::GroupId<V>, TreeSync: traits::TreeSync<V>>(
+        &self,
+        group_id: &GroupId,
+        tree: &TreeSync,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::Tree, group_id, tree)
+    }
+
+    fn write_interim_transcript_hash<
+        GroupId: traits::GroupId<V>,
+        InterimTranscriptHash: traits::InterimTranscriptHash<V>,
+    >(
+        &self,
+        group_id: &GroupId,
+        interim_transcript_hash: &InterimTranscriptHash,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::InterimTranscriptHash, group_id, interim_transcript_hash)
+    }
+
+    fn write_context<GroupId: traits::GroupId<V>, GroupContext: traits::GroupContext<V>>(
+        &self,
+        group_id: &GroupId,
+        group_context: &GroupContext,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::Context, group_id, group_context)
+    }
+
+    fn write_confirmation_tag<GroupId: traits::GroupId<V>, ConfirmationTag: traits::ConfirmationTag<V>>(
+        &self,
+        group_id: &GroupId,
+        confirmation_tag: &ConfirmationTag,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::ConfirmationTag, group_id, confirmation_tag)
+    }
+
+    fn write_group_state<GroupState: traits::GroupState<V>, GroupId: traits::GroupId<V>>(
+        &self,
+        group_id: &GroupId,
+        group_state: &GroupState,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::GroupState, group_id, group_state)
+    }
+
+    fn write_message_secrets<GroupId: traits::GroupId<V>, MessageSecrets: traits::MessageSecrets<V>>(
+        &self,
+        group_id: &GroupId,
+        message_secrets: &MessageSecrets,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::MessageSecrets, group_id, message_secrets)
+    }
+
+    fn write_resumption_psk_store<GroupId: traits::GroupId<V>, ResumptionPskStore: traits::ResumptionPskStore<V>>(
+        &self,
+        group_id: &GroupId,
+        resumption_psk_store: &ResumptionPskStore,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::ResumptionPskStore, group_id, resumption_psk_store)
+    }
+
+    fn write_own_leaf_index<GroupId: traits::GroupId<V>, LeafNodeIndex: traits::LeafNodeIndex<V>>(
+        &self,
+        group_id: &GroupId,
+        own_leaf_index: &LeafNodeIndex,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::OwnLeafIndex, group_id, own_leaf_index)
+    }
+
+    fn write_group_epoch_secrets<GroupId: traits::GroupId<V>, GroupEpochSecrets: traits::GroupEpochSecrets<V>>(
+        &self,
+        group_id: &GroupId,
+        group_epoch_secrets: &GroupEpochSecrets,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::EpochSecrets, group_id, group_epoch_secrets)
+    }
+
+    fn write_signature_key_pair<
+        SignaturePublicKey: traits::SignaturePublicKey<V>,
+        SignatureKeyPair: traits::SignatureKeyPair<V>,
+    >(
+        &self,
+        public_key: &SignaturePublicKey,
+        signature_key_pair: &SignatureKeyPair,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::SignatureKeyPair, public_key, signature_key_pair)
+    }
+
+    fn write_encryption_key_pair<EncryptionKey: traits::EncryptionKey<V>, HpkeKeyPair: traits::HpkeKeyPair<V>>(
+        &self,
+        public_key: &EncryptionKey,
+        key_pair: &HpkeKeyPair,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::EncryptionKeyPair, public_key, key_pair)
+    }
+
+    fn write_encryption_epoch_key_pairs<
+        GroupId: traits::GroupId<V>,
+        EpochKey: traits::EpochKey<V>,
+        HpkeKeyPair: traits::HpkeKeyPair<V>,
+    >(
+        &self,
+        group_id: &GroupId,
+        epoch: &EpochKey,
+        leaf_index: u32,
+        key_pairs: &[HpkeKeyPair],
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::EpochKeyPairs, &(group_id, epoch, leaf_index), key_pairs)
+    }
+
+    fn write_key_package<HashReference: traits::HashReference<V>, KeyPackage: traits::KeyPackage<V>>(
+        &self,
+        hash_ref: &HashReference,
+        key_package: &KeyPackage,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::KeyPackage, hash_ref, key_package)
+    }
+
+    fn write_psk<PskId: traits::PskId<V>, PskBundle: traits::PskBundle<V>>(
+        &self,
+        psk_id: &PskId,
+        psk: &PskBundle,
+    ) -> Result<(), Self::Error> {
+        self.put(Kind::Psk, psk_id, psk)
+    }
+
+    fn mls_group_join_config<GroupId: traits::GroupId<V>, MlsGroupJoinConfig: traits::MlsGroupJoinConfig<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<MlsGroupJoinConfig>, Self::Error> {
+        self.get(Kind::JoinConfig, group_id)
+    }
+
+    fn own_leaf_nodes<GroupId: traits::GroupId<V>, LeafNode: traits::LeafNode<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Vec<LeafNode>, Self::Error> {
+        self.list(Kind::OwnLeafNodes, group_id)
+    }
+
+    fn queued_proposal_refs<GroupId: traits::GroupId<V>, ProposalRef: traits::ProposalRef<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Vec<ProposalRef>, Self::Error> {
+        self.list(Kind::ProposalRefs, group_id)
+    }
+
+    fn queued_proposals<
+        GroupId: traits::GroupId<V>,
+        ProposalRef: traits::ProposalRef<V>,
+        QueuedProposal: traits::QueuedProposal<V>,
+    >(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Vec<(ProposalRef, QueuedProposal)>, Self::Error> {
+        let refs: Vec<ProposalRef> = self.list(Kind::ProposalRefs, group_id)?;
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            // A listed ref always has its proposal (written together, removed together).
+            if let Some(p) = self.get(Kind::Proposal, &(group_id, &r))? {
+                out.push((r, p));
+            }
+        }
+        Ok(out)
+    }
+
+    fn tree<GroupId: traits::GroupId<V>, TreeSync: traits::TreeSync<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<TreeSync>, Self::Error> {
+        self.get(Kind::Tree, group_id)
+    }
+
+    fn group_context<GroupId: traits::GroupId<V>, GroupContext: traits::GroupContext<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<GroupContext>, Self::Error> {
+        self.get(Kind::Context, group_id)
+    }
+
+    fn interim_transcript_hash<GroupId: traits::GroupId<V>, InterimTranscriptHash: traits::InterimTranscriptHash<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<InterimTranscriptHash>, Self::Error> {
+        self.get(Kind::InterimTranscriptHash, group_id)
+    }
+
+    fn confirmation_tag<GroupId: traits::GroupId<V>, ConfirmationTag: traits::ConfirmationTag<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<ConfirmationTag>, Self::Error> {
+        self.get(Kind::ConfirmationTag, group_id)
+    }
+
+    fn group_state<GroupState: traits::GroupState<V>, GroupId: traits::GroupId<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<GroupState>, Self::Error> {
+        self.get(Kind::GroupState, group_id)
+    }
+
+    fn message_secrets<GroupId: traits::GroupId<V>, MessageSecrets: traits::MessageSecrets<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<MessageSecrets>, Self::Error> {
+        self.get(Kind::MessageSecrets, group_id)
+    }
+
+    fn resumption_psk_store<GroupId: traits::GroupId<V>, ResumptionPskStore: traits::ResumptionPskStore<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<ResumptionPskStore>, Self::Error> {
+        self.get(Kind::ResumptionPskStore, group_id)
+    }
+
+    fn own_leaf_index<GroupId: traits::GroupId<V>, LeafNodeIndex: traits::LeafNodeIndex<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<LeafNodeIndex>, Self::Error> {
+        self.get(Kind::OwnLeafIndex, group_id)
+    }
+
+    fn group_epoch_secrets<GroupId: traits::GroupId<V>, GroupEpochSecrets: traits::GroupEpochSecrets<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<GroupEpochSecrets>, Self::Error> {
+        self.get(Kind::EpochSecrets, group_id)
+    }
+
+    fn signature_key_pair<
+        SignaturePublicKey: traits::SignaturePublicKey<V>,
+        SignatureKeyPair: traits::SignatureKeyPair<V>,
+    >(
+        &self,
+        public_key: &SignaturePublicKey,
+    ) -> Result<Option<SignatureKeyPair>, Self::Error> {
+        self.get(Kind::SignatureKeyPair, public_key)
+    }
+
+    fn encryption_key_pair<HpkeKeyPair: traits::HpkeKeyPair<V>, EncryptionKey: traits::EncryptionKey<V>>(
+        &self,
+        public_key: &EncryptionKey,
+    ) -> Result<Option<HpkeKeyPair>, Self::Error> {
+        self.get(Kind::EncryptionKeyPair, public_key)
+    }
+
+    fn encryption_epoch_key_pairs<
+        GroupId: traits::GroupId<V>,
+        EpochKey: traits::EpochKey<V>,
+        HpkeKeyPair: traits::HpkeKeyPair<V>,
+    >(
+        &self,
+        group_id: &GroupId,
+        epoch: &EpochKey,
+        leaf_index: u32,
+    ) -> Result<Vec<HpkeKeyPair>, Self::Error> {
+        Ok(self.get(Kind::EpochKeyPairs, &(group_id, epoch, leaf_index))?.unwrap_or_default())
+    }
+
+    fn key_package<KeyPackageRef: traits::HashReference<V>, KeyPackage: traits::KeyPackage<V>>(
+        &self,
+        hash_ref: &KeyPackageRef,
+    ) -> Result<Option<KeyPackage>, Self::Error> {
+        self.get(Kind::KeyPackage, hash_ref)
+    }
+
+    fn psk<PskBundle: traits::PskBundle<V>, PskId: traits::PskId<V>>(
+        &self,
+        psk_id: &PskId,
+    ) -> Result<Option<PskBundle>, Self::Error> {
+        self.get(Kind::Psk, psk_id)
+    }
+
+    fn remove_proposal<GroupId: traits::GroupId<V>, ProposalRef: traits::ProposalRef<V>>(
+        &self,
+        group_id: &GroupId,
+        proposal_ref: &ProposalRef,
+    ) -> Result<(), Self::Error> {
+        self.remove_item(Kind::ProposalRefs, group_id, proposal_ref)?;
+        self.del(Kind::Proposal, &(group_id, proposal_ref))
+    }
+
+    fn delete_own_leaf_nodes<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        self.del(Kind::OwnLeafNodes, group_id)
+    }
+
+    fn delete_group_config<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        self.del(Kind::JoinConfig, group_id)
+    }
+
+    fn delete_tree<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        self.del(Kind::Tree, group_id)
+    }
+
+    fn delete_confirmation_tag<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        self.del(Kind::ConfirmationTag, group_id)
+    }
+
+    fn delete_group_state<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        self.del(Kind::GroupState, group_id)
+    }
+
+    fn delete_context<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        self.del(Kind::Context, group_id)
+    }
+
+    fn delete_interim_transcript_hash<GroupId: traits::GroupId<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<(), Self::Error> {
+        self.del(Kind::InterimTranscriptHash, group_id)
+    }
+
+    fn delete_message_secrets<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        self.del(Kind::MessageSecrets, group_id)
+    }
+
+    fn delete_all_resumption_psk_secrets<GroupId: traits::GroupId<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<(), Self::Error> {
+        self.del(Kind::ResumptionPskStore, group_id)
+    }
+
+    fn delete_own_leaf_index<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        self.del(Kind::OwnLeafIndex, group_id)
+    }
+
+    fn delete_group_epoch_secrets<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        self.del(Kind::EpochSecrets, group_id)
+    }
+
+    fn clear_proposal_queue<GroupId: traits::GroupId<V>, ProposalRef: traits::ProposalRef<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<(), Self::Error> {
+        let refs: Vec<ProposalRef> = self.list(Kind::ProposalRefs, group_id)?;
+        for r in refs {
+            self.del(Kind::Proposal, &(group_id, &r))?;
+        }
+        self.del(Kind::ProposalRefs, group_id)
+    }
+
+    fn delete_signature_key_pair<SignaturePublicKey: traits::SignaturePublicKey<V>>(
+        &self,
+        public_key: &SignaturePublicKey,
+    ) -> Result<(), Self::Error> {
+        self.del(Kind::SignatureKeyPair, public_key)
+    }
+
+    fn delete_encryption_key_pair<EncryptionKey: traits::EncryptionKey<V>>(
+        &self,
+        public_key: &EncryptionKey,
+    ) -> Result<(), Self::Error> {
+        self.del(Kind::EncryptionKeyPair, public_key)
+    }
+
+    fn delete_encryption_epoch_key_pairs<GroupId: traits::GroupId<V>, EpochKey: traits::EpochKey<V>>(
+        &self,
+        group_id: &GroupId,
+        epoch: &EpochKey,
+        leaf_index: u32,
+    ) -> Result<(), Self::Error> {
+        self.del(Kind::EpochKeyPairs, &(group_id, epoch, leaf_index))
+    }
+
+    fn delete_key_package<KeyPackageRef: traits::HashReference<V>>(
+        &self,
+        hash_ref: &KeyPackageRef,
+    ) -> Result<(), Self::Error> {
+        self.del(Kind::KeyPackage, hash_ref)
+    }
+
+    fn delete_psk<PskKey: traits::PskId<V>>(&self, psk_id: &PskKey) -> Result<(), Self::Error> {
+        self.del(Kind::Psk, psk_id)
+    }
+}
+
+/// The one SQLite connection, shared by the storage provider and the transaction code.
+///
+/// `rusqlite::Connection` is `Send` but not `Sync`, so an `Arc` of it is not `Send`.
+/// Both clones live only inside one [`Storage`], which the binding only reaches through
+/// the `Mutex` in its `Provider`: the connection is never used by two threads at once.
+pub struct SharedConn(Arc<Connection>);
+
+// SAFETY: see the type's documentation; every clone of the Arc is owned by the same
+// `Storage`, which is accessed only under one mutex.
+unsafe impl Send for SharedConn {}
+
+impl Borrow<Connection> for SharedConn {
+    fn borrow(&self) -> &Connection {
+        &self.0
+    }
+}
+
+/// `PRAGMA user_version` of SQLite files whose values are bincode-encoded ([`BinCodec`]).
+/// Files from before it have 0 and OpenMLS tables: their values are JSON.
+const BINCODE_FORMAT: i64 = 0x6F6D_6C02;
+
+/// The storage behind a `Provider`: one concrete type for the whole binding.
+pub enum Storage {
+    /// `Provider()`: private, in memory.
+    Memory(MemStore),
+    /// `Provider(path)`: an SQLite file with bincode values.
+    Sqlite(SqliteStorageProvider<BinCodec, SharedConn>, SharedConn),
+    /// `Provider(path)` on a file written before the bincode codec (JSON values).
+    SqliteJson(SqliteStorageProvider<JsonCodec, SharedConn>, SharedConn),
+}
+
+impl Storage {
+    /// Memory storage without a path; otherwise opens the SQLite file, creating OpenMLS's
+    /// tables if needed, and picks the codec its format mark names.
+    pub fn open(path: Option<&str>) -> Result<Self, String> {
+        let Some(p) = path else { return Ok(Storage::Memory(MemStore::default())) };
+        let mut conn = Connection::open(p).map_err(|e| format!("cannot open SQLite file {p:?}: {e}"))?;
+        // WAL + NORMAL: durable across process crashes, no fsync per transaction.
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+            .map_err(|e| format!("cannot configure SQLite: {e}"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| format!("cannot configure SQLite: {e}"))?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| format!("cannot read the format of {p:?}: {e}"))?;
+        let has_tables: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name LIKE 'openmls_%')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| format!("cannot read the format of {p:?}: {e}"))?;
+        let json = match (version, has_tables) {
+            (BINCODE_FORMAT, _) => false,
+            (0, true) => true,
+            (0, false) => {
+                conn.execute_batch(&format!("PRAGMA user_version = {BINCODE_FORMAT}"))
+                    .map_err(|e| format!("cannot mark the format of {p:?}: {e}"))?;
+                false
+            }
+            (other, _) => {
+                return Err(format!("{p:?} is not an openmls-python storage file (SQLite user_version {other})"))
+            }
+        };
+        SqliteStorageProvider::<BinCodec, &mut Connection>::new(&mut conn)
+            .run_migrations()
+            .map_err(|e| format!("cannot create the OpenMLS tables: {e}"))?;
+        // Not Send + Sync by itself: see `SharedConn` for why sharing it is sound here.
+        #[allow(clippy::arc_with_non_send_sync)]
+        let conn = Arc::new(conn);
+        let store = SharedConn(conn.clone());
+        Ok(if json {
+            Storage::SqliteJson(SqliteStorageProvider::new(store), SharedConn(conn))
+        } else {
+            Storage::Sqlite(SqliteStorageProvider::new(store), SharedConn(conn))
+        })
+    }
+
+    fn conn(&self) -> Option<&Connection> {
+        match self {
+            Storage::Memory(_) => None,
+            Storage::Sqlite(_, c) | Storage::SqliteJson(_, c) => Some(&c.0),
+        }
+    }
+
+    /// Starts one all-or-nothing unit of work.
+    pub fn begin(&self) -> Result<(), String> {
+        match (self, self.conn()) {
+            (Storage::Memory(m), _) => {
+                m.begin();
+                Ok(())
+            }
+            (_, Some(c)) => c.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string()),
+            (_, None) => Ok(()),
+        }
+    }
+
+    /// Keeps every change since [`begin`](Self::begin).
+    pub fn commit(&self) -> Result<(), String> {
+        match (self, self.conn()) {
+            (Storage::Memory(m), _) => {
+                m.commit();
+                Ok(())
+            }
+            (_, Some(c)) => c.execute_batch("COMMIT").map_err(|e| e.to_string()),
+            (_, None) => Ok(()),
+        }
+    }
+
+    /// Undoes every change since [`begin`](Self::begin).
+    pub fn rollback(&self) {
+        match (self, self.conn()) {
+            (Storage::Memory(m), _) => m.rollback(),
+            (_, Some(c)) => {
+                // Nothing more to do if even that fails: the connection is unusable.
+                let _ = c.execute_batch("ROLLBACK");
+            }
+            (_, None) => {}
+        }
+    }
+}
+
+/// A storage failure from either backend.
+#[derive(Debug)]
+pub enum StoreError {
+    Codec(bincode::Error),
+    Sqlite(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Codec(e) => write!(f, "stored value cannot be encoded/decoded: {e}"),
+            Self::Sqlite(e) => write!(f, "SQLite: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<bincode::Error> for StoreError {
+    fn from(e: bincode::Error) -> Self {
+        Self::Codec(e)
+    }
+}
+
+/// Forwards one `StorageProvider` call to whichever backend this is.
+macro_rules! dispatch {
+    ($self:ident, $($call:tt)*) => {
+        match $self {
+            Storage::Memory(s) => s.$($call)*.map_err(StoreError::from),
+            Storage::Sqlite(s, _) => s.$($call)*.map_err(|e| StoreError::Sqlite(Box::new(e))),
+            Storage::SqliteJson(s, _) => s.$($call)*.map_err(|e| StoreError::Sqlite(Box::new(e))),
+        }
+    };
+}
+
+impl StorageProvider<V> for Storage {
+    type Error = StoreError;
+
+    fn write_mls_join_config<GroupId: traits::GroupId<V>, MlsGroupJoinConfig: traits::MlsGroupJoinConfig<V>>(
+        &self,
+        group_id: &GroupId,
+        config: &MlsGroupJoinConfig,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, write_mls_join_config::<GroupId, MlsGroupJoinConfig>(group_id, config))
+    }
+
+    fn append_own_leaf_node<GroupId: traits::GroupId<V>, LeafNode: traits::LeafNode<V>>(
+        &self,
+        group_id: &GroupId,
+        leaf_node: &LeafNode,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, append_own_leaf_node::<GroupId, LeafNode>(group_id, leaf_node))
+    }
+
+    fn queue_proposal<
+        GroupId: traits::GroupId<V>,
+        ProposalRef: traits::ProposalRef<V>,
+        QueuedProposal: traits::QueuedProposal<V>,
+    >(
+        &self,
+        group_id: &GroupId,
+        proposal_ref: &ProposalRef,
+        proposal: &QueuedProposal,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, queue_proposal::<GroupId, ProposalRef, QueuedProposal>(group_id, proposal_ref, proposal))
+    }
+
+    fn write_tree<GroupId: traits::GroupId<V>, TreeSync: traits::TreeSync<V>>(
+        &self,
+        group_id: &GroupId,
+        tree: &TreeSync,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, write_tree::<GroupId, TreeSync>(group_id, tree))
+    }
+
+    fn write_interim_transcript_hash<
+        GroupId: traits::GroupId<V>,
+        InterimTranscriptHash: traits::InterimTranscriptHash<V>,
+    >(
+        &self,
+        group_id: &GroupId,
+        interim_transcript_hash: &InterimTranscriptHash,
+    ) -> Result<(), Self::Error> {
+        dispatch!(
+            self,
+            write_interim_transcript_hash::<GroupId, InterimTranscriptHash>(group_id, interim_transcript_hash)
+        )
+    }
+
+    fn write_context<GroupId: traits::GroupId<V>, GroupContext: traits::GroupContext<V>>(
+        &self,
+        group_id: &GroupId,
+        group_context: &GroupContext,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, write_context::<GroupId, GroupContext>(group_id, group_context))
+    }
+
+    fn write_confirmation_tag<GroupId: traits::GroupId<V>, ConfirmationTag: traits::ConfirmationTag<V>>(
+        &self,
+        group_id: &GroupId,
+        confirmation_tag: &ConfirmationTag,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, write_confirmation_tag::<GroupId, ConfirmationTag>(group_id, confirmation_tag))
+    }
+
+    fn write_group_state<GroupState: traits::GroupState<V>, GroupId: traits::GroupId<V>>(
+        &self,
+        group_id: &GroupId,
+        group_state: &GroupState,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, write_group_state::<GroupState, GroupId>(group_id, group_state))
+    }
+
+    fn write_message_secrets<GroupId: traits::GroupId<V>, MessageSecrets: traits::MessageSecrets<V>>(
+        &self,
+        group_id: &GroupId,
+        message_secrets: &MessageSecrets,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, write_message_secrets::<GroupId, MessageSecrets>(group_id, message_secrets))
+    }
+
+    fn write_resumption_psk_store<GroupId: traits::GroupId<V>, ResumptionPskStore: traits::ResumptionPskStore<V>>(
+        &self,
+        group_id: &GroupId,
+        resumption_psk_store: &ResumptionPskStore,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, write_resumption_psk_store::<GroupId, ResumptionPskStore>(group_id, resumption_psk_store))
+    }
+
+    fn write_own_leaf_index<GroupId: traits::GroupId<V>, LeafNodeIndex: traits::LeafNodeIndex<V>>(
+        &self,
+        group_id: &GroupId,
+        own_leaf_index: &LeafNodeIndex,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, write_own_leaf_index::<GroupId, LeafNodeIndex>(group_id, own_leaf_index))
+    }
+
+    fn write_group_epoch_secrets<GroupId: traits::GroupId<V>, GroupEpochSecrets: traits::GroupEpochSecrets<V>>(
+        &self,
+        group_id: &GroupId,
+        group_epoch_secrets: &GroupEpochSecrets,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, write_group_epoch_secrets::<GroupId, GroupEpochSecrets>(group_id, group_epoch_secrets))
+    }
+
+    fn write_signature_key_pair<
+        SignaturePublicKey: traits::SignaturePublicKey<V>,
+        SignatureKeyPair: traits::SignatureKeyPair<V>,
+    >(
+        &self,
+        public_key: &SignaturePublicKey,
+        signature_key_pair: &SignatureKeyPair,
+    ) -> Result<(), Self::Error> {
+        dispatch!(
+            self,
+            write_signature_key_pair::<SignaturePublicKey, SignatureKeyPair>(public_key, signature_key_pair)
+        )
+    }
+
+    fn write_encryption_key_pair<EncryptionKey: traits::EncryptionKey<V>, HpkeKeyPair: traits::HpkeKeyPair<V>>(
+        &self,
+        public_key: &EncryptionKey,
+        key_pair: &HpkeKeyPair,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, write_encryption_key_pair::<EncryptionKey, HpkeKeyPair>(public_key, key_pair))
+    }
+
+    fn write_encryption_epoch_key_pairs<
+        GroupId: traits::GroupId<V>,
+        EpochKey: traits::EpochKey<V>,
+        HpkeKeyPair: traits::HpkeKeyPair<V>,
+    >(
+        &self,
+        group_id: &GroupId,
+        epoch: &EpochKey,
+        leaf_index: u32,
+        key_pairs: &[HpkeKeyPair],
+    ) -> Result<(), Self::Error> {
+        dispatch!(
+            self,
+            write_encryption_epoch_key_pairs::<GroupId, EpochKey, HpkeKeyPair>(group_id, epoch, leaf_index, key_pairs)
+        )
+    }
+
+    fn write_key_package<HashReference: traits::HashReference<V>, KeyPackage: traits::KeyPackage<V>>(
+        &self,
+        hash_ref: &HashReference,
+        key_package: &KeyPackage,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, write_key_package::<HashReference, KeyPackage>(hash_ref, key_package))
+    }
+
+    fn write_psk<PskId: traits::PskId<V>, PskBundle: traits::PskBundle<V>>(
+        &self,
+        psk_id: &PskId,
+        psk: &PskBundle,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, write_psk::<PskId, PskBundle>(psk_id, psk))
+    }
+
+    fn mls_group_join_config<GroupId: traits::GroupId<V>, MlsGroupJoinConfig: traits::MlsGroupJoinConfig<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<MlsGroupJoinConfig>, Self::Error> {
+        dispatch!(self, mls_group_join_config::<GroupId, MlsGroupJoinConfig>(group_id))
+    }
+
+    fn own_leaf_nodes<GroupId: traits::GroupId<V>, LeafNode: traits::LeafNode<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Vec<LeafNode>, Self::Error> {
+        dispatch!(self, own_leaf_nodes::<GroupId, LeafNode>(group_id))
+    }
+
+    fn queued_proposal_refs<GroupId: traits::GroupId<V>, ProposalRef: traits::ProposalRef<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Vec<ProposalRef>, Self::Error> {
+        dispatch!(self, queued_proposal_refs::<GroupId, ProposalRef>(group_id))
+    }
+
+    fn queued_proposals<
+        GroupId: traits::GroupId<V>,
+        ProposalRef: traits::ProposalRef<V>,
+        QueuedProposal: traits::QueuedProposal<V>,
+    >(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Vec<(ProposalRef, QueuedProposal)>, Self::Error> {
+        dispatch!(self, queued_proposals::<GroupId, ProposalRef, QueuedProposal>(group_id))
+    }
+
+    fn tree<GroupId: traits::GroupId<V>, TreeSync: traits::TreeSync<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<TreeSync>, Self::Error> {
+        dispatch!(self, tree::<GroupId, TreeSync>(group_id))
+    }
+
+    fn group_context<GroupId: traits::GroupId<V>, GroupContext: traits::GroupContext<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<GroupContext>, Self::Error> {
+        dispatch!(self, group_context::<GroupId, GroupContext>(group_id))
+    }
+
+    fn interim_transcript_hash<GroupId: traits::GroupId<V>, InterimTranscriptHash: traits::InterimTranscriptHash<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<InterimTranscriptHash>, Self::Error> {
+        dispatch!(self, interim_transcript_hash::<GroupId, InterimTranscriptHash>(group_id))
+    }
+
+    fn confirmation_tag<GroupId: traits::GroupId<V>, ConfirmationTag: traits::ConfirmationTag<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<ConfirmationTag>, Self::Error> {
+        dispatch!(self, confirmation_tag::<GroupId, ConfirmationTag>(group_id))
+    }
+
+    fn group_state<GroupState: traits::GroupState<V>, GroupId: traits::GroupId<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<GroupState>, Self::Error> {
+        dispatch!(self, group_state::<GroupState, GroupId>(group_id))
+    }
+
+    fn message_secrets<GroupId: traits::GroupId<V>, MessageSecrets: traits::MessageSecrets<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<MessageSecrets>, Self::Error> {
+        dispatch!(self, message_secrets::<GroupId, MessageSecrets>(group_id))
+    }
+
+    fn resumption_psk_store<GroupId: traits::GroupId<V>, ResumptionPskStore: traits::ResumptionPskStore<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<ResumptionPskStore>, Self::Error> {
+        dispatch!(self, resumption_psk_store::<GroupId, ResumptionPskStore>(group_id))
+    }
+
+    fn own_leaf_index<GroupId: traits::GroupId<V>, LeafNodeIndex: traits::LeafNodeIndex<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<LeafNodeIndex>, Self::Error> {
+        dispatch!(self, own_leaf_index::<GroupId, LeafNodeIndex>(group_id))
+    }
+
+    fn group_epoch_secrets<GroupId: traits::GroupId<V>, GroupEpochSecrets: traits::GroupEpochSecrets<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<Option<GroupEpochSecrets>, Self::Error> {
+        dispatch!(self, group_epoch_secrets::<GroupId, GroupEpochSecrets>(group_id))
+    }
+
+    fn signature_key_pair<
+        SignaturePublicKey: traits::SignaturePublicKey<V>,
+        SignatureKeyPair: traits::SignatureKeyPair<V>,
+    >(
+        &self,
+        public_key: &SignaturePublicKey,
+    ) -> Result<Option<SignatureKeyPair>, Self::Error> {
+        dispatch!(self, signature_key_pair::<SignaturePublicKey, SignatureKeyPair>(public_key))
+    }
+
+    fn encryption_key_pair<HpkeKeyPair: traits::HpkeKeyPair<V>, EncryptionKey: traits::EncryptionKey<V>>(
+        &self,
+        public_key: &EncryptionKey,
+    ) -> Result<Option<HpkeKeyPair>, Self::Error> {
+        dispatch!(self, encryption_key_pair::<HpkeKeyPair, EncryptionKey>(public_key))
+    }
+
+    fn encryption_epoch_key_pairs<
+        GroupId: traits::GroupId<V>,
+        EpochKey: traits::EpochKey<V>,
+        HpkeKeyPair: traits::HpkeKeyPair<V>,
+    >(
+        &self,
+        group_id: &GroupId,
+        epoch: &EpochKey,
+        leaf_index: u32,
+    ) -> Result<Vec<HpkeKeyPair>, Self::Error> {
+        dispatch!(self, encryption_epoch_key_pairs::<GroupId, EpochKey, HpkeKeyPair>(group_id, epoch, leaf_index))
+    }
+
+    fn key_package<KeyPackageRef: traits::HashReference<V>, KeyPackage: traits::KeyPackage<V>>(
+        &self,
+        hash_ref: &KeyPackageRef,
+    ) -> Result<Option<KeyPackage>, Self::Error> {
+        dispatch!(self, key_package::<KeyPackageRef, KeyPackage>(hash_ref))
+    }
+
+    fn psk<PskBundle: traits::PskBundle<V>, PskId: traits::PskId<V>>(
+        &self,
+        psk_id: &PskId,
+    ) -> Result<Option<PskBundle>, Self::Error> {
+        dispatch!(self, psk::<PskBundle, PskId>(psk_id))
+    }
+
+    fn remove_proposal<GroupId: traits::GroupId<V>, ProposalRef: traits::ProposalRef<V>>(
+        &self,
+        group_id: &GroupId,
+        proposal_ref: &ProposalRef,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, remove_proposal::<GroupId, ProposalRef>(group_id, proposal_ref))
+    }
+
+    fn delete_own_leaf_nodes<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        dispatch!(self, delete_own_leaf_nodes::<GroupId>(group_id))
+    }
+
+    fn delete_group_config<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        dispatch!(self, delete_group_config::<GroupId>(group_id))
+    }
+
+    fn delete_tree<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        dispatch!(self, delete_tree::<GroupId>(group_id))
+    }
+
+    fn delete_confirmation_tag<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        dispatch!(self, delete_confirmation_tag::<GroupId>(group_id))
+    }
+
+    fn delete_group_state<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        dispatch!(self, delete_group_state::<GroupId>(group_id))
+    }
+
+    fn delete_context<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        dispatch!(self, delete_context::<GroupId>(group_id))
+    }
+
+    fn delete_interim_transcript_hash<GroupId: traits::GroupId<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, delete_interim_transcript_hash::<GroupId>(group_id))
+    }
+
+    fn delete_message_secrets<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        dispatch!(self, delete_message_secrets::<GroupId>(group_id))
+    }
+
+    fn delete_all_resumption_psk_secrets<GroupId: traits::GroupId<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, delete_all_resumption_psk_secrets::<GroupId>(group_id))
+    }
+
+    fn delete_own_leaf_index<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        dispatch!(self, delete_own_leaf_index::<GroupId>(group_id))
+    }
+
+    fn delete_group_epoch_secrets<GroupId: traits::GroupId<V>>(&self, group_id: &GroupId) -> Result<(), Self::Error> {
+        dispatch!(self, delete_group_epoch_secrets::<GroupId>(group_id))
+    }
+
+    fn clear_proposal_queue<GroupId: traits::GroupId<V>, ProposalRef: traits::ProposalRef<V>>(
+        &self,
+        group_id: &GroupId,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, clear_proposal_queue::<GroupId, ProposalRef>(group_id))
+    }
+
+    fn delete_signature_key_pair<SignaturePublicKey: traits::SignaturePublicKey<V>>(
+        &self,
+        public_key: &SignaturePublicKey,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, delete_signature_key_pair::<SignaturePublicKey>(public_key))
+    }
+
+    fn delete_encryption_key_pair<EncryptionKey: traits::EncryptionKey<V>>(
+        &self,
+        public_key: &EncryptionKey,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, delete_encryption_key_pair::<EncryptionKey>(public_key))
+    }
+
+    fn delete_encryption_epoch_key_pairs<GroupId: traits::GroupId<V>, EpochKey: traits::EpochKey<V>>(
+        &self,
+        group_id: &GroupId,
+        epoch: &EpochKey,
+        leaf_index: u32,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, delete_encryption_epoch_key_pairs::<GroupId, EpochKey>(group_id, epoch, leaf_index))
+    }
+
+    fn delete_key_package<KeyPackageRef: traits::HashReference<V>>(
+        &self,
+        hash_ref: &KeyPackageRef,
+    ) -> Result<(), Self::Error> {
+        dispatch!(self, delete_key_package::<KeyPackageRef>(hash_ref))
+    }
+
+    fn delete_psk<PskKey: traits::PskId<V>>(&self, psk_id: &PskKey) -> Result<(), Self::Error> {
+        dispatch!(self, delete_psk::<PskKey>(psk_id))
+    }
+}
