@@ -4,10 +4,12 @@ One run measures, per ciphersuite and group size N (members added to a one-membe
 group): create group; add N members in one commit; join from the Welcome; self-update
 commit + processing by another member; encrypt + decrypt an application message.
 
-* ``rust`` — OpenMLS 0.8.1 called directly (rust/ bench binary, in-memory storage);
-* ``rust+sqlite`` — the same, with the binding's storage (in-memory SQLite, JSON values,
-  one transaction per call): the difference to ``rust`` is storage cost, the difference
-  to ``python`` is what the binding itself adds;
+* ``rust`` — OpenMLS 0.8.1 called directly (rust/ bench binary, OpenMLS's own memory
+  storage, JSON values);
+* ``rust+bstore`` — the same, with the binding's storage (openmls-python/src/storage.rs
+  compiled into the bench: in memory, bincode values, one undo-journalled transaction
+  per call): the difference to ``rust`` is the storage choice, the difference to
+  ``python`` is what the binding layer (PyO3, GIL release, copies, result objects) adds;
 * ``python`` — openmls-python, configured as the Rust bench (see rust/src/main.rs);
 * ``mls-rs`` — mls-rs's Python binding from PyPI, ciphersuite 0x0001 only, when
   ``mls_rs_uniffi`` is importable (optional; see README.md).
@@ -328,10 +330,10 @@ def table(rows: Iterable[dict[str, Any]], with_mlsrs: bool) -> str:
         "operation",
         "crypto floor",
         "rust",
-        "rust+sqlite",
+        "rust+bstore",
         "python",
         "python/rust",
-        "python/rust+sqlite",
+        "python/rust+bstore",
         "python/rust (min)",
     ]
     if with_mlsrs:
@@ -344,10 +346,10 @@ def table(rows: Iterable[dict[str, Any]], with_mlsrs: bool) -> str:
             r["op"],
             fmt(r["floor_s"]),
             fmt(r["rust_s"]),
-            fmt(r["rust_sqlite_s"]) if r["rust_sqlite_s"] else "—",
+            fmt(r["rust_bstore_s"]) if r["rust_bstore_s"] else "—",
             fmt(r["python_s"]),
             f"{r['python_s'] / r['rust_s']:.2f}",
-            f"{r['python_s'] / r['rust_sqlite_s']:.2f}" if r["rust_sqlite_s"] else "—",
+            f"{r['python_s'] / r['rust_bstore_s']:.2f}" if r["rust_bstore_s"] else "—",
             f"{r['python_min_s'] / r['rust_min_s']:.2f}",
         ]
         if with_mlsrs:
@@ -377,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", action="store_true", help="add-all + join only, N up to 10,000")
     ap.add_argument("--no-mlsrs", action="store_true")
     ap.add_argument(
-        "--no-rust-sqlite", action="store_true", help="skip the rust+sqlite baseline (saves time)"
+        "--no-rust-bstore",
+        action="store_true",
+        help="skip the rust+bstore baseline (saves time)",
     )
     ap.add_argument("--json", type=Path, help="write all samples here")
     args = ap.parse_args(argv)
@@ -396,15 +400,17 @@ def main(argv: list[str] | None = None) -> int:
             # Interleaved, so that load from other processes hits all implementations alike.
             rust = run_rust(suite, n, "memory", args.scale)
             py = bench_python(suite, n, args.scale)
-            rust_sql = (
-                {"results": []} if args.no_rust_sqlite else run_rust(suite, n, "sqlite", args.scale)
+            rust_bs = (
+                {"results": []}
+                if args.no_rust_bstore
+                else run_rust(suite, n, "binding", args.scale)
             )
             mls = bench_mlsrs(n, args.scale) if with_mlsrs and suite == 1 else []
             raw += [*(r.to_json() for r in py), *(r.to_json() for r in mls)]
             raw += [dict(r, impl="rust") for r in rust["results"]]
-            raw += [dict(r, impl="rust+sqlite") for r in rust_sql["results"]]
+            raw += [dict(r, impl="rust+bstore") for r in rust_bs["results"]]
             by_op_rust = {r["op"]: r for r in rust["results"]}
-            by_op_sql = {r["op"]: r for r in rust_sql["results"]}
+            by_op_bs = {r["op"]: r for r in rust_bs["results"]}
             by_op_mls = {r.op: r for r in mls}
             for res in py:
                 rr = by_op_rust[res.op]
@@ -415,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
                     "floor_s": rr["floor_s"],
                     "floor_counts": rr["floor_counts"],
                     "rust_s": rr["median_s"],
-                    "rust_sqlite_s": by_op_sql[res.op]["median_s"] if by_op_sql else None,
+                    "rust_bstore_s": by_op_bs[res.op]["median_s"] if by_op_bs else None,
                     "python_s": res.median,
                     "rust_min_s": min(rr["samples_s"]),
                     "python_min_s": min(res.samples),

@@ -8,18 +8,19 @@
 //! shared machine), with wall-clock time beside them (`wall_*`).
 //!
 //! Usage: binding-overhead-bench [--sizes 10,100,1000] [--suites 2,1] [--ops all|scale]
-//!                               [--storage memory|sqlite]
-//!   --ops scale      times only add-all and join (for the large group sizes).
-//!   --storage sqlite uses the binding's storage (in-memory SQLite, JSON-encoded values,
-//!                    one transaction per call) instead of OpenMLS's memory storage.
+//!                               [--storage memory|binding|sqlite]
+//!   --ops scale       times only add-all and join (for the large group sizes).
+//!   --storage memory  OpenMLS's own memory storage (`OpenMlsRustCrypto`, JSON values).
+//!   --storage binding the binding's default storage, compiled from its source: in memory,
+//!                     bincode values, one undo-journalled transaction per call.
+//!   --storage sqlite  the binding's SQLite storage (a temp file, bincode values, one
+//!                     transaction per call), as `Provider(path)`.
 
-use std::rc::Rc;
 use std::time::Instant;
 
 use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::{OpenMlsRustCrypto, RustCrypto};
-use openmls_sqlite_storage::{Codec, Connection, SqliteStorageProvider};
 use openmls_traits::crypto::OpenMlsCrypto;
 use openmls_traits::types::HpkeCiphertext;
 use openmls_traits::OpenMlsProvider;
@@ -41,31 +42,25 @@ impl BenchProvider for OpenMlsRustCrypto {
     }
 }
 
-/// Stored values as JSON, as the binding (and OpenMLS's memory storage) encodes them.
-#[derive(Default)]
-struct Json;
+/// The binding's own storage code (openmls-python/src/storage.rs, compiled here as is):
+/// `--storage binding` measures exactly what `Provider()` stores, without PyO3.
+#[path = "../../../../openmls-python/src/storage.rs"]
+#[allow(dead_code)]
+mod storage;
 
-impl Codec for Json {
-    type Error = serde_json::Error;
-    fn to_vec<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, Self::Error> {
-        serde_json::to_vec(value)
-    }
-    fn from_slice<T: serde::de::DeserializeOwned>(slice: &[u8]) -> Result<T, Self::Error> {
-        serde_json::from_slice(slice)
-    }
-}
-
-/// RustCrypto + in-memory SQLite storage, the binding's default `Provider()`.
-struct SqliteProvider {
+/// RustCrypto + the binding's storage, one transaction per library call as the binding
+/// runs it: in memory (`FILE = false`, the default `Provider()`: bincode values, undo
+/// journal) or an SQLite file in the temp dir (`FILE = true`, `Provider(path)`).
+struct BindingProvider<const FILE: bool> {
     crypto: RustCrypto,
-    storage: SqliteStorageProvider<Json, Rc<Connection>>,
-    conn: Rc<Connection>,
+    storage: storage::Storage,
+    path: Option<std::path::PathBuf>,
 }
 
-impl OpenMlsProvider for SqliteProvider {
+impl<const FILE: bool> OpenMlsProvider for BindingProvider<FILE> {
     type CryptoProvider = RustCrypto;
     type RandProvider = RustCrypto;
-    type StorageProvider = SqliteStorageProvider<Json, Rc<Connection>>;
+    type StorageProvider = storage::Storage;
     fn storage(&self) -> &Self::StorageProvider {
         &self.storage
     }
@@ -77,22 +72,32 @@ impl OpenMlsProvider for SqliteProvider {
     }
 }
 
-impl BenchProvider for SqliteProvider {
+impl<const FILE: bool> BenchProvider for BindingProvider<FILE> {
     fn fresh() -> Self {
-        let mut conn = Connection::open_in_memory().expect("sqlite");
-        // Migrations need a mutable connection; the shared one is made afterwards.
-        SqliteStorageProvider::<Json, &mut Connection>::new(&mut conn)
-            .run_migrations()
-            .expect("migrations");
-        let conn = Rc::new(conn);
-        let storage = SqliteStorageProvider::new(conn.clone());
-        Self { crypto: RustCrypto::default(), storage, conn }
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let path = FILE.then(|| {
+            let i = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            std::env::temp_dir().join(format!("binding-overhead-{}-{i}.sqlite", std::process::id()))
+        });
+        let storage = storage::Storage::open(path.as_ref().map(|p| p.to_str().expect("utf-8 temp path")))
+            .expect("open storage");
+        Self { crypto: RustCrypto::default(), storage, path }
     }
     fn call<T>(&self, f: impl FnOnce() -> T) -> T {
-        self.conn.execute_batch("BEGIN IMMEDIATE").expect("begin");
+        self.storage.begin().expect("begin");
         let out = f();
-        self.conn.execute_batch("COMMIT").expect("commit");
+        self.storage.commit().expect("commit");
         out
+    }
+}
+
+impl<const FILE: bool> Drop for BindingProvider<FILE> {
+    fn drop(&mut self) {
+        if let Some(p) = &self.path {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", p.display()));
+            }
+        }
     }
 }
 
@@ -497,7 +502,8 @@ fn main() {
             eprintln!("rust ({storage}): suite {s} n {n}");
             results.extend(match storage.as_str() {
                 "memory" => bench_size::<OpenMlsRustCrypto>(suite, n, scale_only, &prims),
-                "sqlite" => bench_size::<SqliteProvider>(suite, n, scale_only, &prims),
+                "binding" => bench_size::<BindingProvider<false>>(suite, n, scale_only, &prims),
+                "sqlite" => bench_size::<BindingProvider<true>>(suite, n, scale_only, &prims),
                 other => panic!("unknown storage {other}"),
             });
         }
