@@ -151,9 +151,11 @@ pub struct PyGroup {
 }
 
 impl PyGroup {
-    pub fn new(provider: Provider, state: GroupState) -> Self {
+    /// A `Group` object for a group just created or joined (see [`Provider::adopt_group`]).
+    pub fn new(py: Python<'_>, provider: Provider, state: GroupState) -> Self {
         let group_id = state.group.group_id().as_slice().to_vec();
-        Self { provider, state: Arc::new(Mutex::new(state)), group_id }
+        let state = py.allow_threads(|| provider.adopt_group(state));
+        Self { provider, state, group_id }
     }
 
     fn lock(&self) -> MutexGuard<'_, GroupState> {
@@ -313,16 +315,14 @@ impl PyGroup {
                 })
             })
         })?;
-        Ok(Self::new(provider.clone(), state))
+        Ok(Self::new(py, provider.clone(), state))
     }
 
     /// Load a stored group (and its signer). Raises ``UnknownGroup``.
     #[staticmethod]
     fn load(py: Python<'_>, provider: &Provider, group_id: Vec<u8>) -> PyResult<Self> {
-        let state = py.allow_threads(|| {
-            guard("Group.load", || load_group_state(&provider.lock(), &group_id, "Group.load"))
-        })?;
-        Ok(Self::new(provider.clone(), state))
+        let state = py.allow_threads(|| guard("Group.load", || provider.load_group(&group_id, "Group.load")))?;
+        Ok(Self { provider: provider.clone(), state, group_id })
     }
 
     /// Stage a join by external commit (inspect, then ``accept()``).
@@ -735,7 +735,9 @@ impl PyGroup {
         self.write(py, what, |st, b| {
             st.group.delete(b.storage()).map_err(|e| err::storage(what, e))?;
             Ok(())
-        })
+        })?;
+        self.provider.forget_group(&self.group_id);
+        Ok(())
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

@@ -144,7 +144,7 @@ fn join_from_welcome(
     ratchet_tree: Option<Vec<u8>>,
 ) -> PyResult<PyGroup> {
     let st = py.allow_threads(|| guard("interop.join_from_welcome", || join(provider, welcome, ratchet_tree)))?;
-    Ok(PyGroup::new(provider.clone(), st))
+    Ok(PyGroup::new(py, provider.clone(), st))
 }
 
 /// The passive-client vectors' set-up in one call.
@@ -188,7 +188,7 @@ fn join_passive_client(
             join(provider, welcome, ratchet_tree)
         })
     })?;
-    Ok(PyGroup::new(provider.clone(), st))
+    Ok(PyGroup::new(py, provider.clone(), st))
 }
 
 fn reserialized<T: TlsDeserialize + TlsSerialize>(data: &[u8], what: &str) -> Res<Vec<u8>> {

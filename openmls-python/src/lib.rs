@@ -1,6 +1,6 @@
 //! `openmls._openmls`: a PyO3 binding of OpenMLS 0.8.1 (RFC 9420).
 //!
-//! Modules by area: provider (crypto + SQLite storage), keys, credential, key_package,
+//! Modules by area: provider (crypto + storage), storage (memory / SQLite), keys, credential, key_package,
 //! inspection (read-only views), group, staged (inspection before acceptance),
 //! public_group (delivery service), interop (test vectors only), errors.
 
@@ -25,6 +25,7 @@ fn _openmls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DEFAULT_CREDENTIAL_TYPES", credential::DEFAULT_CREDENTIAL_TYPES.to_vec())?;
     errors::register(m)?;
     m.add_class::<provider::Provider>()?;
+    m.add_function(wrap_pyfunction!(provider::_panic_in_transaction, m)?)?;
     m.add_class::<keys::SignatureKeyPair>()?;
     m.add_function(wrap_pyfunction!(keys::verify_with_label, m)?)?;
     m.add_class::<credential::PyCredential>()?;

@@ -4,13 +4,15 @@
 //! transaction for a file, an undo journal for memory. A crash or an error mid-way never
 //! leaves half an epoch in storage.
 
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use openmls_rust_crypto::RustCrypto;
 use openmls_traits::OpenMlsProvider;
 use pyo3::prelude::*;
 
 use crate::errors::{guard, Res, StorageError};
+use crate::group::{load_group_state, GroupState};
 pub use crate::storage::Storage;
 
 /// What OpenMLS sees as its provider.
@@ -61,6 +63,11 @@ impl Drop for TxGuard<'_> {
 pub struct Shared {
     backend: Mutex<Backend>,
     path: Option<String>,
+    /// The in-memory state of every group that a live `Group` object holds, by group id:
+    /// all objects for one group share it, so none works on a stale copy (which would
+    /// also overwrite the newer stored state). Lock order: this map, then a group's
+    /// state, then the backend; never held with the GIL.
+    groups: Mutex<HashMap<Vec<u8>, Weak<Mutex<GroupState>>>>,
 }
 
 /// RustCrypto crypto + storage: in memory by default, an SQLite file when ``path`` is
@@ -99,6 +106,42 @@ impl Provider {
         result
     }
 
+    fn groups(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Weak<Mutex<GroupState>>>> {
+        self.shared.groups.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The shared state for a group just created or joined. If objects for this group id
+    /// are still alive (a re-join replaced the stored group), they see the new state too.
+    pub fn adopt_group(&self, state: GroupState) -> Arc<Mutex<GroupState>> {
+        let gid = state.group.group_id().as_slice().to_vec();
+        let mut groups = self.groups();
+        groups.retain(|_, w| w.strong_count() > 0);
+        if let Some(live) = groups.get(&gid).and_then(Weak::upgrade) {
+            *live.lock().unwrap_or_else(|e| e.into_inner()) = state;
+            return live;
+        }
+        let shared = Arc::new(Mutex::new(state));
+        groups.insert(gid, Arc::downgrade(&shared));
+        shared
+    }
+
+    /// The shared state of a stored group: the live one if a `Group` object holds it,
+    /// else loaded from storage.
+    pub fn load_group(&self, group_id: &[u8], what: &str) -> Res<Arc<Mutex<GroupState>>> {
+        let mut groups = self.groups();
+        if let Some(live) = groups.get(group_id).and_then(Weak::upgrade) {
+            return Ok(live);
+        }
+        let shared = Arc::new(Mutex::new(load_group_state(&self.lock(), group_id, what)?));
+        groups.insert(group_id.to_vec(), Arc::downgrade(&shared));
+        Ok(shared)
+    }
+
+    /// Forgets a deleted group's shared state (a later load reads storage again).
+    pub fn forget_group(&self, group_id: &[u8]) {
+        self.groups().remove(group_id);
+    }
+
     pub fn same_as(&self, other: &Provider) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)
     }
@@ -121,7 +164,9 @@ impl Provider {
             let backend = py
                 .allow_threads(|| Backend::open(path.as_deref()))
                 .map_err(StorageError::new_err)?;
-            Ok(Provider { shared: Arc::new(Shared { backend: Mutex::new(backend), path }) })
+            Ok(Provider {
+                shared: Arc::new(Shared { backend: Mutex::new(backend), path, groups: Mutex::default() }),
+            })
         })
     }
 
@@ -143,4 +188,18 @@ impl Provider {
             None => "Provider(<memory>)".to_string(),
         }
     }
+}
+
+/// Testing only: stores ``signer`` inside a transaction, then panics, as an OpenMLS bug
+/// would mid-operation. Shows the panic path end to end: `MlsError`, write undone.
+#[pyfunction]
+pub fn _panic_in_transaction(py: Python<'_>, provider: &Provider, signer: &crate::keys::SignatureKeyPair) -> PyResult<()> {
+    py.allow_threads(|| {
+        guard("_panic_in_transaction", || {
+            provider.transaction(|b| {
+                signer.keys.store(b.storage())?;
+                panic!("deliberate panic for the test of the panic path")
+            })
+        })
+    })
 }

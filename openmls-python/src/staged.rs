@@ -525,7 +525,7 @@ impl PyStagedWelcome {
                 })
             })
         })?;
-        Ok(PyGroup::new(self.provider.clone(), state))
+        Ok(PyGroup::new(py, self.provider.clone(), state))
     }
 
     fn __repr__(&self) -> String {
@@ -699,7 +699,7 @@ impl ExternalJoin {
                 })
             })
         })?;
-        Ok((PyGroup::new(self.provider.clone(), state), bundle))
+        Ok((PyGroup::new(py, self.provider.clone(), state), bundle))
     }
 
     fn __repr__(&self) -> String {

@@ -136,7 +136,8 @@ def test_new_files_are_marked_bincode_and_foreign_files_refused(tmp_path: Path) 
         (blob,) = db.execute("SELECT signature_key FROM openmls_signature_keys").fetchone()
     assert version == 0x6F6D6C02
     assert not bytes(blob).startswith(b"{")  # not JSON
-    assert m.SignatureKeyPair.load(m.Provider(path), signer.public_key).public_key == signer.public_key
+    loaded = m.SignatureKeyPair.load(m.Provider(path), signer.public_key)
+    assert loaded.public_key == signer.public_key
 
     foreign = tmp_path / "foreign.sqlite"
     with sqlite3.connect(foreign) as db:

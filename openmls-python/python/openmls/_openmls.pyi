@@ -10,6 +10,8 @@ Conventions (apply to every entry point):
 * Objects are thread-safe. Heavy calls (commit creation, message processing, joining)
   release the GIL, so callers may use worker threads (``trio.to_thread.run_sync``).
   Calls on objects sharing one :class:`Provider` are serialised by the provider's lock.
+* All :class:`Group` objects for one group id from one :class:`Provider` (created,
+  joined or loaded) share one state: an operation through one is seen by the others.
 * Group state lives in the provider's storage; every operation writes it before it
   returns, all or nothing (one transaction per operation: SQLite's for a file, an undo
   journal in memory).
@@ -115,6 +117,10 @@ def verify_with_label(
 ) -> None:
     """RFC 9420 VerifyWithLabel. Returns ``None`` when valid; raises :class:`InvalidSignature`
     when not (also for a malformed key or signature)."""
+
+def _panic_in_transaction(provider: Provider, signer: SignatureKeyPair) -> None:
+    """Testing only: stores ``signer`` in a transaction, then panics (as an OpenMLS bug
+    would). Raises :class:`MlsError`; the write is rolled back."""
 
 # --------------------------------------------------------------------------- credentials
 
