@@ -1,10 +1,14 @@
 """Group commit: the writes of frames that arrive together share one SQLite transaction.
 
-Each frame's write function runs in its own savepoint inside the batch's transaction
-(a refused frame undoes only its own writes). Results are released, and stored messages
-pushed, only after the transaction commits: nobody is told about a message that a crash
-could still lose. Pushes happen here, in commit order, so every mail box sees its mids
-in increasing order.
+A batch first runs every frame's write function straight in the transaction (no
+savepoint: two statements less per frame, which was a third of the cost of an ack).
+If any of them raises (a refused frame, or a failure), the whole transaction is rolled
+back and the batch runs again with each write in its own savepoint, so a refused frame
+undoes only its own writes, as before. Write functions only read and write storage, so
+running one again after the rollback gives the same result. Results are released, and
+stored messages pushed, only after the transaction commits: nobody is told about a
+message that a crash could still lose. Pushes happen here, in commit order, so every
+mail box sees its mids in increasing order.
 """
 
 from __future__ import annotations
@@ -40,14 +44,17 @@ class WriteBatcher:
         deliver: Callable[[list[Push]], None],
         *,
         max_batch: int = 1024,
+        window: float = 0.0,
     ) -> None:
         self._storage = storage
         self._deliver = deliver
         self._max_batch = max_batch
+        self._window = window
         self._queue: list[_Job] = []
         self._wakeup = trio.Event()
         self.transactions = 0  # for tests and the benchmark
         self.writes = 0
+        self.retries = 0  # batches run again with savepoints (one of their writes raised)
 
     async def run(self, write: Callable[[], Outcome]) -> Outcome:
         """Run ``write`` in the next batch; returns its outcome after the commit, or
@@ -67,40 +74,71 @@ class WriteBatcher:
         while True:
             await self._wakeup.wait()
             self._wakeup = trio.Event()
-            # Let the other runnable tasks add their writes to this batch.
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            # Let the other runnable tasks add their writes to this batch; with a window,
+            # also the frames that arrive within it: fewer transactions, and a recipient
+            # gets several messages in one socket write, for at most ``window`` s more
+            # latency.
+            if self._window > 0:
+                await trio.sleep(self._window)
+            else:
+                await trio.lowlevel.cancel_shielded_checkpoint()
             while self._queue:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
                 self._run_batch(batch)
 
     def _run_batch(self, batch: list[_Job]) -> None:
-        storage = self._storage
         try:
-            with storage.transaction():
+            self._run_plain(batch)
+        except _Retry:
+            self.retries += 1
+            try:
+                self._run_with_savepoints(batch)
+            except Exception:
+                log.exception("transaction failed; none of its %d writes happened", len(batch))
                 for job in batch:
-                    try:
-                        with storage.savepoint():
-                            job.outcome = job.write()
-                    except Refused as exc:
-                        job.error = exc
-                    except Exception:
-                        log.exception("write failed; the frame changed nothing")
-                        job.error = Refused(
-                            ErrorCode.INTERNAL_ERROR, "the server failed; nothing was changed"
-                        )
-        except Exception:
-            log.exception("transaction failed; none of its %d writes happened", len(batch))
-            for job in batch:
-                job.outcome = None
-                job.error = Refused(
-                    ErrorCode.INTERNAL_ERROR, "storage failure; nothing was changed"
-                )
-        else:
-            self.transactions += 1
-            self.writes += len(batch)
-            for job in batch:
-                if job.outcome is not None and job.outcome.pushes:
-                    self._deliver(job.outcome.pushes)
+                    job.outcome = None
+                    job.error = Refused(
+                        ErrorCode.INTERNAL_ERROR, "storage failure; nothing was changed"
+                    )
+                for job in batch:
+                    job.done.set()
+                return
+        self.transactions += 1
+        self.writes += len(batch)
+        for job in batch:
+            if job.outcome is not None and job.outcome.pushes:
+                self._deliver(job.outcome.pushes)
         for job in batch:
             job.done.set()
+
+    def _run_plain(self, batch: list[_Job]) -> None:
+        """Every write in one transaction, no savepoints; ``_Retry`` (rolled back) if
+        any of them raised."""
+        try:
+            with self._storage.transaction():
+                for job in batch:
+                    job.outcome = job.write()
+        except Exception as exc:
+            for job in batch:
+                job.outcome = None
+            raise _Retry from exc
+
+    def _run_with_savepoints(self, batch: list[_Job]) -> None:
+        storage = self._storage
+        with storage.transaction():
+            for job in batch:
+                try:
+                    with storage.savepoint():
+                        job.outcome = job.write()
+                except Refused as exc:
+                    job.error = exc
+                except Exception:
+                    log.exception("write failed; the frame changed nothing")
+                    job.error = Refused(
+                        ErrorCode.INTERNAL_ERROR, "the server failed; nothing was changed"
+                    )
+
+
+class _Retry(Exception):
+    """The plain run of a batch failed and was rolled back: run it with savepoints."""

@@ -54,6 +54,12 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--rate", type=float, default=defaults.frames_per_second)
     serve.add_argument("--burst", type=int, default=defaults.frame_burst)
     serve.add_argument("--idle-timeout", type=float, default=defaults.idle_timeout)
+    serve.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=0.0,
+        help="gather writes for this long into one transaction (more throughput, more latency)",
+    )
     serve.add_argument("--log-level", default="WARNING")
     serve.set_defaults(func=run_serve)
     ds.set_defaults(func=lambda args: (ds.print_help(), 2)[1])
@@ -99,7 +105,12 @@ def run_serve(args: argparse.Namespace) -> int:
     storage = SQLiteStorage(args.db, fsync=args.fsync)
     identifier = StirIdentifier(trust)
     core = DeliveryCore(args.ds_id, storage, identifier, limits=limits)
-    server = DeliveryServer(core, CommitSequencer(identifier), passport_issuer=issuer)
+    server = DeliveryServer(
+        core,
+        CommitSequencer(identifier),
+        passport_issuer=issuer,
+        batch_window=max(0.0, args.batch_window_ms) / 1000,
+    )
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:

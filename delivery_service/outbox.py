@@ -6,6 +6,10 @@ outbox reloads them from storage, in mid order, once it has caught up, so a slow
 costs the others nothing and loses nothing. The first load after registration works the
 same way. Loading is synchronous and happens with no await between reading the mail box
 and resuming pushes, so no message can fall between the two.
+
+Queuing does not wake the writer: the connection first tries to send what is ready
+without waiting (``take_ready``) and calls ``wake`` only when that was not possible, so
+a fan-out costs no task switch per recipient whose socket can take the bytes at once.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import trio
 
 from delivery_service.service import deliver_frame
 from delivery_service.storage import StoredMessage
+from delivery_service.wire_frames import OutFrame
 from shared.protocol import encode_frame
 
 MailboxLoader = Callable[[str, int, int], list[StoredMessage]]
@@ -28,13 +33,14 @@ class Outbox:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._replies: deque[str] = deque()
-        self._mail: deque[str] = deque()
+        self._replies: deque[OutFrame] = deque()
+        self._mail: deque[OutFrame] = deque()
         self._tn: str | None = None
         self._loader: MailboxLoader | None = None
         self._high = 0  # highest mid queued (or sent) in this session
         self._reload = False
         self._wakeup = trio.Event()
+        self._kicked = False
         self._drained = trio.Event()
         self.closing: str | None = None  # a final frame, then close
         self.loads = 0  # mail-box reads (1 after attach; more when the client fell behind)
@@ -56,23 +62,28 @@ class Outbox:
         self._reload = True
         self._wakeup.set()
 
-    def push(self, mid: int, text: str) -> None:
-        """A message for this connection's TN was stored (never blocks)."""
+    def push(self, mid: int, frame: OutFrame) -> None:
+        """A message for this connection's TN was stored (never blocks; call ``wake``
+        or take the frames with ``take_ready``)."""
         if self._tn is None or self._reload or mid <= self._high:
             return  # the reload will read it from the mail box
         if len(self._mail) >= self.capacity:
             self._reload = True
         else:
-            self._mail.append(text)
+            self._mail.append(frame)
             self._high = mid
-        self._wakeup.set()
 
-    async def reply(self, text: str) -> None:
-        """Queue a reply; waits while the client is not reading its replies."""
+    async def reply(self, frame: OutFrame) -> None:
+        """Queue a reply; waits while the client is not reading its replies (call
+        ``wake`` or take the frames with ``take_ready``)."""
         while len(self._replies) >= self.capacity and self.closing is None:
             self._drained = trio.Event()
             await self._drained.wait()
-        self._replies.append(text)
+        self._replies.append(frame)
+
+    def wake(self) -> None:
+        """Make ``next_batch`` return (with what is ready, possibly nothing)."""
+        self._kicked = True
         self._wakeup.set()
 
     def close_with(self, text: str) -> None:
@@ -85,15 +96,14 @@ class Outbox:
         self.loads += 1
         rows = self._loader(self._tn, self._high, self.capacity)
         for row in rows:
-            self._mail.append(encode_frame(deliver_frame(row)))
+            self._mail.append(OutFrame(encode_frame(deliver_frame(row))))
             self._high = row.mid
         if len(rows) < self.capacity:
             self._reload = False  # caught up: live pushes resume from here
 
-    def take_ready(self) -> list[str]:
-        """Whatever can be sent right now without waiting (replies, then mail; nothing
-        once closing), so that the writer can add it to the batch it is about to write."""
-        batch: list[str] = []
+    def take_ready(self) -> list[OutFrame]:
+        """Whatever can be sent right now (replies, then mail; nothing once closing)."""
+        batch: list[OutFrame] = []
         if self.closing is not None:
             return batch
         if self._replies:
@@ -106,21 +116,15 @@ class Outbox:
         self._mail.clear()
         return batch
 
-    async def next_batch(self) -> list[str] | None:
-        """Frames to send now, in order; None when the connection must close."""
+    async def next_batch(self) -> list[OutFrame] | None:
+        """Frames to send now, in order (empty after a ``wake`` with nothing queued);
+        None when the connection must close."""
         while True:
             if self.closing is not None:
                 return None
-            if self._replies:
-                batch = list(self._replies)
-                self._replies.clear()
-                self._drained.set()
-                return batch
-            if not self._mail and self._reload:
-                self._load()
-            if self._mail:
-                batch = list(self._mail)
-                self._mail.clear()
+            batch = self.take_ready()
+            if batch or self._kicked:
+                self._kicked = False
                 return batch
             self._wakeup = trio.Event()
             await self._wakeup.wait()

@@ -34,6 +34,7 @@ from delivery_service.transport import (
     WebSocketTransport,
     memory_transport_pair,
 )
+from delivery_service.wire_frames import OutFrame
 from shared.protocol import (
     Ack,
     AnswerInvitation,
@@ -76,9 +77,24 @@ class _Connection:
         self.session = session
         self.outbox = Outbox(limits.send_queue_frames)
         self.bucket = TokenBucket(limits.frames_per_second, limits.frame_burst, trio.current_time())
+        self.writing = False  # the writer task is between taking frames and having sent them
+        self.rest = b""  # bytes a non-blocking send left over; the writer sends them first
 
     async def reply(self, frame: ServerFrame) -> None:
-        await self.outbox.reply(encode_frame(frame))
+        await self.outbox.reply(OutFrame(encode_frame(frame)))
+        self.flush()
+
+    def flush(self) -> None:
+        """Send what the outbox has ready: at once if the transport takes it without
+        waiting and no write is in progress (so order is kept), else by the writer."""
+        if not self.writing and not self.rest and self.transport.ready_nowait():
+            frames = self.outbox.take_ready()
+            if not frames:
+                return
+            self.rest = self.transport.send_nowait(frames)
+            if not self.rest:
+                return
+        self.outbox.wake()
 
     def close_with(self, frame: Error) -> None:
         self.outbox.close_with(encode_frame(frame))
@@ -93,11 +109,12 @@ class DeliveryServer:
         sequencer: CommitSequencer,
         *,
         passport_issuer: PassportIssuer | None = None,
+        batch_window: float = 0.0,
     ) -> None:
         self.core = core
         self.sequencer = sequencer
         self.limits = core.limits
-        self.batcher = WriteBatcher(core.storage, self._deliver)
+        self.batcher = WriteBatcher(core.storage, self._deliver, window=batch_window)
         self.passport_issuer = passport_issuer
         self._sessions: dict[str, _Connection] = {}
         self._group_locks: dict[bytes, trio.Lock] = {}
@@ -156,11 +173,16 @@ class DeliveryServer:
     # --- fan-out ------------------------------------------------------------------------
 
     def _deliver(self, pushes: list[Push]) -> None:
+        sessions = self._sessions
+        touched: dict[int, _Connection] = {}
         for push in pushes:
             for tn in push.recipients:
-                conn = self._sessions.get(tn)
+                conn = sessions.get(tn)
                 if conn is not None:
-                    conn.outbox.push(push.mid, push.text)
+                    conn.outbox.push(push.mid, push.frame)
+                    touched[id(conn)] = conn
+        for conn in touched.values():
+            conn.flush()
 
     # --- one connection -----------------------------------------------------------------
 
@@ -207,9 +229,16 @@ class DeliveryServer:
                         with trio.move_on_after(1):
                             await conn.transport.send(final)
                     break
-                # Replies and pushes that are ready together go out in one write.
+                # From here until the write completes nobody else writes (see flush):
+                # the rest of a non-blocking send goes first, then the batch, in order.
+                conn.writing = True
+                if conn.rest:
+                    rest, conn.rest = conn.rest, b""
+                    await conn.transport.send_rest(rest)
                 batch.extend(conn.outbox.take_ready())
-                await conn.transport.send_many(batch)
+                if batch:
+                    await conn.transport.send_frames(batch)
+                conn.writing = False
         except TransportClosed:
             pass
         scope.cancel()

@@ -37,6 +37,7 @@ from delivery_service.storage import (
     Storage,
     StoredMessage,
 )
+from delivery_service.wire_frames import OutFrame
 from shared.profile import MAX_PAST_EPOCHS, PASSPORT_CIPHERSUITES
 from shared.protocol import (
     DS_AUTH_LABEL,
@@ -80,12 +81,12 @@ SUPPORTED_SCHEMES = frozenset({SIGNATURE_SCHEME_ECDSA_P256_SHA256, SIGNATURE_SCH
 
 @dataclass(frozen=True, slots=True)
 class Push:
-    """A stored message and who must get it: ``text`` is its encoded ``Deliver`` frame,
-    encoded once for every recipient."""
+    """A stored message and who must get it: ``frame`` is its encoded ``Deliver`` frame,
+    encoded once (JSON, and WebSocket framing when first needed) for every recipient."""
 
     mid: int
     recipients: frozenset[str]
-    text: str
+    frame: OutFrame
 
 
 @dataclass(slots=True)
@@ -296,7 +297,7 @@ class DeliveryCore:
                 invitation_id=message.invitation_id,
             )
         )
-        return Push(mid, rcpt, text)
+        return Push(mid, rcpt, OutFrame(text))
 
     def request_invitation(self, tn: str, frame: RequestInvitation) -> Outcome:
         """Queue an invitation (a request for a group-bound KeyPackage) to ``frame.tn``."""

@@ -8,12 +8,15 @@ text travels over a real socket (``WebSocketTransport``) or a trio memory channe
 from __future__ import annotations
 
 import math
+import socket
+from collections.abc import Sequence
 from typing import Protocol
 
 import trio
 import trio_websocket
-from wsproto.events import TextMessage
-from wsproto.utilities import LocalProtocolError
+from wsproto.connection import ConnectionState
+
+from delivery_service.wire_frames import OutFrame
 
 
 class TransportClosed(Exception):
@@ -36,9 +39,23 @@ class FrameTransport(Protocol):
         """Send one message; raises ``TransportClosed`` when the link is gone."""
         ...
 
-    async def send_many(self, messages: list[str]) -> None:
-        """Send several messages in order (as one write where the transport can);
+    async def send_frames(self, frames: Sequence[OutFrame]) -> None:
+        """Send several frames in order (as one write where the transport can);
         raises ``TransportClosed`` when the link is gone."""
+        ...
+
+    def ready_nowait(self) -> bool:
+        """True if ``send_nowait`` may be called now (no other write in progress)."""
+        ...
+
+    def send_nowait(self, frames: Sequence[OutFrame]) -> bytes:
+        """Write the frames without waiting, as far as the link takes them; returns the
+        bytes not written (empty: all sent), to be written next with ``send_rest``.
+        Only after ``ready_nowait`` returned True."""
+        ...
+
+    async def send_rest(self, data: bytes) -> None:
+        """Write what ``send_nowait`` could not; raises ``TransportClosed``."""
         ...
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -47,10 +64,28 @@ class FrameTransport(Protocol):
 
 
 class WebSocketTransport:
-    """``FrameTransport`` over a trio-websocket connection."""
+    """``FrameTransport`` over a trio-websocket connection.
+
+    Frames go out as pre-built WebSocket messages (``OutFrame.websocket``: made once per
+    fan-out, not once per recipient) written straight to the connection's stream under
+    its send lock; on the wire these are exactly the messages trio-websocket would
+    write. ``send_nowait`` goes one step further: when no write is in progress it hands
+    the bytes to the kernel with a non-blocking ``send``, so a fan-out needs no task
+    switch per recipient. Both use trio-websocket and trio internals (the connection's
+    wsproto state, stream and send lock; the stream's socket): when they are not there
+    (another version, or TLS) it falls back to ``send_message`` and the writer task.
+    """
 
     def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
         self._ws = ws
+        proto = getattr(ws, "_wsproto", None)
+        lock = getattr(ws, "_stream_lock", None)
+        stream = getattr(ws, "_stream", None)
+        self._raw = (
+            proto is not None and isinstance(lock, trio.StrictFIFOLock) and stream is not None
+        )
+        sock = getattr(getattr(stream, "socket", None), "_sock", None)
+        self._sock: socket.socket | None = sock if isinstance(sock, socket.socket) else None
 
     async def receive(self) -> str | bytes:
         """Next WebSocket message."""
@@ -66,38 +101,55 @@ class WebSocketTransport:
         except trio_websocket.ConnectionClosed as exc:
             raise _closed(exc) from None
 
-    async def send_many(self, messages: list[str]) -> None:
-        """Send several text messages with one socket write.
-
-        trio-websocket writes each message with its own ``send_all`` (one syscall, about
-        as costly as the rest of a delivery). Here the messages are framed one by one by
-        the connection's own wsproto state machine, in order, and the bytes written
-        together under the connection's send lock: on the wire this is exactly the same
-        WebSocket messages. It uses trio-websocket internals, so when they are not there
-        (another version) it falls back to one ``send_message`` per message.
-        """
+    def _open(self) -> bool:
         ws = self._ws
-        proto = getattr(ws, "_wsproto", None)
-        lock = getattr(ws, "_stream_lock", None)
-        stream = getattr(ws, "_stream", None)
-        if len(messages) == 1 or proto is None or lock is None or stream is None:
-            for message in messages:
-                await self.send(message)
+        return not ws._close_reason and ws._wsproto.state is ConnectionState.OPEN
+
+    async def send_frames(self, frames: Sequence[OutFrame]) -> None:
+        """Send frames in order with one socket write."""
+        if not self._raw:
+            for frame in frames:
+                await self.send(frame.text)
             return
+        await self.send_rest(b"".join(f.websocket() for f in frames))
+
+    def ready_nowait(self) -> bool:
+        """No write in progress on an open plain-TCP connection."""
+        return (
+            self._sock is not None
+            and self._raw
+            and not self._ws._stream_lock.locked()
+            and self._open()
+        )
+
+    def send_nowait(self, frames: Sequence[OutFrame]) -> bytes:
+        """One non-blocking ``send`` of the frames' bytes; returns what it did not take."""
+        assert self._sock is not None
+        data = (
+            frames[0].websocket() if len(frames) == 1 else b"".join(f.websocket() for f in frames)
+        )
         try:
-            if ws._close_reason:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            return data  # the writer's send_rest meets the error and ends the connection
+        return data[sent:]
+
+    async def send_rest(self, data: bytes) -> None:
+        """Write bytes under the connection's send lock."""
+        ws = self._ws
+        try:
+            if not self._open():
                 raise trio_websocket.ConnectionClosed(ws._close_reason)
-            data = b"".join(proto.send(TextMessage(data=m)) for m in messages)
-            async with lock:
+            async with ws._stream_lock:
                 try:
-                    await stream.send_all(data)
+                    await ws._stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     await ws._abort_web_socket()
                     raise trio_websocket.ConnectionClosed(ws._close_reason) from None
         except trio_websocket.ConnectionClosed as exc:
             raise _closed(exc) from None
-        except LocalProtocolError:  # wsproto: the connection is closing
-            raise TransportClosed(None, "closing") from None
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close handshake (bounded by the library's disconnect timeout)."""
@@ -135,10 +187,22 @@ class MemoryTransport:
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             raise TransportClosed(1000, "closed") from None
 
-    async def send_many(self, messages: list[str]) -> None:
-        """Send several messages in order."""
-        for message in messages:
-            await self.send(message)
+    async def send_frames(self, frames: Sequence[OutFrame]) -> None:
+        """Send several frames in order."""
+        for frame in frames:
+            await self.send(frame.text)
+
+    def ready_nowait(self) -> bool:
+        """Never: a memory channel's sends go through the writer task."""
+        return False
+
+    def send_nowait(self, frames: Sequence[OutFrame]) -> bytes:
+        """Not supported (``ready_nowait`` is always False)."""
+        raise RuntimeError("a memory transport has no non-blocking send")
+
+    async def send_rest(self, data: bytes) -> None:
+        """Not supported (``send_nowait`` never leaves a rest)."""
+        raise RuntimeError("a memory transport has no non-blocking send")
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close both directions of this end."""

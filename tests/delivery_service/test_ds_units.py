@@ -14,6 +14,7 @@ from delivery_service.mls_framing import FramingError, private_header, wire_form
 from delivery_service.outbox import Outbox
 from delivery_service.session import ServerSession, SessionState
 from delivery_service.storage import StoredMessage
+from delivery_service.wire_frames import OutFrame, websocket_text_message
 from shared.protocol import (
     Auth,
     DeliveryKind,
@@ -124,6 +125,15 @@ def _stored(mid: int) -> StoredMessage:
     return StoredMessage(mid, DeliveryKind.APPLICATION, "1", bytes([mid % 256]), b"g", 0, None)
 
 
+def _texts(batch: list[OutFrame] | None) -> list[str]:
+    assert batch is not None
+    return [f.text for f in batch]
+
+
+def _mids(batch: list[OutFrame] | None) -> list[int]:
+    return [decode_frame(t).mid for t in _texts(batch)]  # type: ignore[union-attr]
+
+
 async def test_outbox_overflow_reloads_from_the_mailbox_in_order() -> None:
     mailbox = [_stored(m) for m in range(1, 4)]
 
@@ -132,48 +142,66 @@ async def test_outbox_overflow_reloads_from_the_mailbox_in_order() -> None:
         return [m for m in mailbox if m.mid > after][:limit]
 
     box = Outbox(capacity=2)
-    box.push(99, "ignored: not attached")
+    box.push(99, OutFrame("ignored: not attached"))
     box.attach("9", load)
-    box.push(2, "dropped: a reload is pending")
-    first = await box.next_batch()
-    assert first is not None and [decode_frame(t).mid for t in first] == [1, 2]  # type: ignore[union-attr]
-    second = await box.next_batch()
-    assert second is not None and [decode_frame(t).mid for t in second] == [3]  # type: ignore[union-attr]
+    box.push(2, OutFrame("dropped: a reload is pending"))
+    assert _mids(await box.next_batch()) == [1, 2]
+    assert _mids(await box.next_batch()) == [3]
     # Caught up: live pushes are queued directly; duplicates are ignored.
-    box.push(3, "dup")
-    box.push(4, "four")
-    box.push(5, "five")
-    box.push(6, "six: over capacity, reload instead")
+    box.push(3, OutFrame("dup"))
+    box.push(4, OutFrame("four"))
+    box.push(5, OutFrame("five"))
+    box.push(6, OutFrame("six: over capacity, reload instead"))
     mailbox.extend(_stored(m) for m in (4, 5, 6))
-    assert await box.next_batch() == ["four", "five"]
-    third = await box.next_batch()
-    assert third is not None and [decode_frame(t).mid for t in third] == [6]  # type: ignore[union-attr]
+    assert _texts(await box.next_batch()) == ["four", "five"]
+    assert _mids(await box.next_batch()) == [6]
 
 
 async def test_outbox_replies_come_first_and_close_ends_it() -> None:
     box = Outbox(capacity=4)
-    box.attach("9", lambda tn, after, limit: [_stored(m) for m in (1,) if m > after])
-    await box.reply("r1")
-    box.push(1, "m1: dropped, the first load reads it from the mail box")
-    assert await box.next_batch() == ["r1"]
+    box.attach("9", lambda tn, after, limit: [_stored(m) for m in (1, 2) if m > after])
+    await box.reply(OutFrame("r1"))
+    box.push(1, OutFrame("m1: dropped, the first load reads it from the mail box"))
     batch = await box.next_batch()
-    assert batch is not None and [decode_frame(t).mid for t in batch] == [1]  # type: ignore[union-attr]
+    assert _texts(batch)[0] == "r1"
+    assert _mids(batch[1:] if batch else None) == [1, 2]
     box.close_with("bye")
     assert await box.next_batch() is None
+    assert box.take_ready() == []
     assert box.closing == "bye"
 
 
-async def test_outbox_waits_for_work() -> None:
+async def test_outbox_waits_for_a_wake() -> None:
     box = Outbox(capacity=4)
     box.attach("9", lambda tn, after, limit: [])
-    got: list[list[str] | None] = []
+    got: list[list[str]] = []
 
     async def take() -> None:
-        got.append(await box.next_batch())
+        got.append(_texts(await box.next_batch()))
+        got.append(_texts(await box.next_batch()))
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(take)
         await trio.sleep(0.01)
         assert got == []
-        box.push(1, "m1")
-    assert got == [["m1"]]
+        box.push(1, OutFrame("m1"))
+        await trio.sleep(0.01)
+        assert got == []  # queuing alone does not wake the writer: the connection decides
+        box.wake()
+        await trio.sleep(0.01)
+        assert got == [["m1"]]
+        box.wake()  # a wake with nothing queued returns an empty batch (a leftover to send)
+    assert got == [["m1"], []]
+
+
+def test_websocket_message_framing_matches_wsproto() -> None:
+    """The pre-built server frames are byte for byte what wsproto writes for a server."""
+    from wsproto import ConnectionType
+    from wsproto.connection import Connection
+    from wsproto.events import TextMessage
+
+    server = Connection(ConnectionType.SERVER)
+    for size in (0, 1, 125, 126, 65535, 65536, 70000):
+        text = "é" * (size // 2) + "x" * (size % 2)
+        assert OutFrame(text).websocket() == server.send(TextMessage(data=text))
+        assert websocket_text_message(text.encode()) == server.send(TextMessage(data=text))

@@ -1,0 +1,94 @@
+"""WriteBatcher: one transaction per batch, a refused write undoes only itself, pushes
+only after the commit (real SQLite file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import trio
+
+from delivery_service.batching import WriteBatcher
+from delivery_service.errors import Refused
+from delivery_service.service import Outcome, Push
+from delivery_service.sqlite_storage import SQLiteStorage
+from delivery_service.storage import NewMessage
+from delivery_service.wire_frames import OutFrame
+from shared.protocol import DeliveryKind, ErrorCode, Ok
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> SQLiteStorage:
+    storage = SQLiteStorage(str(tmp_path / "ds.sqlite"))
+    yield storage
+    storage.close()
+
+
+def _store(db: SQLiteStorage, data: bytes) -> Outcome:
+    mid = db.enqueue(NewMessage(DeliveryKind.APPLICATION, "1", data, b"g", 1), ["2"])
+    return Outcome(Ok(re=mid), [Push(mid, frozenset({"2"}), OutFrame(data.decode()))])
+
+
+def _store_then_refuse(db: SQLiteStorage) -> Outcome:
+    db.enqueue(NewMessage(DeliveryKind.APPLICATION, "1", b"half", b"g", 1), ["2"])
+    raise Refused(ErrorCode.FORBIDDEN, "refused after a write")
+
+
+async def test_batch_is_one_transaction_and_pushes_after_commit(db: SQLiteStorage) -> None:
+    pushed: list[int] = []
+    batcher = WriteBatcher(db, lambda pushes: pushed.extend(p.mid for p in pushes))
+    outcomes: list[Outcome] = []
+
+    async def write(data: bytes) -> None:
+        outcomes.append(await batcher.run(lambda: _store(db, data)))
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(batcher.serve)
+        async with trio.open_nursery() as writers:
+            for data in (b"a", b"b", b"c"):
+                writers.start_soon(write, data)
+        nursery.cancel_scope.cancel()
+    assert batcher.transactions == 1 and batcher.writes == 3 and batcher.retries == 0
+    assert sorted(pushed) == [m.mid for m in db.pending("2")]
+    assert len(outcomes) == 3
+
+
+async def test_a_refused_write_undoes_only_itself(db: SQLiteStorage) -> None:
+    pushed: list[int] = []
+    batcher = WriteBatcher(db, lambda pushes: pushed.extend(p.mid for p in pushes))
+    results: list[object] = []
+
+    async def write(fn: object) -> None:
+        try:
+            results.append(await batcher.run(fn))  # type: ignore[arg-type]
+        except Refused as exc:
+            results.append(exc.code)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(batcher.serve)
+        async with trio.open_nursery() as writers:
+            writers.start_soon(write, lambda: _store(db, b"before"))
+            writers.start_soon(write, lambda: _store_then_refuse(db))
+            writers.start_soon(write, lambda: _store(db, b"after"))
+        nursery.cancel_scope.cancel()
+    # The plain run failed, was rolled back, and ran again with a savepoint per write.
+    assert batcher.retries == 1 and batcher.transactions == 1
+    assert ErrorCode.FORBIDDEN in results
+    assert sorted(m.data for m in db.pending("2")) == [b"after", b"before"]  # not b"half"
+    assert pushed == [m.mid for m in db.pending("2")]
+
+
+async def test_window_gathers_writes_that_arrive_within_it(db: SQLiteStorage) -> None:
+    batcher = WriteBatcher(db, lambda pushes: None, window=0.05)
+
+    async def write(data: bytes, delay: float) -> None:
+        await trio.sleep(delay)
+        await batcher.run(lambda: _store(db, data))
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(batcher.serve)
+        async with trio.open_nursery() as writers:
+            writers.start_soon(write, b"a", 0.0)
+            writers.start_soon(write, b"b", 0.01)
+        nursery.cancel_scope.cancel()
+    assert batcher.transactions == 1 and batcher.writes == 2
