@@ -134,6 +134,11 @@ T = TypeVar("T")
 COMMIT_ATTEMPTS = 5
 EPOCH_WAIT = 10.0  # seconds to wait for the winning commit after a stale-epoch answer
 KEEPALIVE = 60.0  # seconds between pings (the service closes idle sessions after 300 s)
+DELIVERY_BATCH = 256  # deliveries handled (and stored) together at most
+# An ack waits this long for the mids handled after it: a conversation's burst costs a
+# few ack frames (and replies), not one each (profiled: 2 of the 3 frames per delivery).
+ACK_GATHER = 0.05
+ACKS_PER_FRAME = 5000  # below the service's limit (docs/protocol.md §8: 10,000)
 # Answers to invitations sent together arrive back to back: the adder waits until none is
 # being checked and none has come for this long, so N invitees join in one commit, not N.
 ADD_GATHER_QUIET = 0.2
@@ -170,6 +175,44 @@ def _leaf_key(member: openmls.Member) -> tuple[int, bytes, bytes, bytes | None]:
         member.signature_key,
         member.application_id,
     )
+
+
+@dataclass
+class _Applied:
+    """What a run of application messages produced (made in a worker thread)."""
+
+    lines: list[ChatLine] = field(default_factory=list)  # stored, to show
+    notices: list[tuple[str, NoticeLevel]] = field(default_factory=list)
+    titled: bool = False  # a group was renamed
+
+
+class _AckQueue:
+    """Acknowledges handled deliveries in the background, one frame at a time: the mids
+    handled within ACK_GATHER, or while an ack is on its way, go together in the next
+    one, so a burst of N deliveries costs a few acks, not N round trips that hold up the
+    delivery loop.
+    A mid is added only once its effect is stored; mids still queued when the link
+    drops are redelivered, recognised as handled and acknowledged then."""
+
+    def __init__(self) -> None:
+        self._mids: list[int] = []
+        self._wake = trio.Event()
+
+    def add(self, mids: list[int]) -> None:
+        """Queue mids for the next ack."""
+        if mids:
+            self._mids += mids
+            self._wake.set()
+
+    async def run(self, conn: DeliveryConnection) -> None:
+        """Send acks until the connection ends (LinkClosed ends the session)."""
+        while True:
+            await self._wake.wait()
+            await trio.sleep(ACK_GATHER)
+            self._wake = trio.Event()
+            mids, self._mids = self._mids, []
+            for start in range(0, len(mids), ACKS_PER_FRAME):
+                await conn.ack(tuple(mids[start : start + ACKS_PER_FRAME]))
 
 
 class CommitFailed(Exception):
@@ -379,9 +422,11 @@ class ChatClient:
                         self._connected.set()
                         self.emit(ConnectionChanged(ConnectionState.CONNECTED, conn.ds_id or ""))
                         nursery.start_soon(self._keepalive, conn)
+                        acks = _AckQueue()
+                        nursery.start_soon(acks.run, conn)
                         await self._resync_pending()
                         async for deliver in conn.deliveries:
-                            await self._handle_delivery(conn, deliver)
+                            acks.add(await self._handle_deliveries(self._drain(conn, deliver)))
                         nursery.cancel_scope.cancel()
                     detail = "connection closed"
             except* (LinkClosed, HandshakeFailed, RequestRefused, OSError) as group:
@@ -724,20 +769,53 @@ class ChatClient:
 
     # ------------------------------------------------------------------ deliveries
 
-    async def _handle_delivery(self, conn: DeliveryConnection, deliver: Deliver) -> None:
-        if await self._thread(self.history.is_handled, deliver.mid):
-            await conn.ack((deliver.mid,))  # a redelivery after a reconnect: already done
-            return
-        if deliver.kind is DeliveryKind.INVITATION:
-            self._invitation(deliver)
-            return  # acknowledged once the user answers (survives a restart until then)
+    @staticmethod
+    def _drain(conn: DeliveryConnection, first: Deliver) -> list[Deliver]:
+        """``first`` and the deliveries already waiting behind it (at most DELIVERY_BATCH):
+        a burst is handled with one thread hop, one history transaction and one ack."""
+        batch = [first]
+        while len(batch) < DELIVERY_BATCH:
+            try:
+                batch.append(conn.deliveries.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        return batch
+
+    async def _handle_deliveries(self, batch: list[Deliver]) -> list[int]:
+        """Apply deliveries in order; returns the mids to acknowledge (their effect is
+        stored). Invitations are acknowledged later, once the user answers.
+
+        Consecutive application messages are applied in one worker-thread call (decrypt,
+        store in one transaction); anything else one by one, as it may change the group,
+        and is stored before the next delivery is looked at.
+        """
+        done: list[int] = []
+        run: list[Deliver] = []
+        for deliver in batch:
+            if deliver.kind is DeliveryKind.APPLICATION:
+                run.append(deliver)
+                continue
+            if run:
+                done += await self._applications(run)
+                run = []
+            if await self._thread(self.history.is_handled, deliver.mid):
+                done.append(deliver.mid)  # a redelivery after a reconnect: already done
+            elif deliver.kind is DeliveryKind.INVITATION:
+                self._invitation(deliver)  # acknowledged once the user answers
+            else:
+                await self._handle_one(deliver)
+                done.append(deliver.mid)
+        if run:
+            done += await self._applications(run)
+        return done
+
+    async def _handle_one(self, deliver: Deliver) -> None:
+        """Apply one delivery that is not an application message and store its lines."""
         lines: list[ChatLine] = []
         if deliver.kind is DeliveryKind.COMMIT and deliver.group_id in self._resync_needed:
             await self._resync_pending()
         try:
-            if deliver.kind is DeliveryKind.APPLICATION:
-                lines = await self._application(deliver)
-            elif deliver.kind is DeliveryKind.COMMIT:
+            if deliver.kind is DeliveryKind.COMMIT:
                 lines = await self._incoming_commit(deliver)
             elif deliver.kind is DeliveryKind.WELCOME:
                 lines = await self._welcome(deliver)
@@ -746,10 +824,7 @@ class ChatClient:
             elif deliver.kind is DeliveryKind.PROPOSAL:
                 lines = await self._proposal(deliver)
         except (openmls.MlsError, CommitFailed, RequestRefused) as exc:
-            self.notice(
-                f"could not apply a {deliver.kind.value} from {display(deliver.sender)}: {exc}",
-                NoticeLevel.WARNING,
-            )
+            self.notice(self._could_not_apply_text(deliver, exc), NoticeLevel.WARNING)
             if deliver.kind is DeliveryKind.COMMIT and deliver.group_id in self.slots:
                 # A commit we cannot process leaves us behind the group: rejoin (§7).
                 self._resync_needed.add(deliver.group_id)
@@ -758,15 +833,19 @@ class ChatClient:
             raise  # not acknowledged: the service delivers it again after the reconnect
         except Exception as exc:
             # A bug must not stop the client; the message is reported, not retried forever.
-            self.notice(
-                f"internal error applying a {deliver.kind.value} (mid {deliver.mid}): {exc!r}",
-                NoticeLevel.ERROR,
-            )
+            self.notice(self._internal_error_text(deliver, exc), NoticeLevel.ERROR)
         stored = await self._thread(self.history.add_lines, lines, mid=deliver.mid)
         if stored:
             for line in lines:
                 self.emit(MessageReceived(line))
-        await conn.ack((deliver.mid,))
+
+    @staticmethod
+    def _could_not_apply_text(deliver: Deliver, exc: Exception) -> str:
+        return f"could not apply a {deliver.kind.value} from {display(deliver.sender)}: {exc}"
+
+    @staticmethod
+    def _internal_error_text(deliver: Deliver, exc: Exception) -> str:
+        return f"internal error applying a {deliver.kind.value} (mid {deliver.mid}): {exc!r}"
 
     def _invitation(self, deliver: Deliver) -> None:
         if deliver.invitation_id is None or deliver.group_id is None:
@@ -785,28 +864,71 @@ class ChatClient:
             )
         )
 
-    async def _application(self, deliver: Deliver) -> list[ChatLine]:
-        group_id = deliver.group_id
-        slot = self.slots.get(group_id) if group_id is not None else None
-        if slot is None or group_id is None:
-            return []
+    async def _applications(self, run: list[Deliver]) -> list[int]:
+        """Apply a run of application messages (one worker-thread call), then show what
+        they said; returns their mids (all handled: stored, or reported as unreadable)."""
         async with self._mls:
-            result = await self._thread(slot.group.process_message, deliver.data)
-        if not isinstance(result, openmls.ApplicationMessage):
-            return []
+            applied = await self._thread(self._apply_applications, run)
+        for text, level in applied.notices:
+            self.notice(text, level)
+        if applied.titled:
+            self._groups_changed()
+        for line in applied.lines:
+            self.emit(MessageReceived(line))
+        return [d.mid for d in run]
+
+    def _apply_applications(self, run: list[Deliver]) -> _Applied:
+        """Decrypt each message not handled before and store all their lines, each with
+        its mid, in one transaction (blocking: run in a worker thread, under the MLS
+        lock). A redelivered message is skipped: its key is gone, and it was stored."""
+        out = _Applied()
+        handled = self.history.handled_among(d.mid for d in run)
+        items: list[tuple[int, list[ChatLine]]] = []
+        for deliver in run:
+            if deliver.mid in handled:
+                continue
+            lines: list[ChatLine] = []
+            slot = self.slots.get(deliver.group_id) if deliver.group_id is not None else None
+            try:
+                result = slot.group.process_message(deliver.data) if slot is not None else None
+                if slot is not None and isinstance(result, openmls.ApplicationMessage):
+                    lines = self._application_lines(deliver, slot, result, out)
+            except openmls.MlsError as exc:
+                out.notices.append((self._could_not_apply_text(deliver, exc), NoticeLevel.WARNING))
+            except Exception as exc:  # a bug must not stop the client (reported, not retried)
+                out.notices.append((self._internal_error_text(deliver, exc), NoticeLevel.ERROR))
+            items.append((deliver.mid, lines))
+        stored = self.history.add_batch(items)
+        for (_, lines), fresh in zip(items, stored, strict=True):
+            if fresh:
+                out.lines += lines
+        return out
+
+    def _application_lines(
+        self,
+        deliver: Deliver,
+        slot: GroupSlot,
+        result: openmls.ApplicationMessage,
+        out: _Applied,
+    ) -> list[ChatLine]:
+        """The chat lines of one decrypted message (blocking: reads the history)."""
+        assert deliver.group_id is not None
+        group_id = deliver.group_id
         try:
             payload = decode_payload(result.data)
         except PayloadError as exc:
-            self.notice(f"unreadable message from {display(deliver.sender)}: {exc}")
+            out.notices.append(
+                (f"unreadable message from {display(deliver.sender)}: {exc}", NoticeLevel.INFO)
+            )
             return []
         sender = sender_label(slot.verdicts, result.sender.index)
         when = self._clock()
         if isinstance(payload, Title):
-            record = await self._thread(self.history.group, group_id)
+            record = self.history.group(group_id)
             if record is not None and record.title == payload.title:
                 return []  # sent again for a newer member: nothing new for us
-            await self._thread(self.history.set_title, group_id, payload.title)
-            self._groups_changed()
+            self.history.set_title(group_id, payload.title)
+            out.titled = True
             return [
                 ChatLine(
                     group_id, "", f"{sender} named the group “{payload.title}”", when, system=True

@@ -167,6 +167,61 @@ class ChatHistory:
             self._db.execute("COMMIT")
             return True
 
+    def add_batch(self, items: Sequence[tuple[int, Sequence[ChatLine]]]) -> list[bool]:
+        """Store several deliveries' lines, each marking its ``mid`` handled, in one
+        transaction (one commit for a burst of messages instead of one per message).
+
+        Returns, per item, whether it was stored (False: ``mid`` was handled before).
+        """
+        stored: list[bool] = []
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = []
+                for mid, lines in items:
+                    seen = self._db.execute("SELECT 1 FROM handled WHERE mid = ?", (mid,))
+                    if seen.fetchone() is not None:
+                        stored.append(False)
+                        continue
+                    self._db.execute("INSERT INTO handled (mid) VALUES (?)", (mid,))
+                    stored.append(True)
+                    rows += [
+                        (
+                            line.group_id,
+                            line.sender,
+                            line.text,
+                            _ts(line.sent_at),
+                            int(line.own),
+                            int(line.system),
+                        )
+                        for line in lines
+                    ]
+                self._db.executemany(
+                    "INSERT INTO lines (group_id, sender, body, sent_at, own, system)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        return stored
+
+    def handled_among(self, mids: Iterable[int]) -> set[int]:
+        """Those of ``mids`` that were handled already (one query for a batch)."""
+        wanted = list(mids)
+        found: set[int] = set()
+        with self._lock:
+            for start in range(0, len(wanted), 500):  # below SQLite's variable limit
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT mid FROM handled WHERE mid IN ({marks})",  # only "?" placeholders
+                    chunk,
+                ).fetchall()
+                found.update(int(r[0]) for r in rows)
+        return found
+
     def is_handled(self, mid: int) -> bool:
         """Whether delivery ``mid`` was handled already."""
         with self._lock:

@@ -50,6 +50,22 @@ def test_redelivered_mid_is_stored_once(tmp_path: Path) -> None:
     assert h.is_handled(43)
 
 
+def test_a_batch_is_stored_in_order_once_per_mid(tmp_path: Path) -> None:
+    h = ChatHistory(tmp_path / "h.sqlite")
+    assert h.add_lines([line("before")], mid=5)
+    stored = h.add_batch([(5, [line("again")]), (6, [line("a"), line("b")]), (7, []), (8, [])])
+    assert stored == [False, True, True, True]
+    assert [x.text for x in h.lines(G)] == ["before", "a", "b"]
+    assert h.handled_among([4, 5, 6, 7, 8, 9]) == {5, 6, 7, 8}
+    assert not h.add_batch([(6, [line("twice")])])[0]
+
+
+def test_handled_among_a_large_batch(tmp_path: Path) -> None:
+    h = ChatHistory(tmp_path / "h.sqlite")
+    h.add_batch([(m, []) for m in range(0, 2000, 2)])  # more mids than one query's variables
+    assert h.handled_among(range(2000)) == set(range(0, 2000, 2))
+
+
 def test_last_n_lines_in_order(tmp_path: Path) -> None:
     h = ChatHistory(tmp_path / "h.sqlite")
     h.add_lines([line(str(i)) for i in range(10)])
