@@ -8,6 +8,7 @@ run's ``GroupView`` values. Pure: events in, values out.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from client.core import events as ev
@@ -19,8 +20,11 @@ from shared.safety_code import SafetyCode
 _KIND_OF_LABEL = {label: kind for kind, label in KIND_LABELS.items()}
 
 
+@functools.lru_cache(maxsize=65536)
 def _tn_of_display(number: str) -> str:
-    """Canonical digits of a formatted number ("+1 202-555-0101"); "" when it is none."""
+    """Canonical digits of a formatted number ("+1 202-555-0101"); "" when it is none.
+
+    Cached: parsing is ~100 µs and every member row of every client comes through here."""
     try:
         return normalise_tn(number)
     except NumberNotValid:
@@ -49,6 +53,7 @@ class GroupState:
     safety: SafetyCode | None = None
     members: tuple[ev.MemberRow, ...] = ()
     received: list[ReceivedMessage] = field(default_factory=list)
+    sent: list[str] = field(default_factory=list)  # own texts the service accepted
     alarm: bool = False
 
 
@@ -66,6 +71,7 @@ class ClientState:
     connects: int = 0  # how many times the client (re)connected
     # Scenario group names by group id, shared with the engine (titles can lag behind).
     names: dict[bytes, str] = field(default_factory=dict)
+    _tn_by_label: dict[str, str] = field(default_factory=dict, repr=False)
 
     def name_of(self, group_id: bytes) -> str | None:
         """The scenario's name for a group, else its title as the client shows it."""
@@ -86,10 +92,14 @@ class ClientState:
         return found[-1] if found else None
 
     def _sender_tn(self, sender: str) -> str:
-        for text, tn in self.tn_of_sender.items():
-            if text and text in sender:
-                return tn
-        return ""
+        # One scan of the run's numbers per distinct sender label, not per message.
+        found = self._tn_by_label.get(sender)
+        if found is None:
+            found = next(
+                (tn for text, tn in self.tn_of_sender.items() if text and text in sender), ""
+            )
+            self._tn_by_label[sender] = found
+        return found
 
     def apply(self, event: ev.CoreEvent) -> None:
         """Fold one event into the state."""
@@ -100,7 +110,9 @@ class ClientState:
                     g.title, g.epoch, g.active = summary.title, summary.epoch, summary.active
             case ev.MessageReceived():
                 line = event.line
-                if not line.own and not line.system:
+                if line.own and not line.system:
+                    self.group(line.group_id).sent.append(line.text)
+                elif not line.system:
                     g = self.group(line.group_id)
                     g.received.append(
                         ReceivedMessage(
