@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ class Timeouts:
     step: float = 30.0  # a step not finished by then ends as "error"
     per_member: float = 1.0
     delivery: float = 5.0  # how long a sent message may take to reach every member
+    per_delivery: float = 0.002  # more for a stream: per message per client
     settle_quiet: float = 0.3  # no client event for this long: the clients settled
     settle_max: float = 5.0
     connect: float = 20.0  # for all clients to connect (plus per_member / 10 each)
@@ -71,6 +73,49 @@ def step_batches(steps: Sequence[Step]) -> list[list[Step]]:
         else:
             batches.append([step])
     return batches
+
+
+def send_streams(batches: Sequence[Sequence[Step]], scenario: Scenario) -> dict[int, list[Step]]:
+    """Runs of consecutive ``send`` steps that stream: by step index, the run each step
+    belongs to (runs of one step are left out).
+
+    A run is one actor's consecutive sends to one group, none in a ``parallel`` batch,
+    in a scenario without adversaries. Its sends go out back to back and the engine
+    waits once, after the last, until every member has read them all: one sender's
+    messages reach each member in the order sent (the service keeps each recipient's
+    mail box in order), so every expectation reads the same as with a wait after each
+    send, and the K round trips of a conversation become one stream. Adversaries act
+    per step (a step's traffic, a hold released when the step ends): with any in the
+    file, every send waits for its own delivery as before.
+    """
+    if scenario.adversaries:
+        return {}
+    streams: dict[int, list[Step]] = {}
+    run: list[Step] = []
+
+    def close() -> None:
+        if len(run) > 1:
+            whole = list(run)
+            for step in whole:
+                streams[step.index] = whole
+        run.clear()
+
+    for batch in batches:
+        step = batch[0]
+        streams_on = (
+            len(batch) == 1
+            and step.action == "send"
+            and step.parallel is None
+            and (not run or (run[0].actor, run[0].group) == (step.actor, step.group))
+        )
+        if not streams_on:
+            close()
+            if len(batch) == 1 and step.action == "send" and step.parallel is None:
+                run.append(step)
+            continue
+        run.append(step)
+    close()
+    return streams
 
 
 class StepRejected(Exception):
@@ -130,15 +175,35 @@ class RealEngine:
     """Runs scenarios for real (see the module docstring)."""
 
     def __init__(
-        self, launcher: ClientLauncher | None = None, timeouts: Timeouts | None = None
+        self,
+        launcher: ClientLauncher | None = None,
+        timeouts: Timeouts | None = None,
+        *,
+        direct: bool = False,
     ) -> None:
+        """``direct``: clients connect straight to the delivery service, without the
+        relay's hop, when the scenario needs no relay (``needs_relay``); for the scale
+        benchmark. The transcript then has no ``frame`` events (the relay records them)."""
         self.launcher: ClientLauncher = launcher or CoreLauncher()
         self.timeouts = timeouts or Timeouts()
+        self.direct = direct
 
     async def run(self, scenario: Scenario, run_dir: Path, recorder: Recorder) -> RunResult:
         """Run every step; return what each client holds at the end."""
-        run = _Run(scenario, run_dir, recorder, self.launcher, self.timeouts)
+        direct = self.direct and not needs_relay(scenario)
+        run = _Run(scenario, run_dir, recorder, self.launcher, self.timeouts, direct=direct)
         return await run.run()
+
+
+def needs_relay(scenario: Scenario) -> bool:
+    """Whether the run needs the relay between clients and service: for an adversary,
+    for a PASSporT member's carrier (the relay plays it), or for a service restart (the
+    clients keep the relay's address while the service's changes)."""
+    return (
+        bool(scenario.adversaries)
+        or any(a.credential == "passport" for a in scenario.actors.values())
+        or any(s.action == "restart" and s.actor is None for s in scenario.steps)
+    )
 
 
 class _Run:
@@ -149,8 +214,11 @@ class _Run:
         recorder: Recorder,
         launcher: ClientLauncher,
         timeouts: Timeouts,
+        *,
+        direct: bool = False,
     ) -> None:
         self.t = timeouts
+        self.direct = direct  # clients dial the service, not the relay (RealEngine)
         self.scenario = scenario
         self.run_dir = run_dir
         self.recorder = recorder
@@ -163,6 +231,8 @@ class _Run:
         # Steps whose end the engine saw happen everywhere (a message read by every
         # member): nothing is left to settle after them, so no quiet period is waited.
         self._seen_done: set[int] = set()
+        self._streams: dict[int, list[Step]] = {}  # send steps that stream (send_streams)
+        self._stream_base: dict[str, int] = {}  # reader -> messages it held at the start
         self.service_verdicts: list[CredentialVerdict] = []
         recorder.listen(self._on_event)
         self.steps: list[StepResult] = []
@@ -189,6 +259,9 @@ class _Run:
             host = ServiceHost(DS_ID, self.run_dir / "ds.sqlite", pki.trust)
             url = await host.start(nursery)
             rec.record("service", state="started", url=url)
+            self.service_url = url
+            if self.direct:
+                rec.record("service", state="clients connect directly (no relay hop)")
             rogues: list[RogueProvider] = []
             relay = Relay(self.interceptor, rec, url, carrier=make_carrier(pki, rogues))
             await nursery.start(relay.serve)
@@ -214,6 +287,7 @@ class _Run:
                 await self._connected(list(self.clients.values()))
                 await self._settle()
                 batches = step_batches(self.scenario.steps)
+                self._streams = send_streams(batches, self.scenario)
                 for i, batch in enumerate(batches):
                     later = frozenset(
                         label
@@ -283,7 +357,7 @@ class _Run:
         spec = ClientSpec(
             actor=actor,
             profile_dir=self.run_dir / "clients" / name,
-            service_url=self.relay.url_for(name),
+            service_url=self.service_url if self.direct else self.relay.url_for(name),
             ds_id=DS_ID,
             trust_dir=trust_dir,
             key=key,
@@ -489,9 +563,18 @@ class _Run:
         )
 
     def _step_limit(self, step: Step) -> float:
-        """The step's time limit: more for steps that involve more members."""
+        """The step's time limit: more for steps that involve more members (the last
+        send of a stream waits for the whole stream's delivery too)."""
         members = len(step.members) + len(self.clients) // 10
-        return self.t.step + members * self.t.per_member
+        limit = self.t.step + members * self.t.per_member
+        stream = self._streams.get(step.index)
+        if stream is not None and stream[-1] is step:
+            limit += self._stream_delivery_limit(len(stream))
+        return limit
+
+    def _stream_delivery_limit(self, messages: int) -> float:
+        """How long a stream of ``messages`` may take to reach every member."""
+        return self.t.delivery + messages * len(self.clients) * self.t.per_delivery
 
     def _client(self, actor: str | None) -> RunningClient:
         assert actor is not None  # the loader guarantees it for these actions
@@ -636,21 +719,56 @@ class _Run:
         client = self._client(step.actor)
         gid = self._group_id(client.actor, step.group)
         assert step.text is not None
-        self.recorder.record("sent", actor=client.actor, group=step.group, text=step.text)
-        await client.handle.send(ev.SendText(gid, step.text))
+        stream = self._streams.get(step.index, [step])
         tns = self._member_tns(client, gid) - {self.scenario.actors[client.actor].tn}
         readers = [c for c in self.clients.values() if self.scenario.actors[c.actor].tn in tns]
         group = step.group or ""
+        if stream[0] is step:
+            self._stream_base = {
+                r.actor: len(g.received) if (g := r.state.group_by_title(group)) else 0
+                for r in readers
+            }
+        self.recorder.record("sent", actor=client.actor, group=step.group, text=step.text)
+        own = client.state.groups[gid]
+        seen_sent, seen_notices = len(own.sent), len(client.state.notices)
+        await client.handle.send(ev.SendText(gid, step.text))
+        if stream[-1] is not step:
+            # Streaming: on to the next send once the service took this one.
+            await self._wait_for(
+                lambda: (
+                    len(own.sent) > seen_sent or self._error_since(client, seen_notices) is not None
+                ),
+                math.inf,
+                [client],
+            )
+            error = self._error_since(client, seen_notices)
+            if error is not None:
+                raise StepFailed(error)
+            self._seen_done.add(step.index)  # its delivery is waited for with the last
+            return
+        texts = Counter(s.text for s in stream)
+        base = self._stream_base
+        waiting = iter(readers)
+        current = next(waiting, None)
+
+        def has_all(reader: RunningClient) -> bool:
+            g = reader.state.group_by_title(group)
+            if g is None:
+                return False
+            since = g.received[base.get(reader.actor, 0) :]
+            # The count first: cheap, and false until the last message of the stream.
+            return len(since) >= len(stream) and Counter(m.text for m in since) >= texts
 
         def delivered() -> bool:
-            for reader in readers:
-                g = reader.state.group_by_title(group)
-                if g is None or not any(m.text == step.text for m in g.received):
-                    return False
-            return True
+            # Readers in order: each is checked until it has everything, then never again.
+            nonlocal current
+            while current is not None and has_all(current):
+                current = next(waiting, None)
+            return current is None
 
-        if await self._wait_for(delivered, self.t.delivery, readers):
-            self._seen_done.add(step.index)
+        limit = self._stream_delivery_limit(len(stream)) if len(stream) > 1 else self.t.delivery
+        if await self._wait_for(delivered, limit, readers):
+            self._seen_done.update(s.index for s in stream)
 
     def _member_key(self, client: RunningClient, gid: bytes, tn: str) -> str:
         g = client.state.groups.get(gid)

@@ -74,6 +74,7 @@ class Relay:
         self._nursery: trio.Nursery | None = None
         self._injected = itertools.count(INJECTED_ID_BASE)
         self.in_flight = 0  # frames an adversary is delaying right now
+        self._as_received: dict[int, tuple[Frame, str | bytes]] = {}  # id -> frame, text
 
     def url_for(self, actor: str) -> str:
         """The URL ``actor``'s client connects to."""
@@ -172,7 +173,12 @@ class Relay:
                 await self._send_raw(actor, "to_client", encode_frame(answer))
                 return
         traffic = Traffic(direction, actor, frame, self.current_step)
-        await self._perform(self.interceptor.on_frame(traffic))
+        # A frame forwarded as it came is sent as it came (no re-encoding per hop).
+        self._as_received[id(frame)] = (frame, message)
+        try:
+            await self._perform(self.interceptor.on_frame(traffic))
+        finally:
+            self._as_received.pop(id(frame), None)
 
     async def _perform(self, actions: list[Action]) -> None:
         for action in actions:
@@ -196,7 +202,9 @@ class Relay:
         if isinstance(frame, Ack) and frame.id == 0:
             frame = dataclasses.replace(frame, id=next(self._injected))
         self._record(action.actor, action.direction, frame)
-        await self._send_raw(action.actor, action.direction, encode_frame(frame))
+        same = self._as_received.get(id(frame))
+        text = same[1] if same is not None and same[0] is frame else encode_frame(frame)
+        await self._send_raw(action.actor, action.direction, text)
 
     async def _send_raw(self, actor: str, direction: Direction, message: str | bytes) -> None:
         table = self._services if direction == "to_service" else self._clients

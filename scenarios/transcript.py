@@ -1,7 +1,7 @@
 """The run's transcript: every event as one JSON object per line (JSON Lines).
 
-Lines are written as events happen and flushed, so a run that stops early still leaves
-what happened up to that point.
+Lines are written as events happen and flushed (at least every 0.1 s, and on close), so
+a run that stops early still leaves what happened up to that point.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from scenarios.results import Event, EventKind, JSONValue
 
 # Keys every transcript line has; an event's data must not overwrite them.
 RESERVED_KEYS = frozenset({"seq", "t", "kind", "actor", "group"})
+FLUSH_EVERY = 0.1  # seconds
 
 
 def event_line(event: Event) -> str:
@@ -45,6 +46,7 @@ class Recorder:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._file = path.open("w", encoding="utf-8")
         self._listeners: list[Callable[[Event], None]] = []
+        self._flushed = -FLUSH_EVERY
 
     def listen(self, listener: Callable[[Event], None]) -> None:
         """Call ``listener`` with every later event (the progress display)."""
@@ -74,7 +76,11 @@ class Recorder:
         self._events.append(event)
         if self._file is not None:
             self._file.write(event_line(event) + "\n")
-            self._file.flush()
+            # Flushed at most every FLUSH_EVERY seconds (and on close): a flush per line
+            # was a visible share of a large run (one line per delivery per member).
+            if event.t - self._flushed >= FLUSH_EVERY:
+                self._file.flush()
+                self._flushed = event.t
         for listener in self._listeners:
             listener(event)
         return event
