@@ -129,8 +129,11 @@ def cpu_split(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick
 
 
-async def start_process(args: list[str]) -> tuple[trio.Process, str]:
-    proc = await trio.lowlevel.open_process(args, stdout=subprocess.PIPE, cwd=REPO)
+SERVICE_ROOT = REPO  # --service-root: run another checkout's service (before/after pairs)
+
+
+async def start_process(args: list[str], cwd: Path = REPO) -> tuple[trio.Process, str]:
+    proc = await trio.lowlevel.open_process(args, stdout=subprocess.PIPE, cwd=cwd)
     assert proc.stdout is not None
     line = b""
     with trio.fail_after(60):
@@ -653,7 +656,9 @@ async def run_config(
     fleet = LoadFleet(members, clients_n, group_size, args)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            proc, url = await start_process(serve_args(Path(tmp) / "bench.sqlite", pki_dir, args))
+            proc, url = await start_process(
+                serve_args(Path(tmp) / "bench.sqlite", pki_dir, args), cwd=args.service_root
+            )
             try:
                 base = rss_kib(proc.pid)
                 t0 = time.monotonic()
@@ -779,6 +784,7 @@ async def main_async(args: argparse.Namespace) -> None:
             "quiet_acks": not args.loud_acks,
             "load_procs": args.load_procs,
             "serve_args": args.serve_arg,
+            "service_root": str(args.service_root),
         },
         "note": (
             f"load clients run in {args.load_procs} separate processes, sharing the machine's"
@@ -818,6 +824,12 @@ def main() -> None:
         help="also ack as soon as this many deliveries are unacknowledged",
     )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare floor")
+    parser.add_argument(
+        "--service-root",
+        type=Path,
+        default=REPO,
+        help="run the service from this checkout (e.g. an older commit, for a paired run)",
+    )
     parser.add_argument(
         "--serve-arg", action="append", help="extra arguments for 'ds serve' (repeatable)"
     )
