@@ -31,7 +31,7 @@ impl Codec for BinCodec {
     type Error = bincode::Error;
 
     fn to_vec<T: Serialize>(value: &T) -> Result<Vec<u8>, Self::Error> {
-        bincode::serialize(value)
+        encode_into(Vec::new(), value)
     }
 
     fn from_slice<T: DeserializeOwned>(slice: &[u8]) -> Result<T, Self::Error> {
@@ -96,7 +96,14 @@ pub struct MemStore {
 type MemResult<T> = Result<T, bincode::Error>;
 
 fn enc<T: Serialize + ?Sized>(v: &T) -> MemResult<Vec<u8>> {
-    bincode::serialize(v)
+    encode_into(Vec::new(), v)
+}
+
+/// Encodes in one pass into `buf` (`bincode::serialize` first walks the whole value
+/// once more, to size its buffer).
+fn encode_into<T: Serialize + ?Sized>(mut buf: Vec<u8>, v: &T) -> MemResult<Vec<u8>> {
+    bincode::serialize_into(&mut buf, v)?;
+    Ok(buf)
 }
 
 impl MemStore {
@@ -134,7 +141,11 @@ impl MemStore {
     }
 
     fn put<K: Serialize + ?Sized, T: Serialize + ?Sized>(&self, kind: Kind, key: &K, value: &T) -> MemResult<()> {
-        self.set((kind, enc(key)?), Some(enc(value)?));
+        let key = (kind, enc(key)?);
+        // The new value is usually about as long as the one it replaces: no regrowth.
+        let capacity = self.map.borrow().get(&key).map_or(0, Vec::len);
+        let value = encode_into(Vec::with_capacity(capacity), value)?;
+        self.set(key, Some(value));
         Ok(())
     }
 
