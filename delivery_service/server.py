@@ -80,7 +80,6 @@ class _Connection:
         self.outbox = Outbox(limits.send_queue_frames)
         self.bucket = TokenBucket(limits.frames_per_second, limits.frame_burst, trio.current_time())
         self.writing = False  # the writer task is between taking frames and having sent them
-        self.rest = b""  # bytes a non-blocking send left over; the writer sends them first
 
     async def reply(self, frame: ServerFrame) -> None:
         await self.outbox.reply(OutFrame(encode_frame(frame)))
@@ -89,14 +88,11 @@ class _Connection:
     def flush(self) -> None:
         """Send what the outbox has ready: at once if the transport takes it without
         waiting and no write is in progress (so order is kept), else by the writer."""
-        if not self.writing and not self.rest and self.transport.ready_nowait():
+        if not self.writing and self.transport.ready_nowait():
             frames = self.outbox.take_ready()
-            if not frames:
+            if not frames or self.transport.send_nowait(frames):
                 return
-            self.rest = self.transport.send_nowait(frames)
-            if not self.rest:
-                return
-        self.outbox.wake()
+        self.outbox.wake()  # the writer sends the rest (a tail, or everything)
 
     def close_with(self, frame: Error) -> None:
         self.outbox.close_with(encode_frame(frame))
@@ -231,15 +227,11 @@ class DeliveryServer:
                         with trio.move_on_after(1):
                             await conn.transport.send(final)
                     break
-                # From here until the write completes nobody else writes (see flush):
-                # the rest of a non-blocking send goes first, then the batch, in order.
+                # From here until the write completes nobody else writes (see flush);
+                # the tail of a partial non-blocking send goes first, then the batch.
                 conn.writing = True
-                if conn.rest:
-                    rest, conn.rest = conn.rest, b""
-                    await conn.transport.send_rest(rest)
                 batch.extend(conn.outbox.take_ready())
-                if batch:
-                    await conn.transport.send_frames(batch)
+                await conn.transport.send_frames(batch)
                 conn.writing = False
         except TransportClosed:
             pass

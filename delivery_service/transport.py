@@ -48,14 +48,10 @@ class FrameTransport(Protocol):
         """True if ``send_nowait`` may be called now (no other write in progress)."""
         ...
 
-    def send_nowait(self, frames: Sequence[OutFrame]) -> bytes:
-        """Write the frames without waiting, as far as the link takes them; returns the
-        bytes not written (empty: all sent), to be written next with ``send_rest``.
+    def send_nowait(self, frames: Sequence[OutFrame]) -> bool:
+        """Write the frames without waiting, as far as the link takes them; False if a
+        part is left, which the next ``send_frames`` (even of no frames) writes first.
         Only after ``ready_nowait`` returned True."""
-        ...
-
-    async def send_rest(self, data: bytes) -> None:
-        """Write what ``send_nowait`` could not; raises ``TransportClosed``."""
         ...
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -63,17 +59,55 @@ class FrameTransport(Protocol):
         ...
 
 
+class _TailFirstStream(trio.abc.HalfCloseableStream):
+    """A connection's stream whose next write starts with what a non-blocking send left.
+
+    trio-websocket writes through its connection's stream under its send lock (our
+    writer, and its own pong and close frames); with this stream in place, whichever of
+    them writes next sends the unsent tail of a partial non-blocking send first, so no
+    frame can be cut into by another.
+    """
+
+    def __init__(self, inner: trio.SocketStream) -> None:
+        self.inner = inner
+        self.tail = b""
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Write the pending tail, then ``data``."""
+        if self.tail:
+            data, self.tail = self.tail + bytes(data), b""
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """As the wrapped stream."""
+        await self.inner.wait_send_all_might_not_block()
+
+    async def send_eof(self) -> None:
+        """As the wrapped stream."""
+        await self.inner.send_eof()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
+        """As the wrapped stream."""
+        return await self.inner.receive_some(max_bytes)
+
+    async def aclose(self) -> None:
+        """As the wrapped stream."""
+        await self.inner.aclose()
+
+
 class WebSocketTransport:
     """``FrameTransport`` over a trio-websocket connection.
 
     Frames go out as pre-built WebSocket messages (``OutFrame.websocket``: made once per
-    fan-out, not once per recipient) written straight to the connection's stream under
-    its send lock; on the wire these are exactly the messages trio-websocket would
-    write. ``send_nowait`` goes one step further: when no write is in progress it hands
-    the bytes to the kernel with a non-blocking ``send``, so a fan-out needs no task
-    switch per recipient. Both use trio-websocket and trio internals (the connection's
-    wsproto state, stream and send lock; the stream's socket): when they are not there
-    (another version, or TLS) it falls back to ``send_message`` and the writer task.
+    fan-out, not once per recipient) written to the connection's stream under its send
+    lock; on the wire these are exactly the messages trio-websocket would write.
+    ``send_nowait`` goes one step further: when no write is in progress it hands the
+    bytes to the kernel with a non-blocking ``send``, so a fan-out needs no task switch
+    per recipient; a tail the kernel did not take is written first by the next write
+    (``_TailFirstStream``). Both use trio-websocket and trio internals (the
+    connection's wsproto state, stream and send lock; the stream's socket): when they
+    are not there (another version, or TLS) it falls back to ``send_message`` and the
+    writer task.
     """
 
     def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
@@ -84,8 +118,14 @@ class WebSocketTransport:
         self._raw = (
             proto is not None and isinstance(lock, trio.StrictFIFOLock) and stream is not None
         )
-        sock = getattr(getattr(stream, "socket", None), "_sock", None)
-        self._sock: socket.socket | None = sock if isinstance(sock, socket.socket) else None
+        self._sock: socket.socket | None = None
+        self._tail_first: _TailFirstStream | None = None
+        self.partial_sends = 0  # non-blocking sends that left a tail (tests, diagnosis)
+        if self._raw and isinstance(stream, trio.SocketStream):
+            sock = getattr(stream.socket, "_sock", None)
+            if isinstance(sock, socket.socket):
+                self._sock = sock
+                self._tail_first = ws._stream = _TailFirstStream(stream)
 
     async def receive(self) -> str | bytes:
         """Next WebSocket message."""
@@ -106,39 +146,15 @@ class WebSocketTransport:
         return not ws._close_reason and ws._wsproto.state is ConnectionState.OPEN
 
     async def send_frames(self, frames: Sequence[OutFrame]) -> None:
-        """Send frames in order with one socket write."""
+        """Send frames in order with one socket write (after a pending tail, if any)."""
         if not self._raw:
             for frame in frames:
                 await self.send(frame.text)
             return
-        await self.send_rest(b"".join(f.websocket() for f in frames))
-
-    def ready_nowait(self) -> bool:
-        """No write in progress on an open plain-TCP connection."""
-        return (
-            self._sock is not None
-            and self._raw
-            and not self._ws._stream_lock.locked()
-            and self._open()
-        )
-
-    def send_nowait(self, frames: Sequence[OutFrame]) -> bytes:
-        """One non-blocking ``send`` of the frames' bytes; returns what it did not take."""
-        assert self._sock is not None
-        data = (
-            frames[0].websocket() if len(frames) == 1 else b"".join(f.websocket() for f in frames)
-        )
-        try:
-            sent = self._sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            return data  # the writer's send_rest meets the error and ends the connection
-        return data[sent:]
-
-    async def send_rest(self, data: bytes) -> None:
-        """Write bytes under the connection's send lock."""
+        if not frames and not (self._tail_first and self._tail_first.tail):
+            return
         ws = self._ws
+        data = b"".join(f.websocket() for f in frames)
         try:
             if not self._open():
                 raise trio_websocket.ConnectionClosed(ws._close_reason)
@@ -150,6 +166,35 @@ class WebSocketTransport:
                     raise trio_websocket.ConnectionClosed(ws._close_reason) from None
         except trio_websocket.ConnectionClosed as exc:
             raise _closed(exc) from None
+
+    def ready_nowait(self) -> bool:
+        """No write in progress or pending on an open plain-TCP connection."""
+        tail_first = self._tail_first
+        return (
+            tail_first is not None
+            and not tail_first.tail
+            and not self._ws._stream_lock.locked()
+            and self._open()
+        )
+
+    def send_nowait(self, frames: Sequence[OutFrame]) -> bool:
+        """One non-blocking ``send`` of the frames' bytes; False if part of them is
+        left for the next write (``send_frames``, possibly with no frames)."""
+        assert self._sock is not None and self._tail_first is not None
+        data = (
+            frames[0].websocket() if len(frames) == 1 else b"".join(f.websocket() for f in frames)
+        )
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            sent = 0  # the next write meets the error and ends the connection
+        if sent == len(data):
+            return True
+        self._tail_first.tail = data[sent:]
+        self.partial_sends += 1
+        return False
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close handshake (bounded by the library's disconnect timeout)."""
@@ -196,12 +241,8 @@ class MemoryTransport:
         """Never: a memory channel's sends go through the writer task."""
         return False
 
-    def send_nowait(self, frames: Sequence[OutFrame]) -> bytes:
+    def send_nowait(self, frames: Sequence[OutFrame]) -> bool:
         """Not supported (``ready_nowait`` is always False)."""
-        raise RuntimeError("a memory transport has no non-blocking send")
-
-    async def send_rest(self, data: bytes) -> None:
-        """Not supported (``send_nowait`` never leaves a rest)."""
         raise RuntimeError("a memory transport has no non-blocking send")
 
     async def close(self, code: int = 1000, reason: str = "") -> None:

@@ -205,3 +205,20 @@ def test_websocket_message_framing_matches_wsproto() -> None:
         text = "é" * (size // 2) + "x" * (size % 2)
         assert OutFrame(text).websocket() == server.send(TextMessage(data=text))
         assert websocket_text_message(text.encode()) == server.send(TextMessage(data=text))
+
+
+async def test_the_next_write_starts_with_a_partial_sends_tail() -> None:
+    """A tail a non-blocking send left is written before anything else, by whoever
+    writes next (our writer, or trio-websocket's own pong/close under its lock)."""
+    from trio.testing import memory_stream_pair
+
+    from delivery_service.transport import _TailFirstStream
+
+    left, right = memory_stream_pair()
+    stream = _TailFirstStream(left)  # type: ignore[arg-type]
+    stream.tail = b"end-of-a-frame|"
+    await stream.send_all(b"pong")
+    assert await right.receive_some() == b"end-of-a-frame|pong"
+    assert stream.tail == b""
+    await stream.send_all(b"next")
+    assert await right.receive_some() == b"next"
