@@ -43,6 +43,8 @@ from client.core.connection import (
 )
 from client.core.credential_checks import (
     CheckContext,
+    IndexedLeaf,
+    LeafLike,
     MemberVerdict,
     check_commit,
     check_key_package,
@@ -139,8 +141,10 @@ DELIVERY_BATCH = 256  # deliveries handled (and stored) together at most
 # few ack frames (and replies), not one each (profiled: 2 of the 3 frames per delivery).
 ACK_GATHER = 0.05
 ACKS_PER_FRAME = 5000  # below the service's limit (docs/protocol.md §8: 10,000)
-# Answers to invitations sent together arrive back to back: the adder waits until none is
-# being checked and none has come for this long, so N invitees join in one commit, not N.
+SEND_WINDOW = 64  # messages sent and not yet answered by the service, at most
+# Answers to invitations sent together arrive back to back: the adder commits once every
+# invitation it sent is answered and checked, so N invitees join in one commit, not N;
+# while some are unanswered, once none is being checked and none came for this long.
 ADD_GATHER_QUIET = 0.2
 PROPOSAL_PATIENCE = 5.0  # seconds a member waits for the designated committer of a proposal
 
@@ -168,7 +172,7 @@ def _invitation_key(invitation_id: int) -> str:
     return f"sent-invitation:{invitation_id}"
 
 
-def _leaf_key(member: openmls.Member) -> tuple[int, bytes, bytes, bytes | None]:
+def _leaf_key(member: LeafLike) -> tuple[int, bytes, bytes, bytes | None]:
     return (
         member.credential.credential_type,
         member.credential.content,
@@ -225,10 +229,19 @@ class GroupSlot:
 
     group: openmls.Group
     verdicts: dict[int, MemberVerdict] = field(default_factory=dict)
-    checked: list[tuple[openmls.Member, MemberVerdict]] = field(default_factory=list)
+    checked: list[tuple[IndexedLeaf, MemberVerdict]] = field(default_factory=list)
+    # Verdicts of leaves this client checked before they entered the tree (a KeyPackage
+    # it adds, a commit's Adds): the next refresh uses them instead of checking again.
+    prechecked: dict[tuple[int, bytes, bytes, bytes | None], MemberVerdict] = field(
+        default_factory=dict
+    )
     pending_adds: list[openmls.KeyPackage] = field(default_factory=list)
     adding: bool = False
     checking: int = 0  # KeyPackage answers being checked right now
+    # Invitations sent (this session) and not answered yet; set on every change of the
+    # answers: the adder commits once all have come (or none came for ADD_GATHER_QUIET).
+    awaiting: set[int] = field(default_factory=set)
+    answers_moved: trio.Event = field(default_factory=trio.Event)
     epoch_moved: trio.Event = field(default_factory=trio.Event)
 
 
@@ -264,6 +277,9 @@ class ChatClient:
         self._resync_needed: set[bytes] = set()
         self._leaving: set[bytes] = set()  # groups we asked to leave
         self._nursery: trio.Nursery | None = None  # for commits that deliveries ask for
+        self._send_window = trio.Semaphore(SEND_WINDOW)  # messages awaiting the service
+        self._last_send = trio.Event()  # set when the newest message in flight is done
+        self._last_send.set()
         # Opened in run(): the binding's storage, the signer, the history.
         self.provider: openmls.Provider
         self.signer: openmls.SignatureKeyPair
@@ -461,6 +477,7 @@ class ChatClient:
     async def _command_loop(self, commands: trio.MemoryReceiveChannel[Command]) -> None:
         async for command in commands:
             if isinstance(command, Shutdown):
+                await self._sends_finished()
                 return
             try:
                 await self._command(command)
@@ -527,22 +544,64 @@ class ChatClient:
         await self._open_group(group.group_id)
 
     async def _send_text(self, group_id: bytes, text: str) -> None:
+        """Encrypt and hand the message to the service; the next command does not wait
+        for the service's answer (up to SEND_WINDOW in flight), so a burst of messages
+        costs one round trip, not one each. Frames leave in command order and the own
+        lines are stored and shown in that order too."""
         conn = await self._require_conn()
         slot = self._slot(group_id)
         payload = encode_payload(Text(text))
         async with self._mls:
             message = await self._thread(slot.group.create_message, payload)
-        await conn.call(lambda i: SendMessage(i, group_id, message))
-        line = ChatLine(group_id, "me", text, self._clock(), own=True)
-        await self._thread(self.history.add_lines, [line])
-        self.emit(MessageReceived(line))
+        await self._send_window.acquire()
+        previous, mine = self._last_send, trio.Event()
+        self._last_send = mine
+        assert self._nursery is not None
+        await self._nursery.start(self._finish_send, conn, group_id, message, text, previous, mine)
+
+    async def _finish_send(
+        self,
+        conn: DeliveryConnection,
+        group_id: bytes,
+        message: bytes,
+        text: str,
+        previous: trio.Event,
+        mine: trio.Event,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        try:
+            # The frame is queued by conn.call before this task first yields, so frames
+            # leave in the order the commands came (the parent resumes only after that).
+            task_status.started()
+            try:
+                await conn.call(lambda i: SendMessage(i, group_id, message))
+            except (LinkClosed, RequestRefused) as exc:
+                await previous.wait()
+                self.notice(f"SendText failed: {exc}", NoticeLevel.ERROR)
+                return
+            line = ChatLine(group_id, "me", text, self._clock(), own=True)
+            await previous.wait()  # own lines stored and shown in the order sent
+            await self._thread(self.history.add_lines, [line])
+            self.emit(MessageReceived(line))
+        except Exception as exc:  # a bug must not take the client down
+            self.notice(f"SendText: internal error: {exc!r}", NoticeLevel.ERROR)
+        finally:
+            mine.set()
+            self._send_window.release()
+
+    async def _sends_finished(self) -> None:
+        """Wait (bounded) until every message handed to the service has its answer."""
+        with trio.move_on_after(EPOCH_WAIT):
+            await self._last_send.wait()
 
     async def _invite(self, group_id: bytes, tn: str) -> None:
         conn = await self._require_conn()
-        self._slot(group_id)
+        slot = self._slot(group_id)
         reply = await conn.call(lambda i: RequestInvitation(i, tn, group_id))
         if not isinstance(reply, InvitationCreated):
             raise CommitFailed(f"the service answered {type(reply).__name__} to an invitation")
+        slot.awaiting.add(reply.invitation_id)
         # Remembered on disk: the answer may come after a restart, and only a KeyPackage
         # from the invited number for this group may be added (checked on arrival).
         await self._thread(
@@ -724,6 +783,8 @@ class ChatClient:
         # verdict from this epoch's check: a commit to a 1,000-member group re-validates
         # only the leaves it touched. (Time rules are re-applied at every restart.)
         known = {_leaf_key(m): v for m, v in slot.checked}
+        known.update(slot.prechecked)
+        slot.prechecked = {}
         fresh = [m for m in members if _leaf_key(m) not in known]
         checked = await self._thread(check_tree, fresh, self._ctx(group_id))
         for member, verdict in zip(fresh, checked, strict=True):
@@ -735,7 +796,10 @@ class ChatClient:
         self._members_changed(group_id, slot)
 
     def _members_changed(self, group_id: bytes, slot: GroupSlot) -> None:
-        rows = member_rows(slot.group.members, slot.verdicts, slot.group.own_index)
+        # The members as of the last refresh (or the Welcome): reading them again from
+        # the binding builds N objects in the event loop's thread (profiled).
+        members = [m for m, _ in slot.checked] or slot.group.members
+        rows = member_rows(members, slot.verdicts, slot.group.own_index)
         self.emit(MembersChanged(group_id, rows))
 
     def _epoch_changed(self, group_id: bytes, slot: GroupSlot) -> None:
@@ -753,7 +817,7 @@ class ChatClient:
                     record.group_id,
                     record.title,
                     slot.group.epoch if slot else 0,
-                    len(slot.group.members) if slot else 0,
+                    len(slot.checked) if slot else 0,  # as of the last refresh
                     active=slot is not None,
                 )
             )
@@ -964,6 +1028,9 @@ class ChatClient:
                     lines.append(self._sys(group_id, f"Refused a commit: {view.text}"))
                 return lines  # the staged commit is dropped: nothing changed
             removed = [sender_label(slot.verdicts, m.index) for m in staged.removed_members]
+            adds = await self._thread(lambda: staged.adds)
+            for leaf, checked in zip(adds, verdict.adds, strict=True):
+                slot.prechecked[_leaf_key(leaf)] = checked
             self_removed = staged.self_removed
             await self._thread(slot.group.merge_staged_commit, staged)
             if self_removed or not slot.group.is_active:
@@ -991,7 +1058,8 @@ class ChatClient:
                 max_past_epochs=MAX_PAST_EPOCHS,
             )
             group_id = staged.group_id
-            verdicts = await self._thread(check_tree, staged.members, self._ctx(group_id))
+            members = await self._thread(lambda: staged.members)
+            verdicts = await self._thread(check_tree, members, self._ctx(group_id))
             rejected = [v for v in verdicts if v.rejection is not None]
             if rejected:
                 for v in rejected:
@@ -1009,7 +1077,7 @@ class ChatClient:
             slot = GroupSlot(
                 group,
                 {v.index: v for v in verdicts if v.index is not None},
-                list(zip(staged.members, verdicts, strict=True)),
+                list(zip(members, verdicts, strict=True)),
             )
             self.slots[group_id] = slot
             record = await self._thread(self.history.group, group_id)
@@ -1030,6 +1098,8 @@ class ChatClient:
             return
         slot = self.slots[group_id]
         slot.checking += 1
+        if deliver.invitation_id is not None:
+            slot.awaiting.discard(deliver.invitation_id)
         try:
             key_package = await self._thread(openmls.KeyPackage.parse, self.provider, deliver.data)
             verdict = await self._thread(check_key_package, key_package, self._ctx(group_id))
@@ -1037,6 +1107,7 @@ class ChatClient:
                 verdict = await self._answers_our_invitation(deliver, group_id, verdict)
         finally:
             slot.checking -= 1
+            slot.answers_moved.set()
         if verdict.rejection is not None:
             r = verdict.rejection
             view = view_rejection(verdict.who, r.reason, r.rule, r.detail)
@@ -1045,6 +1116,7 @@ class ChatClient:
             return
         slot = self.slots[group_id]
         slot.pending_adds.append(key_package)
+        slot.prechecked[_leaf_key(key_package)] = verdict
         if not slot.adding:
             slot.adding = True
             self._in_background(self._add_members, group_id)
@@ -1100,10 +1172,14 @@ class ChatClient:
         slot = self._slot(group_id)
         try:
             while slot.pending_adds:
-                gathered = 0
-                while slot.checking or gathered < len(slot.pending_adds):
-                    gathered = len(slot.pending_adds)
-                    await trio.sleep(ADD_GATHER_QUIET)
+                # Until every invitation sent is answered and checked; for invitees who
+                # do not answer (yet), until no answer came for ADD_GATHER_QUIET.
+                while slot.checking or slot.awaiting:
+                    slot.answers_moved = trio.Event()
+                    with trio.move_on_after(ADD_GATHER_QUIET) as quiet:
+                        await slot.answers_moved.wait()
+                    if quiet.cancelled_caught and not slot.checking:
+                        break
                 batch, slot.pending_adds = slot.pending_adds, []
                 await self._commit(group_id, functools.partial(slot.group.add_members, batch))
                 await self._send_title(group_id, slot)
