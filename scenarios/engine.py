@@ -232,7 +232,8 @@ class _Run:
         # member): nothing is left to settle after them, so no quiet period is waited.
         self._seen_done: set[int] = set()
         self._streams: dict[int, list[Step]] = {}  # send steps that stream (send_streams)
-        self._stream_base: dict[str, int] = {}  # reader -> messages it held at the start
+        self._stream_base: dict[str, int] = {}  # actor -> messages it held at the start
+        self._stream_notices = 0  # the sender's notices at the start of the stream
         self.service_verdicts: list[CredentialVerdict] = []
         recorder.listen(self._on_event)
         self.steps: list[StepResult] = []
@@ -627,6 +628,8 @@ class _Run:
             raise StepFailed(error)
         g = client.state.group_by_title(step.group)
         assert g is not None
+        if not self.scenario.adversaries:
+            self._seen_done.add(step.index)  # only its creator is involved
         self.group_ids[(client.actor, step.group)] = g.group_id
         self.names_by_id[g.group_id] = step.group
         self.interceptor.bind_group(step.group, g.group_id)
@@ -689,6 +692,36 @@ class _Run:
 
         limit = self.t.delivery + len(joiners) * self.t.per_member / 2
         await self._wait_for(lambda: all(done(j) for j in joiners), limit, joiners)
+        await self._seen_everywhere(step, client, gid, joiners)
+
+    async def _seen_everywhere(
+        self, step: Step, committer: RunningClient, gid: bytes, joiners: Sequence[RunningClient]
+    ) -> None:
+        """After a commit: when every joiner joined and every other member reached the
+        committer's epoch, nothing is left to settle (no quiet period). Only without
+        adversaries: theirs (a delayed frame) have no event that says they are over."""
+        if self.scenario.adversaries:
+            return
+        group = step.group or ""
+        if not all(j.state.group_by_title(group) is not None for j in joiners):
+            return  # someone refused the Welcome: let the quiet period catch the rest
+        epoch = committer.state.groups[gid].epoch
+        named = {committer.actor, *(j.actor for j in joiners)}
+        others = []
+        for c in self.clients.values():
+            g = c.state.group_by_title(group)
+            if c.actor not in named and g is not None and g.active:
+                others.append(c)
+
+        def caught_up() -> bool:
+            for c in others:
+                g = c.state.group_by_title(group)
+                if g is not None and g.active and g.epoch < epoch:
+                    return False
+            return True
+
+        if await self._wait_for(caught_up, self.t.delivery, others):
+            self._seen_done.add(step.index)
 
     async def _answer_together(self, count: int) -> None:
         """Answer the held invitations at once, when all have arrived (or at the bound,
@@ -723,29 +756,35 @@ class _Run:
         tns = self._member_tns(client, gid) - {self.scenario.actors[client.actor].tn}
         readers = [c for c in self.clients.values() if self.scenario.actors[c.actor].tn in tns]
         group = step.group or ""
+        own = client.state.groups[gid]
         if stream[0] is step:
             self._stream_base = {
                 r.actor: len(g.received) if (g := r.state.group_by_title(group)) else 0
                 for r in readers
             }
+            self._stream_base[client.actor] = len(own.sent)
+            self._stream_notices = len(client.state.notices)
         self.recorder.record("sent", actor=client.actor, group=step.group, text=step.text)
-        own = client.state.groups[gid]
-        seen_sent, seen_notices = len(own.sent), len(client.state.notices)
         await client.handle.send(ev.SendText(gid, step.text))
         if stream[-1] is not step:
-            # Streaming: on to the next send once the service took this one.
-            await self._wait_for(
-                lambda: (
-                    len(own.sent) > seen_sent or self._error_since(client, seen_notices) is not None
-                ),
-                math.inf,
-                [client],
-            )
-            error = self._error_since(client, seen_notices)
-            if error is not None:
-                raise StepFailed(error)
-            self._seen_done.add(step.index)  # its delivery is waited for with the last
+            # Streaming: the next send is handed over at once (the client core keeps
+            # their order); the last step waits for them all.
+            self._seen_done.add(step.index)
             return
+        sent_base, seen_notices = self._stream_base.get(client.actor, 0), self._stream_notices
+        # The sender: every message of the stream taken by the service, or a failure.
+        limit = self._stream_delivery_limit(len(stream)) if len(stream) > 1 else self.t.delivery
+        await self._wait_for(
+            lambda: (
+                len(own.sent) - sent_base >= len(stream)
+                or self._error_since(client, seen_notices) is not None
+            ),
+            limit,
+            [client],
+        )
+        error = self._error_since(client, seen_notices)
+        if error is not None:
+            raise StepFailed(error)
         texts = Counter(s.text for s in stream)
         base = self._stream_base
         waiting = iter(readers)
@@ -766,7 +805,6 @@ class _Run:
                 current = next(waiting, None)
             return current is None
 
-        limit = self._stream_delivery_limit(len(stream)) if len(stream) > 1 else self.t.delivery
         if await self._wait_for(delivered, limit, readers):
             self._seen_done.update(s.index for s in stream)
 
