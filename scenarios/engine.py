@@ -507,9 +507,14 @@ class _Run:
         for step in batch:
             await self.relay.step_started(step.label, attribute_to=label)
         results: dict[int, StepResult] = {}
-        async with trio.open_nursery() as nursery:
-            for step in batch:
-                nursery.start_soon(self._run_step, step, results)
+        streamed = self._streams.get(batch[0].index)
+        if streamed is not None and streamed[-1] is not batch[0]:
+            # A send handed over within a stream: no task (and scheduler pass) per step.
+            await self._run_step(batch[0], results)
+        else:
+            async with trio.open_nursery() as nursery:
+                for step in batch:
+                    nursery.start_soon(self._run_step, step, results)
         # Quiet is counted from the step's end too: its last command may not have
         # produced an event yet.
         self._last_command = trio.current_time()

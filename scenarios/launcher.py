@@ -94,8 +94,9 @@ class CoreClientHandle:
             await self._events_in.aclose()
 
     async def send(self, command: ev.Command) -> None:
-        """Give the client a command."""
-        await self._commands_in.send(command)
+        """Give the client a command (never blocks: the channel is unbounded, and a
+        stream of sends is handed over without a scheduler pass per command)."""
+        self._commands_in.send_nowait(command)
 
     async def events(self) -> AsyncIterator[ev.CoreEvent]:
         """The client's events until it stops."""

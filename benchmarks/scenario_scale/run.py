@@ -1,37 +1,44 @@
 """Scenario scale: one group of N members over real sockets, then K messages to everyone.
 
-    uv run --no-sync python benchmarks/scenario_scale/run.py --members 10 100 --messages 100
+    uv run --no-sync python benchmarks/scenario_scale/run.py --members 10 100 300 --messages 100
 
 Each size is a real run of the scenario runner (real delivery service on loopback,
-real clients through the client core, real OpenMLS): one commit adds everyone, every
-member joins from the Welcome, then one member sends K messages and the run waits for
-each to reach every member. Reported beside it, measured in the same process: the floor
-of floor.py (the signatures, HPKE and AEAD operations MLS and the STIR credentials need
-for that run) and the cost of one credential validation by shared.stir.validator.
+real clients through the client core, real OpenMLS, all in this one process): one
+commit adds everyone, every member joins from the Welcome, then one member sends K
+messages (streamed: the runner waits once, until every member has read all K).
+Clients connect straight to the service (the scenario has no adversary, so the runner
+needs no relay); ``--via-relay`` puts the relay's WebSocket hop back.
 
-Results are written to benchmarks/scenario_scale/results.json and printed as a
-Markdown table (machine, command, figures) for docs/performance.md.
+Reported per size: wall time and this process's CPU time, the phases (setup,
+formation, delivery, teardown), the clients' credential validations (count and their
+CPU time, measured), the machine's load, and the floor of floor.py (the signatures,
+HPKE and AEAD operations MLS and the STIR credentials need for that run), measured in
+this process just before the run. Written to results.json (one JSON line per size is
+printed as it finishes).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
 import sys
-import tempfile
+import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from floor import OperationCounts, measure_unit_costs
 
+from client.core import credential_checks
+from scenarios.engine import RealEngine, Timeouts
 from scenarios.errors import EngineUnavailable
 from scenarios.loader import parse_scenario
-from scenarios.run_pki import MemberKey, RunPKI
-from scenarios.runner import load_engine, run_scenario
+from scenarios.runner import RunOutcome, load_engine, run_scenario
 
 
 def scale_scenario(n: int, k: int) -> str:
@@ -58,87 +65,149 @@ def scale_scenario(n: int, k: int) -> str:
     )
 
 
-def validation_cost(tmp: Path) -> float:
-    """Seconds for one validation of a delegate-certificate credential (no verdict cache)."""
-    from shared.stir.validator import validate
+class ValidationMeter:
+    """Measures the clients' credential validations in this run: wraps the validator as
+    ``client.core.credential_checks`` calls it (measurement only) and sums each call's
+    CPU time in its own thread (the checks run in worker threads)."""
 
-    scenario = parse_scenario(scale_scenario(2, 0))
-    pki = RunPKI.create(scenario, tmp)
-    key = MemberKey.generate().public_point
-    chain = pki.certificate_chain("host", key)
-    from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE
-    from shared.stir.credential_codec import STIRCertificateCredential
+    def __init__(self) -> None:
+        self.calls = 0
+        self.cpu = 0.0
+        self._lock = threading.Lock()
 
-    content = STIRCertificateCredential(chain).encode()
-    start, calls = time.perf_counter(), 0
-    while time.perf_counter() - start < 0.5:
-        validate(
-            CREDENTIAL_TYPE_STIR_CERTIFICATE,
-            content,
-            key,
-            group_id=b"g",
-            trust=pki.trust,
-            now=datetime.now(UTC),
-        )
-        calls += 1
-    return (time.perf_counter() - start) / calls
+    def install(self) -> None:
+        """Wrap ``credential_checks.validate`` (idempotent)."""
+        real = credential_checks.validate
+        if getattr(real, "_metered", False):
+            return
+
+        def metered(*args: Any, **kwargs: Any) -> Any:
+            start = time.thread_time()
+            try:
+                return real(*args, **kwargs)
+            finally:
+                spent = time.thread_time() - start
+                with self._lock:
+                    self.calls += 1
+                    self.cpu += spent
+
+        metered._metered = True  # type: ignore[attr-defined]
+        credential_checks.validate = metered  # type: ignore[assignment]
+
+    def reset(self) -> None:
+        """Start counting from zero."""
+        with self._lock:
+            self.calls, self.cpu = 0, 0.0
+
+
+def phases(outcome: RunOutcome) -> dict[str, float]:
+    """Wall-clock phases of a run from its transcript: setup (PKI, service, clients
+    started and connected), formation (create + invite steps), delivery (first send
+    handed over to the last message read by every member), teardown."""
+    events = outcome.result.events
+    marks: dict[tuple[str, str], float] = {}
+    for e in events:
+        if e.kind == "step" and e.data.get("phase") in ("start", "end"):
+            marks.setdefault((str(e.data.get("label")), str(e.data.get("phase"))), e.t)
+            if e.data.get("phase") == "end":
+                marks[(str(e.data.get("label")), "end")] = e.t
+    sends = [label for (label, phase) in marks if label.startswith("msg") and phase == "start"]
+    first = marks.get(("create", "start"), 0.0)
+    formed = marks.get(("form", "end"), first)
+    delivered = max((marks[(label, "end")] for label in sends), default=formed)
+    end = events[-1].t if events else delivered
+    return {
+        "setup_s": first,
+        "formation_s": formed - first,
+        "delivery_s": delivered - (min(marks[(lb, "start")] for lb in sends) if sends else formed),
+        "teardown_s": end - delivered,
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--messages", type=int, default=100)
+    parser.add_argument(
+        "--via-relay",
+        action="store_true",
+        help="clients connect through the scenario relay (one more WebSocket hop per frame)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).resolve().parent / "results.json"
+    )
     args = parser.parse_args()
     try:
-        engine = load_engine()
+        load_engine()
     except EngineUnavailable as exc:
         print(f"scenario_scale: cannot run: {exc}", file=sys.stderr)
         return 1
-    costs = measure_unit_costs()
-    with tempfile.TemporaryDirectory() as tmp:
-        per_validation = validation_cost(Path(tmp))
+    meter = ValidationMeter()
+    meter.install()
     rows = []
     for n in args.members:
+        costs = measure_unit_costs()  # again per size: the machine's load changes
+        load_start = os.getloadavg()
+        # Large groups need more time per member than the library's defaults allow.
+        timeouts = Timeouts(per_member=max(1.0, n / 300))
+        engine = RealEngine(timeouts=timeouts, direct=not args.via_relay)
         scenario = parse_scenario(scale_scenario(n, args.messages))
-        start = time.perf_counter()
+        meter.reset()
+        start, cpu = time.perf_counter(), time.process_time()
         outcome = run_scenario(scenario, engine=engine)
         wall = time.perf_counter() - start
-        steps = {s.label: s.seconds for s in outcome.result.steps}
-        formation = steps.get("create", 0.0) + steps.get("form", 0.0)
-        delivery = sum(v for label, v in steps.items() if label.startswith("msg"))
-        validations = len(outcome.result.verdicts)
+        cpu = time.process_time() - cpu
         floor = OperationCounts.for_run(n, args.messages).seconds(costs)
-        rows.append(
-            {
-                "members": n,
-                "messages": args.messages,
-                "passed": outcome.passed,
-                "wall_s": round(wall, 3),
-                "formation_s": round(formation, 3),
-                "credential_checks": validations,
-                "credential_validation_s_est": round(validations * per_validation, 3),
-                "delivery_s": round(delivery, 3),
-                "floor_s": round(floor["total"], 3),
-                "ratio_to_floor": round(wall / floor["total"], 2) if floor["total"] else None,
-                "report": str(outcome.report),
-            }
+        row: dict[str, Any] = {
+            "members": n,
+            "messages": args.messages,
+            "passed": outcome.passed,
+            "error": outcome.result.error,
+            "wall_s": round(wall, 2),
+            "process_cpu_s": round(cpu, 2),
+            **{k: round(v, 2) for k, v in phases(outcome).items()},
+            "client_credential_checks": meter.calls,
+            "client_credential_validation_cpu_s": round(meter.cpu, 2),
+            "floor_s": round(floor["total"], 3),
+            "wall_over_floor": round(wall / floor["total"], 1),
+            "load_avg_start": [round(x, 2) for x in load_start],
+            "load_avg_end": [round(x, 2) for x in os.getloadavg()],
+            "unit_costs_us": {k: round(v * 1e6, 1) for k, v in costs.__dict__.items()},
+            "connections": "via the relay" if args.via_relay else "direct to the service",
+            "report": str(outcome.report),
+        }
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        previous = json.loads(args.out.read_text()) if args.out.exists() else {}
+        args.out.write_text(
+            json.dumps(
+                {
+                    "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "command": " ".join(sys.argv),
+                    "commit": _commit(),
+                    "rows": rows,
+                    "earlier": previous.get("rows", []) if previous.get("command") else [],
+                },
+                indent=2,
+            )
         )
-        print(json.dumps(rows[-1]))
-    machine = f"{platform.machine()} {platform.processor() or ''}".strip()
-    out = Path(__file__).resolve().parent / "results.json"
-    out.write_text(
-        json.dumps(
-            {
-                "machine": machine,
-                "python": platform.python_version(),
-                "unit_costs_us": {k: v * 1e6 for k, v in costs.__dict__.items()},
-                "validation_us": per_validation * 1e6,
-                "rows": rows,
-            },
-            indent=2,
+    return 0 if all(r["passed"] for r in rows) else 1
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
         )
-    )
-    return 0
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
 
 
 if __name__ == "__main__":
