@@ -70,6 +70,8 @@ T = TypeVar("T")
 
 _BYTES_FIELDS: dict[type, tuple[str, ...]] = {}
 
+CHECKPOINT_INTERVAL = 0.5  # seconds between WAL checkpoints (if anything was written)
+
 
 class _Connection:
     """One client connection: its session state, outbox and transport."""
@@ -117,6 +119,7 @@ class DeliveryServer:
         self._sessions: dict[str, _Connection] = {}
         self._group_locks: dict[bytes, trio.Lock] = {}
         self._nursery: trio.Nursery | None = None
+        self._checkpointed_at = 0
         self.connections = 0
 
     # --- running ------------------------------------------------------------------------
@@ -128,8 +131,22 @@ class DeliveryServer:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(self.batcher.serve)
+            nursery.start_soon(self._checkpoints)
             task_status.started(self)
             await trio.sleep_forever()
+
+    async def _checkpoints(self) -> None:
+        # Storage housekeeping that waits on the disk runs in a worker thread (SQLite
+        # releases the GIL while it works), so that no COMMIT on the event loop does it.
+        storage = self.core.storage
+        while True:
+            await trio.sleep(CHECKPOINT_INTERVAL)
+            if self.batcher.transactions != self._checkpointed_at:
+                self._checkpointed_at = self.batcher.transactions
+                try:
+                    await trio.to_thread.run_sync(storage.checkpoint)
+                except Exception:
+                    log.exception("checkpoint failed; SQLite's own will run instead")
 
     async def serve_websocket(
         self,

@@ -97,10 +97,19 @@ class SQLiteStorage:
     def __init__(self, path: str, *, fsync: bool = False) -> None:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a batch of frames is
         # exactly one transaction.
+        self._path = path
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
         self._db.execute("PRAGMA foreign_keys=OFF")
+        # A checkpoint copies the WAL into the database and fsyncs it: tens of ms that,
+        # run automatically by a COMMIT, would stall the event loop. ``checkpoint`` does
+        # it from a worker thread over its own connection instead; until it runs, the
+        # automatic one (at 4x the default size) is only a backstop.
+        self._file = path != ":memory:" and not path.startswith("file::memory:")
+        if self._file:
+            self._db.execute("PRAGMA wal_autocheckpoint=4000")
+        self._checkpointer: sqlite3.Connection | None = None
         self._depth = 0
         self._savepoints = 0
         # Group records are read on every application message; this process is the only
@@ -162,7 +171,20 @@ class SQLiteStorage:
 
     def close(self) -> None:
         """Close the database connection."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self._db.close()
+
+    def checkpoint(self) -> None:
+        """A passive WAL checkpoint over a second connection (never blocks the writer;
+        a no-op for an in-memory database). Call it from one thread at a time."""
+        if not self._file:
+            return
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False
+            )
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     # --- registrations ------------------------------------------------------------------
 

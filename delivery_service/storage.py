@@ -115,6 +115,11 @@ class Storage(Protocol):
         """Release the storage (a closed storage must not be used)."""
         ...
 
+    def checkpoint(self) -> None:
+        """Housekeeping that may block on the disk (an SQLite WAL checkpoint and its
+        fsync); safe to call from a worker thread while the event loop keeps writing."""
+        ...
+
     # registrations
     def get_registration(self, tn: str) -> Registration | None:
         """The registration of ``tn``, if any."""

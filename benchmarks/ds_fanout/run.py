@@ -122,6 +122,12 @@ def cpu_seconds(pid: int) -> float:
     return user + system
 
 
+def runqueue_wait_seconds(pid: int) -> float:
+    """Time the process's main thread spent runnable but waiting for a CPU (Linux
+    schedstat): how much the machine's other load held the service back."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def cpu_split(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -684,11 +690,15 @@ async def run_config(
 
                 async def measured(**kw: Any) -> dict[str, Any]:
                     user0, sys0 = cpu_split(proc.pid)
+                    wait0 = runqueue_wait_seconds(proc.pid)
                     stats = await fleet.drive(seconds=args.seconds, **kw)
                     user1, sys1 = cpu_split(proc.pid)
                     out = summary(stats, args.seconds, user1 + sys1 - user0 - sys0)
                     out["server_user_s"] = round(user1 - user0, 2)
                     out["server_system_s"] = round(sys1 - sys0, 2)
+                    out["server_runqueue_wait_s"] = round(
+                        runqueue_wait_seconds(proc.pid) - wait0, 2
+                    )
                     out["ack_frames"] = fleet.ack_frames
                     return out
 
@@ -726,6 +736,7 @@ async def run_config(
             try:
                 await fleet.all("connect_bare", url)
                 user0, sys0 = cpu_split(proc.pid)
+                wait0 = runqueue_wait_seconds(proc.pid)
                 bare = await fleet.drive(
                     seconds=args.seconds, window=args.window, rate=None, bare=True
                 )
@@ -733,6 +744,7 @@ async def run_config(
                 floor = summary(bare, args.seconds, user1 + sys1 - user0 - sys0)
                 floor["server_user_s"] = round(user1 - user0, 2)
                 floor["server_system_s"] = round(sys1 - sys0, 2)
+                floor["server_runqueue_wait_s"] = round(runqueue_wait_seconds(proc.pid) - wait0, 2)
                 result["bare_saturation"] = floor
                 await fleet.all("close_all", None)
             finally:

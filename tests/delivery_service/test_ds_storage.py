@@ -201,3 +201,33 @@ def test_savepoint_undoes_only_its_own_writes(db: SQLiteStorage) -> None:
 def test_savepoint_needs_a_transaction(db: SQLiteStorage) -> None:
     with pytest.raises(RuntimeError), db.savepoint():
         pass
+
+
+def test_checkpoint_moves_committed_writes_into_the_database_file(tmp_path: Path) -> None:
+    import shutil
+    import sqlite3
+
+    path = tmp_path / "ds.sqlite"
+    db = SQLiteStorage(str(path))
+    try:
+        db.checkpoint()  # the schema
+        with db.transaction():
+            for i in range(50):
+                db.enqueue(_msg(bytes([i]) * 100), ["2"])
+
+        def messages_in_main_file() -> int:
+            # The main file alone, without its WAL: what a checkpoint has copied there.
+            copy = tmp_path / f"copy-{len(list(tmp_path.iterdir()))}.sqlite"
+            shutil.copy(path, copy)
+            with sqlite3.connect(copy) as conn:
+                return int(conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+
+        assert messages_in_main_file() == 0  # still only in the WAL
+        db.checkpoint()  # what the server runs in a worker thread
+        assert messages_in_main_file() == 50
+        with db.transaction():  # the writer goes on after a checkpoint
+            db.enqueue(_msg(b"later"), ["2"])
+        assert len(db.pending("2")) == 51
+    finally:
+        db.close()
+    SQLiteStorage(":memory:").checkpoint()  # nothing to do, no error
