@@ -21,6 +21,7 @@ from shared.protocol import (
     ErrorCode,
     FrameError,
     Hello,
+    SendMessage,
     b64decode,
     b64encode,
     decode_frame,
@@ -180,3 +181,62 @@ def test_malformed_frames_raise_frame_error_naming_the_problem(
 def test_encoding_something_else_is_a_type_error() -> None:
     with pytest.raises(TypeError):
         encode_frame(object())  # type: ignore[arg-type]
+
+
+_JSON_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-2, max_value=2**64),
+    st.floats(allow_nan=False),
+    st.sampled_from(["", "AA", "AAA", "A", "AA==", "-_", "+/", "é"]),
+    st.text(max_size=8),
+)
+
+
+@given(
+    st.sampled_from(["ack", "send"]),
+    st.fixed_dictionaries(
+        {},
+        # Mostly well-formed members, so that both acceptance and refusal are exercised.
+        optional={
+            "id": st.one_of(_INTS, _JSON_VALUES),
+            "mids": st.one_of(
+                st.lists(_INTS, max_size=4),
+                st.lists(st.one_of(_INTS, _JSON_VALUES), max_size=4),
+                _JSON_VALUES,
+            ),
+            "quiet": st.one_of(st.booleans(), _JSON_VALUES),
+            "group_id": st.one_of(st.binary(max_size=8).map(b64encode), _JSON_VALUES),
+            "message": st.one_of(st.binary(max_size=8).map(b64encode), _JSON_VALUES),
+        },
+    ),
+)
+def test_hot_path_decoders_agree_with_the_schema_decoder(name: str, members: Any) -> None:
+    """``ack`` and ``send`` have fast decoders: on any input they accept exactly what the
+    schema-driven decoder accepts, with the same result, and refuse the same way."""
+    from shared.protocol import codec
+
+    obj = {"v": PROTOCOL_VERSION, "type": name, **members}
+    text = json.dumps(obj)
+    schema = codec._BY_NAME[name]
+    try:
+        expected: Any = codec._decode_fields(schema, dict(obj), name, None)
+    except FrameError as exc:
+        expected = (exc.code, exc.detail)
+    try:
+        got: Any = decode_frame(text)
+    except FrameError as exc:
+        got = (exc.code, exc.detail)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        Ack(id=1, mids=(), quiet=False),
+        Ack(id=2, mids=(1, 2**63 - 1), quiet=True),
+        SendMessage(id=3, group_id=b"g", message=b"\x00\x01"),
+    ],
+)
+def test_hot_path_frames_round_trip(frame: Any) -> None:
+    assert decode_frame(encode_frame(frame)) == frame
