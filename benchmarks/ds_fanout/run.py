@@ -453,14 +453,15 @@ class LoadProcess:
                 elif rate:
                     run.start_soon(open_loop)
             await trio.sleep_until(end + 0.5)
-            # Drain: keep reading (and acking) until nothing arrived for 0.5 s, so the
-            # next run does not start with this run's backlog.
-            with trio.move_on_after(spec.get("drain_cap", 30)):
-                while True:
+            # Drain: keep reading (and acking) until nothing arrived for 1.5 s, so the
+            # next run does not start with this run's backlog (a starved service can
+            # pause for over 0.5 s on this machine with a backlog still queued).
+            with trio.move_on_after(spec.get("drain_cap", 60)):
+                quiet = 0
+                while quiet < 3:
                     seen = stats.total
                     await trio.sleep(0.5)
-                    if stats.total == seen:
-                        break
+                    quiet = quiet + 1 if stats.total == seen else 0
             run.cancel_scope.cancel()
         return {
             "total": stats.total,
