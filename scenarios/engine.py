@@ -305,9 +305,10 @@ class _Run:
                 error = f"{type(exc).__name__}: {exc}"
                 rec.record("run", phase="error", detail=error)
             views = self._views()
-            for client in self.clients.values():
-                with trio.move_on_after(5):
-                    await client.handle.stop()
+            # All at once: one after the other was seconds for a large group.
+            async with trio.open_nursery() as stopping:
+                for client in self.clients.values():
+                    stopping.start_soon(self._stop_client, client)
             await host.stop()
             for rogue in rogues:
                 await rogue.shadow.stop()
@@ -326,6 +327,11 @@ class _Run:
             seconds=rec.elapsed(),
             error=error,
         )
+
+    @staticmethod
+    async def _stop_client(client: RunningClient) -> None:
+        with trio.move_on_after(5):
+            await client.handle.stop()
 
     def _on_event(self, event: Event) -> None:
         """The service's refusals, as the relay recorded them (PROFILE.md §6)."""
@@ -732,7 +738,9 @@ class _Run:
         """Answer the held invitations at once, when all have arrived (or at the bound,
         then those that have): their KeyPackages reach the inviter together, and its
         client adds the answers that arrive together in one commit."""
-        with trio.move_on_after(self.t.delivery + count * self.t.per_member / 10):
+        # The inviter makes the invitations one round trip each: under load, 0.1 s apiece
+        # was too little for 300 (the early answers went into a commit of their own).
+        with trio.move_on_after(self.t.delivery + count * self.t.per_member / 4):
             await self._all_held.wait()
         held, self._holding, self._held = self._held, frozenset(), {}
         for actor, event in held.items():
