@@ -5,7 +5,8 @@
 //! * SQLite files: bincode values ([`BinCodec`]). Files written before the bincode codec
 //!   (JSON values, no format mark) are opened with [`JsonCodec`] and keep that encoding:
 //!   keys are encoded by the codec too, so re-encoding values alone would orphan rows.
-
+//! * Both write bincode's format through [`fastenc`] and read it with `bincode`: every read
+//!   in the test suites decodes what `fastenc` wrote.
 //!
 //! Self-contained (no binding types), so that the Rust baseline of
 //! benchmarks/binding_overhead compiles this very file to measure the binding's storage.
