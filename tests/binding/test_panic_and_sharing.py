@@ -60,3 +60,23 @@ def test_a_deleted_group_is_not_served_from_memory() -> None:
     group.delete()
     with pytest.raises(m.UnknownGroup):
         m.Group.load(alice.provider, gid)
+
+
+def test_objects_of_a_replaced_group_follow_the_rejoin() -> None:
+    """bob is removed, keeps his old Group object, then re-joins by a replacing Welcome:
+    the old object is the re-joined group now (storage holds only that one)."""
+    alice, bob = make_client("alice"), make_client("bob")
+    alice.group = m.Group.create(alice.provider, alice.signer, alice.credential)
+    bundle = alice.g.add_members([bob.key_package()])
+    deliver_commit(alice, bundle, [])
+    join(bob, bundle.welcome or b"")
+    old = bob.g
+    deliver_commit(alice, alice.g.remove_members([old.own_index]), [bob])
+    assert not old.is_active
+    bundle = alice.g.add_members([bob.key_package()])
+    alice.g.merge_pending_commit()
+    welcome = m.StagedWelcome.from_bytes(bob.provider, bundle.welcome or b"", replace_existing=True)
+    rejoined = welcome.accept()
+    assert old.is_active and old.epoch == rejoined.epoch == alice.g.epoch
+    got = alice.g.process_message(old.create_message(b"from the old object"))
+    assert isinstance(got, m.ApplicationMessage) and got.data == b"from the old object"
