@@ -9,6 +9,7 @@ a trigger deletes the body when the last recipient acknowledges it.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -110,6 +111,10 @@ class SQLiteStorage:
         if self._file:
             self._db.execute("PRAGMA wal_autocheckpoint=4000")
         self._checkpointer: sqlite3.Connection | None = None
+        # ``checkpoint`` runs in a worker thread; closing its connection while it runs
+        # crashes the interpreter (sqlite3 frees the handle under the running statement).
+        self._checkpoint_lock = threading.Lock()
+        self._closed = False
         self._depth = 0
         self._savepoints = 0
         # Group records are read on every application message; this process is the only
@@ -170,21 +175,27 @@ class SQLiteStorage:
         self._db.execute(f"RELEASE {name}")
 
     def close(self) -> None:
-        """Close the database connection."""
-        if self._checkpointer is not None:
-            self._checkpointer.close()
+        """Close the database connection (waits for a checkpoint in progress)."""
+        with self._checkpoint_lock:
+            self._closed = True
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
         self._db.close()
 
     def checkpoint(self) -> None:
         """A passive WAL checkpoint over a second connection (never blocks the writer;
-        a no-op for an in-memory database). Call it from one thread at a time."""
+        a no-op for an in-memory database or once closed). Safe from any thread."""
         if not self._file:
             return
-        if self._checkpointer is None:
-            self._checkpointer = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False
-            )
-        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        with self._checkpoint_lock:
+            if self._closed:
+                return
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(
+                    self._path, isolation_level=None, check_same_thread=False
+                )
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     # --- registrations ------------------------------------------------------------------
 

@@ -231,3 +231,33 @@ def test_checkpoint_moves_committed_writes_into_the_database_file(tmp_path: Path
     finally:
         db.close()
     SQLiteStorage(":memory:").checkpoint()  # nothing to do, no error
+
+
+def test_close_while_a_worker_thread_checkpoints_waits_for_it(tmp_path: Path) -> None:
+    # The server checkpoints from a worker thread; shutting down must not close that
+    # thread's connection under a running checkpoint (it crashed the interpreter).
+    import threading
+
+    db = SQLiteStorage(str(tmp_path / "ds.sqlite"))
+    failures: list[BaseException] = []
+    started = threading.Event()
+
+    def checkpoint_forever() -> None:
+        try:
+            for _ in range(2000):
+                db.checkpoint()
+                started.set()
+        except BaseException as exc:  # pragma: no cover - what the test looks for
+            failures.append(exc)
+
+    worker = threading.Thread(target=checkpoint_forever)
+    worker.start()
+    with db.transaction():
+        for i in range(200):
+            db.enqueue(_msg(bytes([i % 256]) * 200), ["2"])
+    started.wait(5)
+    db.close()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert failures == []
+    db.checkpoint()  # after close: nothing to do, no error
