@@ -137,35 +137,7 @@ class ChatHistory:
 
         Returns False (storing nothing) when ``mid`` was handled before: a redelivery.
         """
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                if mid is not None:
-                    seen = self._db.execute("SELECT 1 FROM handled WHERE mid = ?", (mid,))
-                    if seen.fetchone() is not None:
-                        self._db.execute("ROLLBACK")
-                        return False
-                    self._db.execute("INSERT INTO handled (mid) VALUES (?)", (mid,))
-                self._db.executemany(
-                    "INSERT INTO lines (group_id, sender, body, sent_at, own, system)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            line.group_id,
-                            line.sender,
-                            line.text,
-                            _ts(line.sent_at),
-                            int(line.own),
-                            int(line.system),
-                        )
-                        for line in lines
-                    ],
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return True
+        return self._store([(mid, lines)])[0]
 
     def add_batch(self, items: Sequence[tuple[int, Sequence[ChatLine]]]) -> list[bool]:
         """Store several deliveries' lines, each marking its ``mid`` handled, in one
@@ -173,17 +145,23 @@ class ChatHistory:
 
         Returns, per item, whether it was stored (False: ``mid`` was handled before).
         """
+        return self._store(items)
+
+    def _store(self, items: Sequence[tuple[int | None, Sequence[ChatLine]]]) -> list[bool]:
+        # One transaction: a delivery's lines and its "handled" mark land together or not
+        # at all, so a crash never stores a message twice or marks one it did not store.
         stored: list[bool] = []
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 rows = []
                 for mid, lines in items:
-                    seen = self._db.execute("SELECT 1 FROM handled WHERE mid = ?", (mid,))
-                    if seen.fetchone() is not None:
-                        stored.append(False)
-                        continue
-                    self._db.execute("INSERT INTO handled (mid) VALUES (?)", (mid,))
+                    if mid is not None:
+                        seen = self._db.execute("SELECT 1 FROM handled WHERE mid = ?", (mid,))
+                        if seen.fetchone() is not None:
+                            stored.append(False)
+                            continue
+                        self._db.execute("INSERT INTO handled (mid) VALUES (?)", (mid,))
                     stored.append(True)
                     rows += [
                         (
