@@ -55,7 +55,7 @@ class StirIdentifier:
     ) -> None:
         self.trust = trust
         self._clock = clock
-        self._cache = cache or ValidationCache()
+        self._cache = cache if cache is not None else ValidationCache()
 
     def identify(
         self,

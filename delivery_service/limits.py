@@ -27,6 +27,8 @@ class Limits:
 class TokenBucket:
     """Allows ``rate`` events per second on average and ``burst`` at once."""
 
+    __slots__ = ("_burst", "_last", "_rate", "_tokens")
+
     def __init__(self, rate: float, burst: int, now: float) -> None:
         if rate <= 0 or burst < 1:
             raise ValueError("rate must be positive and burst at least 1")

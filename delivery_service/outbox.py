@@ -14,7 +14,6 @@ a fan-out costs no task switch per recipient whose socket can take the bytes at 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 
 import trio
@@ -31,17 +30,35 @@ MailboxLoader = Callable[[str, int, int], list[StoredMessage]]
 class Outbox:
     """Send queue of one connection (replies first, then mail in mid order)."""
 
+    # One per connection, mostly idle: slots, plain lists (only appended to and emptied
+    # whole; a deque allocates a 64-slot block up front) and no drain event until a reply
+    # has to wait for one (docs/protocol.md's memory figure counts these).
+    __slots__ = (
+        "_drained",
+        "_high",
+        "_kicked",
+        "_loader",
+        "_mail",
+        "_reload",
+        "_replies",
+        "_tn",
+        "_wakeup",
+        "capacity",
+        "closing",
+        "loads",
+    )
+
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._replies: deque[OutFrame] = deque()
-        self._mail: deque[OutFrame] = deque()
+        self._replies: list[OutFrame] = []
+        self._mail: list[OutFrame] = []
         self._tn: str | None = None
         self._loader: MailboxLoader | None = None
         self._high = 0  # highest mid queued (or sent) in this session
         self._reload = False
         self._wakeup = trio.Event()
         self._kicked = False
-        self._drained = trio.Event()
+        self._drained: trio.Event | None = None
         self.closing: str | None = None  # a final frame, then close
         self.loads = 0  # mail-box reads (1 after attach; more when the client fell behind)
 
@@ -77,8 +94,8 @@ class Outbox:
         """Queue a reply; waits while the client is not reading its replies (call
         ``wake`` or take the frames with ``take_ready``)."""
         while len(self._replies) >= self.capacity and self.closing is None:
-            self._drained = trio.Event()
-            await self._drained.wait()
+            drained = self._drained = trio.Event()
+            await drained.wait()
         self._replies.append(frame)
 
     def wake(self) -> None:
@@ -109,7 +126,9 @@ class Outbox:
         if self._replies:
             batch.extend(self._replies)
             self._replies.clear()
-            self._drained.set()
+            if self._drained is not None:
+                self._drained.set()
+                self._drained = None
         if not self._mail and self._reload:
             self._load()
         batch.extend(self._mail)

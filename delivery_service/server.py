@@ -76,6 +76,8 @@ CHECKPOINT_INTERVAL = 0.5  # seconds between WAL checkpoints (if anything was wr
 class _Connection:
     """One client connection: its session state, outbox and transport."""
 
+    __slots__ = ("bucket", "outbox", "session", "transport", "writing")
+
     def __init__(self, transport: FrameTransport, session: ServerSession, limits: Limits) -> None:
         self.transport = transport
         self.session = session
@@ -282,6 +284,9 @@ class DeliveryServer:
                 if not ready:
                     scope.deadline = math.inf
                 await self._receive(conn, data)
+                # An idle session waits here for its next frame: it need not hold its
+                # last one (an Auth frame, credential and all, for a new session).
+                del data
         if scope.cancelled_caught:
             what = "idle" if ready else "handshake not completed"
             conn.close_with(

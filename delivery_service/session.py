@@ -77,6 +77,17 @@ ALLOWED: Final[dict[SessionState, frozenset[type[Frame]]]] = {
 class ServerSession:
     """Handshake state of one connection: hello -> challenge -> auth -> ready."""
 
+    __slots__ = (
+        "_client_nonce",
+        "_failures",
+        "_max_failures",
+        "_random",
+        "_server_nonce",
+        "ds_id",
+        "state",
+        "tn",
+    )
+
     def __init__(
         self,
         ds_id: str,

@@ -68,9 +68,12 @@ class _TailFirstStream(trio.abc.HalfCloseableStream):
     frame can be cut into by another.
     """
 
+    __slots__ = ("_chunk", "inner", "tail")
+
     def __init__(self, inner: trio.SocketStream) -> None:
         self.inner = inner
         self.tail = b""
+        self._chunk: bytearray | None = None
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Write the pending tail, then ``data``."""
@@ -87,8 +90,17 @@ class _TailFirstStream(trio.abc.HalfCloseableStream):
         await self.inner.send_eof()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        """As the wrapped stream."""
-        return await self.inner.receive_some(max_bytes)
+        """As the wrapped stream, as a bytearray that the next call empties.
+
+        trio-websocket's reader keeps its last chunk referenced while it waits for the
+        next one, so an idle connection would hold its last frame's bytes (for a new
+        session: the Auth frame, credential and all). wsproto has copied the chunk into
+        its own buffer by the time the reader asks for more.
+        """
+        if self._chunk is not None:
+            self._chunk.clear()
+        chunk = self._chunk = bytearray(await self.inner.receive_some(max_bytes))
+        return chunk
 
     async def aclose(self) -> None:
         """As the wrapped stream."""
@@ -109,6 +121,8 @@ class WebSocketTransport:
     are not there (another version, or TLS) it falls back to ``send_message`` and the
     writer task.
     """
+
+    __slots__ = ("_raw", "_sock", "_tail_first", "_ws", "partial_sends")
 
     def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
         self._ws = ws

@@ -4,10 +4,14 @@ the outbox's reload-from-mail-box behaviour."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from delivery_service.credentials import StirIdentifier
 from delivery_service.errors import Refused
 from delivery_service.limits import TokenBucket
 from delivery_service.mls_framing import FramingError, private_header, wire_format
@@ -15,6 +19,7 @@ from delivery_service.outbox import Outbox
 from delivery_service.session import ServerSession, SessionState
 from delivery_service.storage import StoredMessage
 from delivery_service.wire_frames import OutFrame, websocket_text_message
+from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE
 from shared.protocol import (
     Auth,
     DeliveryKind,
@@ -25,6 +30,9 @@ from shared.protocol import (
     decode_frame,
     ds_auth_content,
 )
+from shared.stir.pki import DemoPKI, generate_key
+from shared.stir.tnauthlist import OneTN, TNRange
+from shared.stir.validation_cache import ValidationCache
 
 
 def _auth(tn: str = "12025550101") -> Auth:
@@ -222,3 +230,37 @@ async def test_the_next_write_starts_with_a_partial_sends_tail() -> None:
     assert stream.tail == b""
     await stream.send_all(b"next")
     assert await right.receive_some() == b"next"
+
+
+async def test_outbox_reply_waits_while_the_replies_are_full() -> None:
+    box = Outbox(capacity=1)
+    await box.reply(OutFrame("r1"))
+    done: list[str] = []
+
+    async def second() -> None:
+        await box.reply(OutFrame("r2"))
+        done.append("r2")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(second)
+        await trio.testing.wait_all_tasks_blocked()
+        assert done == []  # the queue is full: the reply waits for the writer
+        assert _texts(box.take_ready()) == ["r1"]
+    assert done == ["r2"]
+    assert _texts(box.take_ready()) == ["r2"]
+
+
+def test_identifier_uses_the_cache_it_is_given(tmp_path: Path) -> None:
+    # An empty ValidationCache is falsy (it has a length): it must still be the one used.
+    pki = DemoPKI.init(tmp_path / "pki")
+    ca = pki.issue_spc("Acme", "1234", [TNRange("12025550000", 1000)], ca=True)
+    key = generate_key("p256")
+    cert = pki.issue_delegate(ca, [OneTN("12025550101")], key.public_key(), name="m")
+    point = key.public_key().public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
+    cache = ValidationCache(maxsize=4)
+    identifier = StirIdentifier(pki.trust_store(), cache=cache)
+    tn = identifier.identify(
+        CREDENTIAL_TYPE_STIR_CERTIFICATE, cert.credential().encode(), point, group_id=None
+    )
+    assert tn == "12025550101"
+    assert len(cache) == 1
