@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import functools
+import hashlib
 import os
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -153,6 +154,24 @@ INLINE_DECRYPT = 4
 # while some are unanswered, once none is being checked and none came for this long.
 ADD_GATHER_QUIET = 0.2
 PROPOSAL_PATIENCE = 5.0  # seconds a member waits for the designated committer of a proposal
+# Joins from a Welcome in progress at once, per process (trio run). A staged Welcome
+# holds the whole ratchet tree and each step is a worker-thread hop: without a bound,
+# every client in a process (the scale benchmark runs 999 joiners in one) staged its
+# Welcome before any finished, and memory grew with N x the tree (14 GB at N = 1000).
+# One client per process never waits on it.
+JOINS_AT_ONCE = 2
+_joins: trio.lowlevel.RunVar[trio.CapacityLimiter] = trio.lowlevel.RunVar("stirmls_joins")
+
+
+def _join_limiter() -> trio.CapacityLimiter:
+    """The process's (this trio run's) bound on joins in progress."""
+    try:
+        return _joins.get()
+    except LookupError:
+        limiter = trio.CapacityLimiter(JOINS_AT_ONCE)
+        _joins.set(limiter)
+        return limiter
+
 
 LinkFactory = Callable[[], AbstractAsyncContextManager[FrameLink]]
 
@@ -178,13 +197,37 @@ def _invitation_key(invitation_id: int) -> str:
     return f"sent-invitation:{invitation_id}"
 
 
-def _leaf_key(member: LeafLike) -> tuple[int, bytes, bytes, bytes | None]:
-    return (
-        member.credential.credential_type,
+def _leaf_key(member: LeafLike) -> bytes:
+    """A digest of what a verdict depends on (credential, key, application_id): kept per
+    member per client, so 32 bytes rather than the credential's chain (~2 KB)."""
+    h = hashlib.sha256()
+    for part in (
+        member.credential.credential_type.to_bytes(2, "big"),
         member.credential.content,
         member.signature_key,
         member.application_id,
-    )
+    ):
+        if part is None:
+            h.update(b"\xff")
+        else:
+            h.update(len(part).to_bytes(4, "big") + part)
+    return h.digest()
+
+
+@dataclass(frozen=True, slots=True)
+class RosterLeaf:
+    """What a client keeps of one member between refreshes: the binding's ``Member``
+    carries the whole leaf (its certificate chain); a 1,000-member group held one per
+    member in every client."""
+
+    index: int
+    signature_key: bytes
+    key: bytes  # _leaf_key of the leaf
+
+    @classmethod
+    def of(cls, member: IndexedLeaf) -> RosterLeaf:
+        """The record of a binding ``Member``."""
+        return cls(member.index, member.signature_key, _leaf_key(member))
 
 
 @dataclass
@@ -235,12 +278,10 @@ class GroupSlot:
 
     group: openmls.Group
     verdicts: dict[int, MemberVerdict] = field(default_factory=dict)
-    checked: list[tuple[IndexedLeaf, MemberVerdict]] = field(default_factory=list)
+    checked: list[tuple[RosterLeaf, MemberVerdict]] = field(default_factory=list)
     # Verdicts of leaves this client checked before they entered the tree (a KeyPackage
     # it adds, a commit's Adds): the next refresh uses them instead of checking again.
-    prechecked: dict[tuple[int, bytes, bytes, bytes | None], MemberVerdict] = field(
-        default_factory=dict
-    )
+    prechecked: dict[bytes, MemberVerdict] = field(default_factory=dict)
     pending_adds: list[openmls.KeyPackage] = field(default_factory=list)
     adding: bool = False
     checking: int = 0  # KeyPackage answers being checked right now
@@ -784,27 +825,33 @@ class ChatClient:
         self._groups_changed()
 
     async def _refresh_members(self, group_id: bytes, slot: GroupSlot) -> None:
-        members = await self._thread(lambda: slot.group.members)
+        def read() -> list[RosterLeaf]:
+            return [RosterLeaf.of(m) for m in slot.group.members]
+
+        members = await self._thread(read)
         # A leaf whose credential, key and application_id did not change keeps its
         # verdict from this epoch's check: a commit to a 1,000-member group re-validates
         # only the leaves it touched. (Time rules are re-applied at every restart.)
-        known = {_leaf_key(m): v for m, v in slot.checked}
+        known = {m.key: v for m, v in slot.checked}
         known.update(slot.prechecked)
         slot.prechecked = {}
-        fresh = [m for m in members if _leaf_key(m) not in known]
-        checked = await self._thread(check_tree, fresh, self._ctx(group_id))
-        for member, verdict in zip(fresh, checked, strict=True):
-            known[_leaf_key(member)] = verdict
-        slot.checked = [(m, known[_leaf_key(m)]) for m in members]
-        slot.verdicts = {
-            m.index: dataclasses.replace(known[_leaf_key(m)], index=m.index) for m in members
-        }
+        if any(m.key not in known for m in members):
+            fresh = await self._thread(
+                lambda: [m for m in slot.group.members if _leaf_key(m) not in known]
+            )
+            checked = await self._thread(check_tree, fresh, self._ctx(group_id))
+            for member, verdict in zip(fresh, checked, strict=True):
+                known[_leaf_key(member)] = verdict
+        slot.checked = [(m, known[m.key]) for m in members]
+        slot.verdicts = {m.index: dataclasses.replace(known[m.key], index=m.index) for m in members}
         self._members_changed(group_id, slot)
 
     def _members_changed(self, group_id: bytes, slot: GroupSlot) -> None:
         # The members as of the last refresh (or the Welcome): reading them again from
         # the binding builds N objects in the event loop's thread (profiled).
-        members = [m for m, _ in slot.checked] or slot.group.members
+        members: list[RosterLeaf] = [m for m, _ in slot.checked]
+        if not members:
+            members = [RosterLeaf.of(m) for m in slot.group.members]
         rows = member_rows(members, slot.verdicts, slot.group.own_index)
         self.emit(MembersChanged(group_id, rows))
 
@@ -1059,7 +1106,7 @@ class ChatClient:
         return lines
 
     async def _welcome(self, deliver: Deliver) -> list[ChatLine]:
-        async with self._mls:
+        async with _join_limiter(), self._mls:
             staged = await self._thread(
                 openmls.StagedWelcome.from_bytes,
                 self.provider,
@@ -1086,7 +1133,7 @@ class ChatClient:
             slot = GroupSlot(
                 group,
                 {v.index: v for v in verdicts if v.index is not None},
-                list(zip(members, verdicts, strict=True)),
+                [(RosterLeaf.of(m), v) for m, v in zip(members, verdicts, strict=True)],
             )
             self.slots[group_id] = slot
             record = await self._thread(self.history.group, group_id)

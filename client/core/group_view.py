@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
-from client.core.credential_checks import IndexedLeaf, MemberVerdict
+from client.core.credential_checks import MemberVerdict
 from client.core.events import MemberRow
 from shared.identity_view import view_identity, view_rejection
 from shared.safety_code import SafetyCode
@@ -16,8 +17,17 @@ def member_key(signature_key: bytes) -> str:
     return signature_key.hex()
 
 
+class RowLeaf(Protocol):
+    """What a member row needs of a leaf (a binding ``Member`` has it)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def signature_key(self) -> bytes: ...
+
+
 def member_rows(
-    members: Sequence[IndexedLeaf],
+    members: Sequence[RowLeaf],
     verdicts: Mapping[int, MemberVerdict],
     own_index: int,
 ) -> tuple[MemberRow, ...]:
