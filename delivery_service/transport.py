@@ -140,6 +140,7 @@ class WebSocketTransport:
             if isinstance(sock, socket.socket):
                 self._sock = sock
                 self._tail_first = ws._stream = _TailFirstStream(stream)
+        _drop_handshake_state(proto)
 
     async def receive(self) -> str | bytes:
         """Next WebSocket message."""
@@ -213,6 +214,22 @@ class WebSocketTransport:
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Close handshake (bounded by the library's disconnect timeout)."""
         await self._ws.aclose(code, reason)
+
+
+def _drop_handshake_state(proto: object) -> None:
+    """Free what wsproto keeps of a finished opening handshake (its HTTP/1.1 parser and
+    the request): once the connection is open wsproto reads and writes only through the
+    established connection, and the handshake's own event queue is only ever emptied.
+    Part of an idle connection's memory (benchmarks/ds_fanout/idle_memory.py)."""
+    handshake = getattr(proto, "handshake", None)
+    if (
+        getattr(proto, "connection", None) is not None
+        and getattr(handshake, "state", None) is ConnectionState.OPEN
+        and not getattr(handshake, "_events", True)
+    ):
+        for name in ("_h11_connection", "_initiating_request"):
+            if hasattr(handshake, name):
+                setattr(handshake, name, None)
 
 
 def _closed(exc: trio_websocket.ConnectionClosed) -> TransportClosed:
