@@ -100,6 +100,69 @@ class ValidationMeter:
             self.calls, self.cpu = 0, 0.0
 
 
+def rss_mb() -> tuple[float, float]:
+    """This process's resident memory now and at its peak (MB, Linux /proc)."""
+    now = peak = 0.0
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    now = int(line.split()[1]) / 1024
+                elif line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return now, peak
+
+
+class Progress:
+    """Counts, from the transcript's events as they are recorded, the members past the
+    first epoch (joined) and the messages read; a thread prints them with this
+    process's memory every ``every`` seconds (stderr), so a run that is stopped still
+    says how far it got."""
+
+    def __init__(self, every: float) -> None:
+        self.joined: set[str] = set()
+        self.received = 0
+        self.every = every
+        self._start = time.perf_counter()
+        self._stop = threading.Event()
+
+    def on_event(self, event: Any) -> None:
+        """The runner's ``on_event`` hook."""
+        if event.kind == "epoch" and event.data.get("epoch", 0) >= 1:
+            self.joined.add(str(event.actor))
+        elif event.kind == "received":
+            self.received += 1
+
+    def start(self) -> None:
+        """Start the printing thread."""
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop it."""
+        self._stop.set()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            now, peak = rss_mb()
+            print(
+                json.dumps(
+                    {
+                        "t_s": round(time.perf_counter() - self._start, 1),
+                        "rss_mb": round(now),
+                        "peak_rss_mb": round(peak),
+                        "joined": len(self.joined),
+                        "received": self.received,
+                        "cpu_s": round(time.process_time(), 1),
+                        "load": round(os.getloadavg()[0], 1),
+                    }
+                ),
+                file=sys.stderr,
+                flush=True,
+            )
+
+
 def phases(outcome: RunOutcome) -> dict[str, float]:
     """Wall-clock phases of a run from its transcript: setup (PKI, service, clients
     started and connected), formation (create + invite steps), delivery (first send
@@ -136,6 +199,12 @@ def main() -> int:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent / "results.json"
     )
+    parser.add_argument(
+        "--progress-every",
+        type=float,
+        default=0.0,
+        help="print memory and how many members joined every so many seconds (stderr)",
+    )
     args = parser.parse_args()
     try:
         load_engine()
@@ -154,7 +223,11 @@ def main() -> int:
         scenario = parse_scenario(scale_scenario(n, args.messages))
         meter.reset()
         start, cpu = time.perf_counter(), time.process_time()
-        outcome = run_scenario(scenario, engine=engine)
+        progress = Progress(args.progress_every)
+        if args.progress_every > 0:
+            progress.start()
+        outcome = run_scenario(scenario, engine=engine, on_event=progress.on_event)
+        progress.stop()
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu
         floor = OperationCounts.for_run(n, args.messages).seconds(costs)
@@ -170,6 +243,7 @@ def main() -> int:
             "all_delivered": all(
                 len(v.received) >= args.messages for v in outcome.result.views if v.actor != "host"
             ),
+            "peak_rss_mb": round(rss_mb()[1]),
             "client_credential_checks": meter.calls,
             "client_credential_validation_cpu_s": round(meter.cpu, 2),
             "floor_s": round(floor["total"], 3),
