@@ -63,18 +63,18 @@ async def measure(n: int, registered: bool, root: Path) -> float:
             async with trio.open_nursery() as nursery:
                 await trio.sleep(0.5)
                 base = bench.rss_kib(proc.pid)
-                # Within the handshake timeout (10 s): challenged connections must not
-                # time out before they are counted.
-                with trio.fail_after(9):
-                    if members is None:
+                if members is None:
+                    # Within the handshake timeout (10 s): challenged connections must
+                    # not time out before they are counted.
+                    with trio.fail_after(9):
                         for _ in range(n):
                             ws = await trio_websocket.connect_websocket_url(nursery, url)
                             hello = Hello(id=1, client_nonce=os.urandom(32))
                             await ws.send_message(encode_frame(hello))
                             await ws.get_message()
-                    else:
-                        for tn, signer, cred in members.members:
-                            await bench.register(url, tn, signer, cred, nursery)
+                else:
+                    for tn, signer, cred in members.members:
+                        await bench.register(url, tn, signer, cred, nursery)
                 await trio.sleep(0.5)
                 after = bench.rss_kib(proc.pid)
                 nursery.cancel_scope.cancel()
