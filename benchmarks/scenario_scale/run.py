@@ -211,6 +211,7 @@ def main() -> int:
     except EngineUnavailable as exc:
         print(f"scenario_scale: cannot run: {exc}", file=sys.stderr)
         return 1
+    commit = _commit()  # the code this process loaded (others may commit during a long run)
     meter = ValidationMeter()
     meter.install()
     rows = []
@@ -264,14 +265,24 @@ def main() -> int:
                     "cpus": os.cpu_count(),
                     "python": platform.python_version(),
                     "command": " ".join(sys.argv),
-                    "commit": _commit(),
+                    "commit": commit,
                     "rows": rows,
-                    "earlier": previous.get("rows", []) if previous.get("command") else [],
+                    "earlier": _earlier(previous),
                 },
                 indent=2,
             )
         )
     return 0 if all(r["passed"] for r in rows) else 1
+
+
+def _earlier(previous: dict[str, Any]) -> list[Any]:
+    """The earlier runs kept in results.json: the previous file's own run (its rows and
+    how they were made) and everything it kept (older files kept theirs as ``runs``)."""
+    kept = list(previous.get("earlier", [])) + list(previous.get("runs", []))
+    if previous.get("rows"):
+        own = {k: v for k, v in previous.items() if k not in ("earlier", "runs")}
+        kept.insert(0, own)
+    return kept
 
 
 def _commit() -> str:
