@@ -72,13 +72,16 @@ class _TailFirstStream(trio.abc.HalfCloseableStream):
 
     def __init__(self, inner: trio.SocketStream) -> None:
         self.inner = inner
-        self.tail = b""
+        # A view into the frame bytes shared by every recipient of a fan-out, not a copy
+        # of them: a large frame left unsent to many slow readers is held once.
+        self.tail: bytes | memoryview = b""
         self._chunk: bytearray | None = None
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Write the pending tail, then ``data``."""
         if self.tail:
-            data, self.tail = self.tail + bytes(data), b""
+            tail, self.tail = self.tail, b""
+            await self.inner.send_all(tail)
         await self.inner.send_all(data)
 
     async def wait_send_all_might_not_block(self) -> None:
@@ -207,7 +210,7 @@ class WebSocketTransport:
             sent = 0  # the next write meets the error and ends the connection
         if sent == len(data):
             return True
-        self._tail_first.tail = data[sent:]
+        self._tail_first.tail = memoryview(data)[sent:]
         self.partial_sends += 1
         return False
 
