@@ -16,7 +16,7 @@ from typing import Protocol
 import trio
 import trio_websocket
 
-from client.core.pacing import FramePacer
+from client.core.pacing import frame_pacer
 from client.core.session import (
     Challenged,
     ClientSession,
@@ -139,14 +139,14 @@ class DeliveryConnection:
         self.garbage: list[str] = []  # what the service sent that made no sense
         self.on_garbage: Callable[[str], None] = lambda _detail: None
         self.ds_id: str | None = None
-        self._pacer = FramePacer()
+        self._pacer = frame_pacer(trio.current_time())
         # Frames leave in the order the session queued them, also across a pacing wait.
         self._sending = trio.Lock()
 
     async def _flush(self) -> None:
         async with self._sending:
             for text in self.session.data_to_send():
-                delay = self._pacer.take(trio.current_time())
+                delay = self._pacer.reserve(trio.current_time())
                 if delay > 0:
                     await trio.sleep(delay)
                 await self._link.send(text)
