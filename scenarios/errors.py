@@ -43,3 +43,15 @@ class EngineUnavailable(Exception):
     def __init__(self, missing: tuple[str, ...]) -> None:
         self.missing = missing
         super().__init__("cannot run scenarios yet: needs " + "; ".join(missing))
+
+
+class WorkerFailed(Exception):
+    """A client worker process died, or a client crashed inside one, during a run.
+
+    ``actors`` names the clients it was running; the message says how it ended and
+    ends with the worker's last stderr lines when it left any.
+    """
+
+    def __init__(self, message: str, actors: list[str] | tuple[str, ...]) -> None:
+        self.actors = tuple(actors)
+        super().__init__(message)

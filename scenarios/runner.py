@@ -15,7 +15,7 @@ from typing import Protocol
 
 import trio
 
-from scenarios.errors import EngineUnavailable
+from scenarios.errors import EngineUnavailable, WorkerFailed
 from scenarios.expectations import Verdict, all_held, evaluate
 from scenarios.model import Scenario
 from scenarios.readiness import missing_pieces, scenario_waits_for
@@ -60,14 +60,21 @@ class RunOutcome:
         return summary(self.result, self.verdicts, report=self.report, transcript=self.transcript)
 
 
-def load_engine(scenario: Scenario | None = None) -> Engine:
+def load_engine(scenario: Scenario | None = None, *, processes: int = 0) -> Engine:
     """The real engine; EngineUnavailable naming what is missing when it cannot run
-    (``scenario`` in particular, when given)."""
+    (``scenario`` in particular, when given). ``processes``: run the clients in that
+    many worker processes (``scenarios.process_launcher``); 0, in this process."""
     missing = missing_pieces() + (scenario_waits_for(scenario) if scenario else ())
     if missing:
         raise EngineUnavailable(missing)
     module = importlib.import_module("scenarios.engine")
-    engine: Engine = module.RealEngine()
+    if processes > 0:
+        from scenarios.process_launcher import ProcessLauncher
+
+        launcher = ProcessLauncher(processes)
+        engine: Engine = module.RealEngine(launcher)
+    else:
+        engine = module.RealEngine()
     return engine
 
 
@@ -105,7 +112,7 @@ def run_scenario(
         try:
             result = trio.run(_run, engine, scenario, run_dir, recorder)
         except ExceptionGroup as group:
-            raise _unavailable_in(group) or group from None
+            raise _cause_in(group) or group from None
     return finish(result, run_dir)
 
 
@@ -119,17 +126,23 @@ async def run_scenario_async(
     engine = engine if engine is not None else load_engine(scenario)
     run_dir = new_run_dir(out, scenario)
     with Recorder(run_dir / TRANSCRIPT_NAME) as recorder:
-        result = await engine.run(scenario, run_dir, recorder)
+        try:
+            result = await engine.run(scenario, run_dir, recorder)
+        except ExceptionGroup as group:
+            raise _cause_in(group) or group from None
     return finish(result, run_dir)
 
 
-def _unavailable_in(group: BaseExceptionGroup[BaseException]) -> EngineUnavailable | None:
-    """The EngineUnavailable inside a trio nursery's exception group, if any."""
+def _cause_in(
+    group: BaseExceptionGroup[BaseException],
+) -> EngineUnavailable | WorkerFailed | None:
+    """The EngineUnavailable or WorkerFailed inside a trio nursery's exception group, if
+    any: what ended the run, said plainly instead of as a group of tracebacks."""
     for exc in group.exceptions:
-        if isinstance(exc, EngineUnavailable):
+        if isinstance(exc, EngineUnavailable | WorkerFailed):
             return exc
         if isinstance(exc, BaseExceptionGroup):
-            found = _unavailable_in(exc)
+            found = _cause_in(exc)
             if found is not None:
                 return found
     return None
