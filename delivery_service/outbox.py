@@ -1,15 +1,20 @@
 """What one connection still has to send: replies, and pushes backed by the mail box.
 
-Replies are never dropped. Pushed ``deliver`` frames are a cache of the recipient's mail
-box: when the connection falls behind (the queue is full) pushes are skipped and the
-outbox reloads them from storage, in mid order, once it has caught up, so a slow client
-costs the others nothing and loses nothing. The first load after registration works the
+Replies are never dropped. Pushed deliveries are a cache of the recipient's mail box:
+when the connection falls behind (the queue is full) pushes are skipped and the outbox
+reloads them from storage, in mid order, once it has caught up, so a slow client costs
+the others nothing and loses nothing. The first load after registration works the
 same way. Loading is synchronous and happens with no await between reading the mail box
 and resuming pushes, so no message can fall between the two.
 
 Queuing does not wake the writer: the connection first tries to send what is ready
 without waiting (``take_ready``) and calls ``wake`` only when that was not possible, so
 a fan-out costs no task switch per recipient whose socket can take the bytes at once.
+
+Mail is kept per message (``Delivery``) until it is sent: a session that asked for
+``deliveries`` frames gets what is ready at once as few frames (``pack_deliveries``),
+in mid order, behind the replies queued before it; any other session gets one
+``deliver`` frame per message.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ import trio
 
 from delivery_service.service import deliver_frame
 from delivery_service.storage import StoredMessage
-from delivery_service.wire_frames import OutFrame
-from shared.protocol import encode_frame
+from delivery_service.wire_frames import Delivery, OutFrame, pack_deliveries
+from shared.protocol import encode_delivery_item
 
 MailboxLoader = Callable[[str, int, int], list[StoredMessage]]
 """(tn, after_mid, limit) -> stored messages, in mid order."""
@@ -34,6 +39,7 @@ class Outbox:
     # whole; a deque allocates a 64-slot block up front) and no drain event until a reply
     # has to wait for one (docs/protocol.md's memory figure counts these).
     __slots__ = (
+        "_batch",
         "_drained",
         "_high",
         "_kicked",
@@ -51,7 +57,8 @@ class Outbox:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._replies: list[OutFrame] = []
-        self._mail: list[OutFrame] = []
+        self._mail: list[Delivery] = []
+        self._batch = False  # the session reads ``deliveries`` frames
         self._tn: str | None = None
         self._loader: MailboxLoader | None = None
         self._high = 0  # highest mid queued (or sent) in this session
@@ -72,14 +79,16 @@ class Outbox:
         """True while pushes are skipped and the next mail comes from the mail box."""
         return self._reload
 
-    def attach(self, tn: str, loader: MailboxLoader) -> None:
-        """Start carrying ``tn``'s mail: everything in its mail box, then live pushes."""
+    def attach(self, tn: str, loader: MailboxLoader, *, batch: bool = False) -> None:
+        """Start carrying ``tn``'s mail: everything in its mail box, then live pushes;
+        with ``batch``, messages ready together go out as ``deliveries`` frames."""
         self._tn = tn
         self._loader = loader
+        self._batch = batch
         self._reload = True
         self._wakeup.set()
 
-    def push(self, mid: int, frame: OutFrame) -> None:
+    def push(self, mid: int, delivery: Delivery) -> None:
         """A message for this connection's TN was stored (never blocks; call ``wake``
         or take the frames with ``take_ready``)."""
         if self._tn is None or self._reload or mid <= self._high:
@@ -87,7 +96,7 @@ class Outbox:
         if len(self._mail) >= self.capacity:
             self._reload = True
         else:
-            self._mail.append(frame)
+            self._mail.append(delivery)
             self._high = mid
 
     async def reply(self, frame: OutFrame) -> None:
@@ -113,7 +122,7 @@ class Outbox:
         self.loads += 1
         rows = self._loader(self._tn, self._high, self.capacity)
         for row in rows:
-            self._mail.append(OutFrame(encode_frame(deliver_frame(row))))
+            self._mail.append(Delivery(encode_delivery_item(deliver_frame(row))))
             self._high = row.mid
         if len(rows) < self.capacity:
             self._reload = False  # caught up: live pushes resume from here
@@ -131,8 +140,13 @@ class Outbox:
                 self._drained = None
         if not self._mail and self._reload:
             self._load()
-        batch.extend(self._mail)
-        self._mail.clear()
+        mail = self._mail
+        if mail:
+            if self._batch and len(mail) > 1:
+                pack_deliveries(mail, batch)
+            else:
+                batch.extend(d.single() for d in mail)
+            mail.clear()
         return batch
 
     async def next_batch(self) -> list[OutFrame] | None:

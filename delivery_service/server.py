@@ -36,6 +36,7 @@ from delivery_service.transport import (
 )
 from delivery_service.wire_frames import OutFrame
 from shared.protocol import (
+    FEATURE_DELIVERIES,
     Ack,
     AnswerInvitation,
     Auth,
@@ -196,7 +197,7 @@ class DeliveryServer:
             for tn in push.recipients:
                 conn = sessions.get(tn)
                 if conn is not None:
-                    conn.outbox.push(push.mid, push.frame)
+                    conn.outbox.push(push.mid, push.delivery)
                     touched[id(conn)] = conn
         for conn in touched.values():
             conn.flush()
@@ -447,7 +448,9 @@ class DeliveryServer:
             )
         self._sessions[frame.tn] = conn
         await conn.reply(registered)
-        conn.outbox.attach(frame.tn, self._load_mailbox)
+        conn.outbox.attach(
+            frame.tn, self._load_mailbox, batch=FEATURE_DELIVERIES in session.features
+        )
 
     def _load_mailbox(self, tn: str, after_mid: int, limit: int) -> list[StoredMessage]:
         return self.core.storage.pending(tn, after_mid, limit)

@@ -37,7 +37,7 @@ from delivery_service.storage import (
     Storage,
     StoredMessage,
 )
-from delivery_service.wire_frames import OutFrame
+from delivery_service.wire_frames import Delivery
 from shared.profile import MAX_PAST_EPOCHS, PASSPORT_CIPHERSUITES
 from shared.protocol import (
     DS_AUTH_LABEL,
@@ -64,7 +64,7 @@ from shared.protocol import (
     SendMessage,
     Sent,
     ServerFrame,
-    encode_frame,
+    encode_delivery_item,
 )
 from shared.protocol.auth import SIGNATURE_SCHEME_ECDSA_P256_SHA256, SIGNATURE_SCHEME_ED25519
 
@@ -81,12 +81,12 @@ SUPPORTED_SCHEMES = frozenset({SIGNATURE_SCHEME_ECDSA_P256_SHA256, SIGNATURE_SCH
 
 @dataclass(frozen=True, slots=True)
 class Push:
-    """A stored message and who must get it: ``frame`` is its encoded ``Deliver`` frame,
+    """A stored message and who must get it: ``delivery`` is its encoded delivery item,
     encoded once (JSON, and WebSocket framing when first needed) for every recipient."""
 
     mid: int
     recipients: frozenset[str]
-    frame: OutFrame
+    delivery: Delivery
 
 
 @dataclass(slots=True)
@@ -286,7 +286,7 @@ class DeliveryCore:
     def _store(self, message: NewMessage, recipients: Iterable[str]) -> Push:
         rcpt = frozenset(recipients)
         mid = self.storage.enqueue(message, rcpt)
-        text = encode_frame(
+        item = encode_delivery_item(
             Deliver(
                 mid=mid,
                 kind=message.kind,
@@ -297,7 +297,7 @@ class DeliveryCore:
                 invitation_id=message.invitation_id,
             )
         )
-        return Push(mid, rcpt, OutFrame(text))
+        return Push(mid, rcpt, Delivery(item))
 
     def request_invitation(self, tn: str, frame: RequestInvitation) -> Outcome:
         """Queue an invitation (a request for a group-bound KeyPackage) to ``frame.tn``."""

@@ -15,6 +15,7 @@ from typing import Final
 
 from delivery_service.errors import Refused
 from shared.protocol import (
+    KNOWN_FEATURES,
     NONCE_SIZE,
     Ack,
     AnswerInvitation,
@@ -84,6 +85,7 @@ class ServerSession:
         "_random",
         "_server_nonce",
         "ds_id",
+        "features",
         "state",
         "tn",
     )
@@ -98,6 +100,7 @@ class ServerSession:
         self.ds_id = ds_id
         self.state = SessionState.AWAIT_HELLO
         self.tn: str | None = None
+        self.features: frozenset[str] = frozenset()  # from hello: the ones we know
         self._random = random_bytes
         self._max_failures = max_auth_failures
         self._failures = 0
@@ -122,6 +125,7 @@ class ServerSession:
             )
         self._client_nonce = frame.client_nonce
         self._server_nonce = self._random(NONCE_SIZE)
+        self.features = KNOWN_FEATURES.intersection(frame.features)
         self.state = SessionState.CHALLENGED
         return Challenge(re=frame.id, server_nonce=self._server_nonce, ds_id=self.ds_id)
 

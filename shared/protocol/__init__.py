@@ -8,10 +8,22 @@ docs/protocol.md is the human description of all three.
 """
 
 from shared.protocol.auth import DS_AUTH_LABEL, PASSPORT_REQUEST_LABEL, ds_auth_content
-from shared.protocol.codec import FrameError, b64decode, b64encode, decode_frame, encode_frame
+from shared.protocol.codec import (
+    FrameError,
+    b64decode,
+    b64encode,
+    decode_frame,
+    deliver_payload,
+    deliveries_payload,
+    encode_delivery_item,
+    encode_frame,
+)
 from shared.protocol.messages import (
     CLIENT_FRAME_TYPES,
+    FEATURE_DELIVERIES,
     FRAME_TYPES,
+    KNOWN_FEATURES,
+    MAX_DELIVERIES_PER_FRAME,
     NONCE_SIZE,
     PROTOCOL_VERSION,
     Ack,
@@ -24,6 +36,7 @@ from shared.protocol.messages import (
     CommitAccepted,
     CreateGroup,
     Deliver,
+    Deliveries,
     DeliveryKind,
     Error,
     ErrorCode,
@@ -51,7 +64,10 @@ from shared.protocol.messages import (
 __all__ = [
     "CLIENT_FRAME_TYPES",
     "DS_AUTH_LABEL",
+    "FEATURE_DELIVERIES",
     "FRAME_TYPES",
+    "KNOWN_FEATURES",
+    "MAX_DELIVERIES_PER_FRAME",
     "NONCE_SIZE",
     "PASSPORT_REQUEST_LABEL",
     "PROTOCOL_VERSION",
@@ -65,6 +81,7 @@ __all__ = [
     "CommitAccepted",
     "CreateGroup",
     "Deliver",
+    "Deliveries",
     "DeliveryKind",
     "Error",
     "ErrorCode",
@@ -91,6 +108,9 @@ __all__ = [
     "b64decode",
     "b64encode",
     "decode_frame",
+    "deliver_payload",
+    "deliveries_payload",
     "ds_auth_content",
+    "encode_delivery_item",
     "encode_frame",
 ]

@@ -19,8 +19,11 @@ from typing import Any, Final
 
 from shared.protocol.messages import (
     FRAME_TYPES,
+    MAX_DELIVERIES_PER_FRAME,
     PROTOCOL_VERSION,
     Ack,
+    Deliver,
+    DeliveryKind,
     ErrorCode,
     Frame,
     SendMessage,
@@ -117,6 +120,8 @@ def _enum_decoder(cls: type[enum.StrEnum]) -> _Decoder:
 
 def _converters(tp: Any) -> tuple[_Decoder, _Encoder, bool]:
     """(decoder, encoder, optional) for an annotated field type."""
+    if tp == tuple[Deliver, ...]:  # Deliveries.items: objects, not scalars
+        return _decode_items, _encode_items, False
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(args) != 1:
@@ -167,22 +172,25 @@ def _schema(wire_name: str, cls: type[Frame]) -> _Schema:
     return _Schema(wire_name, cls, tuple(out))
 
 
-_BY_NAME: Final = {name: _schema(name, cls) for name, cls in FRAME_TYPES.items()}
-_BY_CLASS: Final = {s.cls: s for s in _BY_NAME.values()}
-
-
 def encode_frame(frame: Frame) -> str:
     """The wire text of ``frame`` (compact JSON)."""
     schema = _BY_CLASS.get(type(frame))
     if schema is None:
         raise TypeError(f"not a protocol frame: {type(frame).__name__}")
     obj: dict[str, Any] = {"v": PROTOCOL_VERSION, "type": schema.wire_name}
+    _encode_members(schema, frame, obj)
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _encode_members(schema: _Schema, frame: Frame, obj: dict[str, Any]) -> dict[str, Any]:
     for f in schema.fields:
         value = getattr(frame, f.name)
         if value is None or value is False:  # absent = null = false (the defaults)
             continue
+        if value == () and f.has_default:  # an empty optional list (Hello.features)
+            continue
         obj[f.name] = f.encode(value)
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return obj
 
 
 def decode_frame(data: str | bytes) -> Frame:
@@ -234,7 +242,73 @@ def _decode_fields(schema: _Schema, obj: dict[str, Any], name: str, re: int | No
     return schema.cls(**kwargs)
 
 
-# --- fast paths for the two frames of the delivery hot path -----------------------------
+# --- Deliveries.items: a list of deliver items ------------------------------------------
+
+
+def _decode_items(value: Any) -> tuple[Deliver, ...]:
+    if type(value) is not list:
+        raise ValueError("expected a list")
+    if not value:
+        raise ValueError("expected at least one item")
+    if len(value) > MAX_DELIVERIES_PER_FRAME:
+        raise ValueError(f"at most {MAX_DELIVERIES_PER_FRAME} items, got {len(value)}")
+    items = tuple(_decode_item(item, index) for index, item in enumerate(value))
+    for index in range(1, len(items)):
+        if items[index].mid <= items[index - 1].mid:
+            raise ValueError(
+                f"item {index}: mid {items[index].mid} after mid {items[index - 1].mid}"
+                " (items must be in increasing mid order)"
+            )
+    return items
+
+
+def _decode_item(value: Any, index: int) -> Deliver:
+    if type(value) is not dict:
+        raise ValueError(f"item {index} is not an object")
+    fast = _fast_deliver(value)
+    if fast is not None:
+        return fast
+    try:
+        frame = _decode_fields(_BY_CLASS[Deliver], value, f"item {index}", None)
+    except FrameError as exc:
+        raise ValueError(exc.detail) from None
+    assert isinstance(frame, Deliver)
+    return frame
+
+
+def _encode_items(items: tuple[Deliver, ...]) -> list[dict[str, Any]]:
+    schema = _BY_CLASS[Deliver]
+    return [_encode_members(schema, item, {}) for item in items]
+
+
+# --- deliveries spliced from pre-encoded items (the service's fan-out) ------------------
+# The service encodes each stored message once, as an item, and every recipient's frame
+# is made from those bytes: a ``deliver`` frame per message (shared by all its
+# recipients), or a ``deliveries`` frame per recipient that has several ready. The text
+# is exactly what ``encode_frame`` makes of the same frame (tested).
+
+_DELIVER_HEAD: Final = f'{{"v":{PROTOCOL_VERSION},"type":"deliver",'.encode()
+_DELIVERIES_HEAD: Final = f'{{"v":{PROTOCOL_VERSION},"type":"deliveries","items":['.encode()
+
+
+def encode_delivery_item(deliver: Deliver) -> bytes:
+    """The UTF-8 JSON object of one delivery item: a ``deliver`` frame's members without
+    ``v`` and ``type``."""
+    obj = _encode_members(_BY_CLASS[Deliver], deliver, {})
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def deliver_payload(item: bytes) -> bytes:
+    """The ``deliver`` frame (UTF-8 wire text) of an item from ``encode_delivery_item``."""
+    return _DELIVER_HEAD + item[1:]
+
+
+def deliveries_payload(items: typing.Sequence[bytes]) -> bytes:
+    """The ``deliveries`` frame (UTF-8 wire text) carrying these items, in this order."""
+    return _DELIVERIES_HEAD + b",".join(items) + b"]}"
+
+
+# --- fast paths for the frames of the delivery hot path ---------------------------------
 # A delivery costs the service one ``send`` from the sender and (about) one ``ack`` from
 # each recipient; the schema-driven decoder costs 3-4x a ``json.loads`` for them. These
 # accept exactly the well-formed frames the schema accepts and return None for anything
@@ -271,7 +345,50 @@ def _fast_send(obj: dict[str, Any]) -> Frame | None:
     return None
 
 
+_KINDS: Final = {kind.value: kind for kind in DeliveryKind}
+
+
+def _fast_deliver(obj: dict[str, Any]) -> Deliver | None:
+    # The client's hot path: a deliver frame, or each item of a deliveries frame.
+    mid = obj.get("mid")
+    kind = obj.get("kind")
+    sender = obj.get("sender")
+    data = obj.get("data")
+    group_id = obj.get("group_id")
+    epoch = obj.get("epoch")
+    invitation_id = obj.get("invitation_id")
+    if (
+        _is_int(mid)
+        and type(kind) is str
+        and kind in _KINDS
+        and type(sender) is str
+        and type(data) is str
+        and (group_id is None or type(group_id) is str)
+        and (epoch is None or _is_int(epoch))
+        and (invitation_id is None or _is_int(invitation_id))
+    ):
+        try:
+            return Deliver(
+                mid,
+                _KINDS[kind],
+                sender,
+                b64decode(data),
+                None if group_id is None else b64decode(group_id),
+                epoch,
+                invitation_id,
+            )
+        except ValueError:
+            return None
+    return None
+
+
 _FAST_PATHS: Final[dict[str, Callable[[dict[str, Any]], Frame | None]]] = {
     "ack": _fast_ack,
     "send": _fast_send,
+    "deliver": _fast_deliver,
 }
+
+
+# Built last: a field's converters may be any function of this module.
+_BY_NAME: Final = {name: _schema(name, cls) for name, cls in FRAME_TYPES.items()}
+_BY_CLASS: Final = {s.cls: s for s in _BY_NAME.values()}

@@ -10,6 +10,8 @@ Conventions:
   request (or an ``Error``) carries it back as ``re``.
 - ``Deliver`` frames are pushed by the server; each has a ``mid`` (message id, unique on
   that server, increasing in delivery order) that the client acknowledges with ``Ack``.
+  A ``Deliveries`` frame carries several of them at once (to clients that ask for it in
+  ``Hello.features``).
   A message stays in the recipient's mail box until it is acknowledged, so it may be
   delivered again after a reconnect: the client drops a ``mid`` it has already handled.
 - Telephone numbers are canonical E.164 digits without '+' (PROFILE.md §3).
@@ -27,6 +29,17 @@ PROTOCOL_VERSION: Final = 1
 
 NONCE_SIZE: Final = 32
 """Length in bytes of the client and server nonces of the authentication handshake."""
+
+FEATURE_DELIVERIES: Final = "deliveries"
+"""The ``hello`` feature that lets the server send several deliveries in one
+``Deliveries`` frame (an additive part of v1: a server that does not know it ignores it,
+and a client that does not list it never gets such a frame)."""
+
+KNOWN_FEATURES: Final = frozenset({FEATURE_DELIVERIES})
+"""Every feature name this version of the package understands."""
+
+MAX_DELIVERIES_PER_FRAME: Final = 1000
+"""Items in one ``Deliveries`` frame, at most (a longer list is ``malformed_frame``)."""
 
 
 class ErrorCode(enum.StrEnum):
@@ -79,6 +92,9 @@ class Hello:
     id: int
     client_nonce: bytes
     client: str = ""  # free-form software name, for logs only
+    # Optional protocol features the client handles (``KNOWN_FEATURES``; added to v1,
+    # absent = none): the server uses those it knows and ignores the others.
+    features: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +364,17 @@ class Deliver:
 
 
 @dataclass(frozen=True, slots=True)
+class Deliveries:
+    """Several queued messages for the session's TN in one frame (added to v1): the same
+    items as ``Deliver`` frames, in increasing ``mid`` order, 1 to
+    ``MAX_DELIVERIES_PER_FRAME`` of them. Sent only to a session whose ``hello`` listed
+    ``FEATURE_DELIVERIES``, when several messages are ready for it at once; the client
+    handles (and acknowledges) each item as if it had come in its own ``Deliver``."""
+
+    items: tuple[Deliver, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Error:
     """The frame answered by ``re`` (None: no request id could be read) was refused.
 
@@ -396,6 +423,7 @@ ServerFrame = (
     | Pong
     | PassportIssued
     | Deliver
+    | Deliveries
     | Error
 )
 """Every frame a server may send."""
@@ -429,6 +457,7 @@ FRAME_TYPES: Final[dict[str, type[Frame]]] = {
     "pong": Pong,
     "passport_issued": PassportIssued,
     "deliver": Deliver,
+    "deliveries": Deliveries,
     "error": Error,
 }
 """Wire name (the ``type`` member) of every frame type."""

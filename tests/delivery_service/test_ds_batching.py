@@ -13,7 +13,7 @@ from delivery_service.errors import Refused
 from delivery_service.service import Outcome, Push
 from delivery_service.sqlite_storage import SQLiteStorage
 from delivery_service.storage import NewMessage
-from delivery_service.wire_frames import OutFrame
+from delivery_service.wire_frames import Delivery
 from shared.protocol import DeliveryKind, ErrorCode, Ok
 
 
@@ -26,7 +26,7 @@ def db(tmp_path: Path) -> SQLiteStorage:
 
 def _store(db: SQLiteStorage, data: bytes) -> Outcome:
     mid = db.enqueue(NewMessage(DeliveryKind.APPLICATION, "1", data, b"g", 1), ["2"])
-    return Outcome(Ok(re=mid), [Push(mid, frozenset({"2"}), OutFrame(data.decode()))])
+    return Outcome(Ok(re=mid), [Push(mid, frozenset({"2"}), Delivery(data))])
 
 
 def _store_then_refuse(db: SQLiteStorage) -> Outcome:

@@ -16,19 +16,32 @@ from delivery_service.errors import Refused
 from delivery_service.limits import TokenBucket
 from delivery_service.mls_framing import FramingError, private_header, wire_format
 from delivery_service.outbox import Outbox
+from delivery_service.service import deliver_frame
 from delivery_service.session import ServerSession, SessionState
 from delivery_service.storage import StoredMessage
-from delivery_service.wire_frames import OutFrame, websocket_text_message
+from delivery_service.wire_frames import (
+    BATCH_BYTES,
+    Delivery,
+    OutFrame,
+    pack_deliveries,
+    websocket_text_message,
+)
 from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE
 from shared.protocol import (
+    FEATURE_DELIVERIES,
+    MAX_DELIVERIES_PER_FRAME,
     Auth,
+    Deliver,
+    Deliveries,
     DeliveryKind,
     ErrorCode,
+    Frame,
     Hello,
     Ping,
     SendMessage,
     decode_frame,
     ds_auth_content,
+    encode_delivery_item,
 )
 from shared.stir.pki import DemoPKI, generate_key
 from shared.stir.tnauthlist import OneTN, TNRange
@@ -133,13 +146,31 @@ def _stored(mid: int) -> StoredMessage:
     return StoredMessage(mid, DeliveryKind.APPLICATION, "1", bytes([mid % 256]), b"g", 0, None)
 
 
+def _live(mid: int) -> Delivery:
+    """A pushed message as the service makes it (the same bytes a reload makes)."""
+    return Delivery(encode_delivery_item(deliver_frame(_stored(mid))))
+
+
 def _texts(batch: list[OutFrame] | None) -> list[str]:
     assert batch is not None
     return [f.text for f in batch]
 
 
+def _frames(batch: list[OutFrame] | None) -> list[Frame]:
+    return [decode_frame(t) for t in _texts(batch)]
+
+
 def _mids(batch: list[OutFrame] | None) -> list[int]:
-    return [decode_frame(t).mid for t in _texts(batch)]  # type: ignore[union-attr]
+    """Mids of the deliveries in ``batch``, in order, whether in deliver frames or in
+    deliveries frames."""
+    mids: list[int] = []
+    for frame in _frames(batch):
+        if isinstance(frame, Deliveries):
+            mids.extend(d.mid for d in frame.items)
+        else:
+            assert isinstance(frame, Deliver)
+            mids.append(frame.mid)
+    return mids
 
 
 async def test_outbox_overflow_reloads_from_the_mailbox_in_order() -> None:
@@ -150,18 +181,20 @@ async def test_outbox_overflow_reloads_from_the_mailbox_in_order() -> None:
         return [m for m in mailbox if m.mid > after][:limit]
 
     box = Outbox(capacity=2)
-    box.push(99, OutFrame("ignored: not attached"))
+    box.push(99, _live(99))  # ignored: not attached
     box.attach("9", load)
-    box.push(2, OutFrame("dropped: a reload is pending"))
+    box.push(2, _live(2))  # dropped: a reload is pending
     assert _mids(await box.next_batch()) == [1, 2]
     assert _mids(await box.next_batch()) == [3]
     # Caught up: live pushes are queued directly; duplicates are ignored.
-    box.push(3, OutFrame("dup"))
-    box.push(4, OutFrame("four"))
-    box.push(5, OutFrame("five"))
-    box.push(6, OutFrame("six: over capacity, reload instead"))
+    box.push(3, _live(3))
+    four, five = _live(4), _live(5)
+    box.push(4, four)
+    box.push(5, five)
+    box.push(6, _live(6))  # over capacity: reload instead
     mailbox.extend(_stored(m) for m in (4, 5, 6))
-    assert _texts(await box.next_batch()) == ["four", "five"]
+    batch = await box.next_batch()
+    assert batch == [four.single(), five.single()]  # the frames shared by all recipients
     assert _mids(await box.next_batch()) == [6]
 
 
@@ -169,7 +202,7 @@ async def test_outbox_replies_come_first_and_close_ends_it() -> None:
     box = Outbox(capacity=4)
     box.attach("9", lambda tn, after, limit: [_stored(m) for m in (1, 2) if m > after])
     await box.reply(OutFrame("r1"))
-    box.push(1, OutFrame("m1: dropped, the first load reads it from the mail box"))
+    box.push(1, _live(1))  # dropped: the first load reads it from the mail box
     batch = await box.next_batch()
     assert _texts(batch)[0] == "r1"
     assert _mids(batch[1:] if batch else None) == [1, 2]
@@ -192,14 +225,14 @@ async def test_outbox_waits_for_a_wake() -> None:
         nursery.start_soon(take)
         await trio.sleep(0.01)
         assert got == []
-        box.push(1, OutFrame("m1"))
+        box.push(1, _live(1))
         await trio.sleep(0.01)
         assert got == []  # queuing alone does not wake the writer: the connection decides
         box.wake()
         await trio.sleep(0.01)
-        assert got == [["m1"]]
+        assert got == [[_live(1).single().text]]
         box.wake()  # a wake with nothing queued returns an empty batch (a leftover to send)
-    assert got == [["m1"], []]
+    assert got == [[_live(1).single().text], []]
 
 
 def test_websocket_message_framing_matches_wsproto() -> None:
@@ -264,3 +297,62 @@ def test_identifier_uses_the_cache_it_is_given(tmp_path: Path) -> None:
     )
     assert tn == "12025550101"
     assert len(cache) == 1
+
+
+async def test_outbox_sends_what_is_ready_together_as_one_deliveries_frame() -> None:
+    """A session that asked for ``deliveries``: the first load and a burst of pushes
+    each go out as one frame, in mid order, after the replies queued before them."""
+    mailbox = [_stored(m) for m in range(1, 6)]
+    box = Outbox(capacity=100)
+    box.attach(
+        "9", lambda tn, after, limit: [m for m in mailbox if m.mid > after][:limit], batch=True
+    )
+    await box.reply(OutFrame("r1"))
+    batch = await box.next_batch()
+    assert batch is not None and len(batch) == 2 and batch[0].text == "r1"
+    (frame,) = _frames(batch[1:])
+    assert isinstance(frame, Deliveries)
+    assert frame.items == tuple(deliver_frame(m) for m in mailbox)
+    for mid in (6, 7, 8):
+        box.push(mid, _live(mid))
+    (frame,) = _frames(box.take_ready())
+    assert isinstance(frame, Deliveries) and [d.mid for d in frame.items] == [6, 7, 8]
+    # One message ready: its own deliver frame, shared with every other recipient.
+    nine = _live(9)
+    box.push(9, nine)
+    assert box.take_ready() == [nine.single()]
+
+
+async def test_outbox_without_the_feature_sends_one_deliver_per_message() -> None:
+    box = Outbox(capacity=100)
+    box.attach("9", lambda tn, after, limit: [_stored(m) for m in (1, 2, 3) if m > after])
+    frames = _frames(await box.next_batch())
+    assert [type(f) for f in frames] == [Deliver] * 3
+    assert box.take_ready() == []
+
+
+def test_session_keeps_the_features_it_knows() -> None:
+    session = ServerSession("ds.test")
+    session.hello(Hello(id=1, client_nonce=b"\x00" * 32, features=("later", FEATURE_DELIVERIES)))
+    assert session.features == {FEATURE_DELIVERIES}
+    session.hello(Hello(id=2, client_nonce=b"\x00" * 32))  # a new hello starts over
+    assert session.features == frozenset()
+
+
+def test_pack_deliveries_bounds_items_and_bytes_and_keeps_order() -> None:
+    many = [_live(m) for m in range(1, MAX_DELIVERIES_PER_FRAME + 3)]
+    out: list[OutFrame] = []
+    pack_deliveries(many, out)
+    sizes = [len(f.items) if isinstance(f, Deliveries) else 1 for f in _frames(out)]
+    assert sizes == [MAX_DELIVERIES_PER_FRAME, 2]
+    assert _mids(out) == list(range(1, MAX_DELIVERIES_PER_FRAME + 3))
+    # An item over the byte budget travels alone, as a deliver frame; its neighbours
+    # are still packed around it.
+    big = StoredMessage(5, DeliveryKind.WELCOME, "1", b"w" * BATCH_BYTES, None, 1, None)
+    mail = [_live(3), _live(4), Delivery(encode_delivery_item(deliver_frame(big))), _live(6)]
+    out = []
+    pack_deliveries(mail, out)
+    kinds = [type(f) for f in _frames(out)]
+    assert kinds == [Deliveries, Deliver, Deliver]
+    assert _mids(out) == [3, 4, 5, 6]
+    assert all(len(f.websocket()) < 2 * BATCH_BYTES for f in out)

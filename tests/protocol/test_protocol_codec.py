@@ -12,10 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.protocol import (
+    FEATURE_DELIVERIES,
     FRAME_TYPES,
+    MAX_DELIVERIES_PER_FRAME,
     PROTOCOL_VERSION,
     Ack,
     Deliver,
+    Deliveries,
     DeliveryKind,
     Error,
     ErrorCode,
@@ -25,6 +28,9 @@ from shared.protocol import (
     b64decode,
     b64encode,
     decode_frame,
+    deliver_payload,
+    deliveries_payload,
+    encode_delivery_item,
     encode_frame,
 )
 
@@ -45,9 +51,24 @@ def _strategy(tp: Any) -> st.SearchStrategy[Any]:
         return st.binary(max_size=40)
     if tp in (ErrorCode, DeliveryKind):
         return st.sampled_from(list(tp))
+    if tp == tuple[Deliver, ...]:
+        return _delivery_items()
     if typing.get_origin(tp) is tuple:
         return st.lists(_strategy(typing.get_args(tp)[0]), max_size=5).map(tuple)
     raise AssertionError(f"no strategy for {tp!r}")
+
+
+def _deliver_strategy(cls: type[Any] = Deliver) -> st.SearchStrategy[Any]:
+    hints = typing.get_type_hints(cls)
+    return st.builds(cls, **{f.name: _strategy(hints[f.name]) for f in dataclasses.fields(cls)})
+
+
+@st.composite
+def _delivery_items(draw: st.DrawFn) -> tuple[Deliver, ...]:
+    """1..5 items in increasing mid order (what a server may send)."""
+    items = draw(st.lists(_deliver_strategy(), min_size=1, max_size=5))
+    mids = sorted(draw(st.sets(_INTS, min_size=len(items), max_size=len(items))))
+    return tuple(dataclasses.replace(item, mid=mid) for item, mid in zip(items, mids, strict=True))
 
 
 def _frames() -> st.SearchStrategy[Any]:
@@ -240,3 +261,117 @@ def test_hot_path_decoders_agree_with_the_schema_decoder(name: str, members: Any
 )
 def test_hot_path_frames_round_trip(frame: Any) -> None:
     assert decode_frame(encode_frame(frame)) == frame
+
+
+# --- deliveries: several deliver items in one frame (hello feature "deliveries") --------
+
+
+def _item(mid: Any, **members: Any) -> dict[str, Any]:
+    return {"mid": mid, "kind": "application", "sender": "12025550101", "data": "AA", **members}
+
+
+def _deliveries_text(items: Any) -> str:
+    return json.dumps({"v": 1, "type": "deliveries", "items": items})
+
+
+def test_deliveries_wire_form_and_order() -> None:
+    a = Deliver(mid=3, kind=DeliveryKind.COMMIT, sender="1", data=b"c", group_id=b"g", epoch=4)
+    b = Deliver(mid=9, kind=DeliveryKind.INVITATION, sender="2", data=b"", invitation_id=5)
+    text = encode_frame(Deliveries((a, b)))
+    obj = json.loads(text)
+    assert obj["type"] == "deliveries"
+    assert [item["mid"] for item in obj["items"]] == [3, 9]
+    assert obj["items"][1] == {"mid": 9, "kind": "invitation", "sender": "2", "data": "",
+                               "invitation_id": 5}  # fmt: skip
+    assert decode_frame(text) == Deliveries((a, b))
+
+
+@given(_delivery_items())
+def test_spliced_frames_are_the_codecs_text(items: tuple[Deliver, ...]) -> None:
+    """The service splices frames from items encoded once; the bytes must be exactly what
+    encode_frame makes of the same frame (one deliver, or a deliveries of them all)."""
+    encoded = [encode_delivery_item(item) for item in items]
+    assert deliver_payload(encoded[0]).decode() == encode_frame(items[0])
+    assert deliveries_payload(encoded).decode() == encode_frame(Deliveries(items))
+
+
+@pytest.mark.parametrize(
+    ("items", "names"),
+    [
+        (None, "missing member 'items'"),
+        ("AA", "deliveries.items: expected a list"),
+        ({"0": _item(1)}, "deliveries.items: expected a list"),
+        ([], "at least one item"),
+        ([_item(1), 7], "item 1 is not an object"),
+        ([_item(1), [_item(2)]], "item 1 is not an object"),
+        ([_item(1), {"kind": "application", "sender": "1"}], "item 1: missing member 'mid'"),
+        ([_item("1")], "item 0.mid"),
+        ([_item(-1)], "item 0.mid"),
+        ([_item(1, kind="gossip")], "gossip"),
+        ([_item(1, kind=["application"])], "item 0.kind"),
+        ([_item(1, data="AA==")], "item 0.data"),
+        ([_item(1, epoch=1.5)], "item 0.epoch"),
+        ([_item(2), _item(2)], "mid 2 after mid 2"),
+        ([_item(5), _item(4)], "mid 4 after mid 5"),
+        ([_item(i) for i in range(1, MAX_DELIVERIES_PER_FRAME + 2)], "at most 1000 items"),
+    ],
+)
+def test_malformed_deliveries_are_refused_naming_the_problem(items: Any, names: str) -> None:
+    obj: dict[str, Any] = {"v": 1, "type": "deliveries"}
+    if items is not None:
+        obj["items"] = items
+    with pytest.raises(FrameError) as info:
+        decode_frame(json.dumps(obj))
+    assert info.value.code is ErrorCode.MALFORMED_FRAME
+    assert names in info.value.detail
+
+
+def test_deliveries_at_the_item_limit_decode() -> None:
+    items = [_item(i) for i in range(1, MAX_DELIVERIES_PER_FRAME + 1)]
+    frame = decode_frame(_deliveries_text(items))
+    assert isinstance(frame, Deliveries)
+    assert [d.mid for d in frame.items] == list(range(1, MAX_DELIVERIES_PER_FRAME + 1))
+
+
+def test_hello_features_are_optional_and_omitted_when_empty() -> None:
+    plain = encode_frame(Hello(id=1, client_nonce=b"\x00"))
+    assert "features" not in plain
+    asked = encode_frame(Hello(id=1, client_nonce=b"\x00", features=(FEATURE_DELIVERIES,)))
+    assert json.loads(asked)["features"] == ["deliveries"]
+    assert decode_frame(asked) == Hello(id=1, client_nonce=b"\x00", features=("deliveries",))
+    # A feature this peer does not know is kept as a name (the server ignores it).
+    later = '{"v":1,"type":"hello","id":1,"client_nonce":"AA","features":["x","deliveries"]}'
+    assert decode_frame(later) == Hello(id=1, client_nonce=b"\x00", features=("x", "deliveries"))
+    with pytest.raises(FrameError, match=r"hello\.features"):
+        decode_frame('{"v":1,"type":"hello","id":1,"client_nonce":"AA","features":"deliveries"}')
+
+
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "mid": st.one_of(_INTS, _JSON_VALUES),
+            "kind": st.one_of(st.sampled_from([k.value for k in DeliveryKind]), _JSON_VALUES),
+            "sender": st.one_of(st.text(max_size=4), _JSON_VALUES),
+            "data": st.one_of(st.binary(max_size=8).map(b64encode), _JSON_VALUES),
+            "group_id": st.one_of(st.binary(max_size=8).map(b64encode), _JSON_VALUES),
+            "epoch": st.one_of(_INTS, _JSON_VALUES),
+            "invitation_id": st.one_of(_INTS, _JSON_VALUES),
+        },
+    )
+)
+def test_deliver_fast_decoder_agrees_with_the_schema_decoder(members: Any) -> None:
+    """The client's hot path (``deliver`` and each ``deliveries`` item) accepts exactly
+    what the schema-driven decoder accepts, with the same result."""
+    from shared.protocol import codec
+
+    obj = {"v": PROTOCOL_VERSION, "type": "deliver", **members}
+    try:
+        expected: Any = codec._decode_fields(codec._BY_NAME["deliver"], dict(obj), "deliver", None)
+    except FrameError as exc:
+        expected = (exc.code, exc.detail)
+    try:
+        got: Any = decode_frame(json.dumps(obj))
+    except FrameError as exc:
+        got = (exc.code, exc.detail)
+    assert got == expected
