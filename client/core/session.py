@@ -4,7 +4,9 @@
 everything it wants to send comes out of ``data_to_send()`` as frame text. It does the
 handshake (hello, challenge, labelled-signature auth, PROFILE.md §10), numbers the
 requests and pairs each reply or error with its request, and passes pushed deliveries
-on. It never blocks, never sleeps and never touches a socket: the trio code around it
+on, one ``Incoming`` per delivery whether it came in a ``deliver`` frame or as an item
+of a ``deliveries`` frame (which the session asks for in its ``hello``). It never
+blocks, never sleeps and never touches a socket: the trio code around it
 (client.core.connection) moves the bytes, and tests can drive it frame by frame.
 
 A server that sends garbage does not crash the session: the frame is reported as
@@ -15,15 +17,20 @@ from __future__ import annotations
 
 import enum
 import os
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from shared.protocol import (
+    FEATURE_DELIVERIES,
     NONCE_SIZE,
+    Ack,
     Auth,
     Challenge,
     ClientFrame,
     Deliver,
+    Deliveries,
     Error,
     FrameError,
     Hello,
@@ -58,8 +65,17 @@ _SERVER_FRAMES = (
     Pong,
     PassportIssued,
     Deliver,
+    Deliveries,
     Error,
 )
+
+CLIENT_FEATURES: Final = (FEATURE_DELIVERIES,)
+"""What the session asks for in ``hello`` (docs/protocol.md §3)."""
+
+# Quiet acks get no answer unless refused; their ids are remembered until a later
+# request's answer shows they went through (the service answers a connection's requests
+# in order), and at most this many of them (older ones are then forgotten).
+QUIET_ACKS_TRACKED = 1024
 
 
 class SessionState(enum.Enum):
@@ -150,6 +166,7 @@ class ClientSession:
         expected_ds_id: str | None = None,
         client_name: str = "stirmls-client",
         nonce: bytes | None = None,
+        features: tuple[str, ...] = CLIENT_FEATURES,
     ) -> None:
         """``sign(content)`` must return SignWithLabel(DS_AUTH_LABEL, content) by the
         member's MLS signature key (the binding exposes only labelled signing)."""
@@ -168,6 +185,8 @@ class ClientSession:
         self._hello_id: int | None = None
         self._auth_id: int | None = None
         self._out: list[str] = []
+        self._features = features
+        self._quiet_acks: deque[int] = deque()  # ids of quiet acks not known to be done
 
     # ------------------------------------------------------------------ sending
 
@@ -186,7 +205,7 @@ class ClientSession:
         if self.state is not SessionState.IDLE:
             raise SessionError(f"start() in state {self.state.value}")
         self._hello_id = self._allocate()
-        self._emit(Hello(self._hello_id, self._client_nonce, self._client_name))
+        self._emit(Hello(self._hello_id, self._client_nonce, self._client_name, self._features))
         self.state = SessionState.AWAIT_CHALLENGE
 
     def auth_content(self) -> bytes:
@@ -228,6 +247,24 @@ class ClientSession:
         self._emit(frame)
         return request_id
 
+    def ack_quietly(self, mids: tuple[int, ...]) -> int:
+        """Queue a quiet ``ack`` of ``mids`` (answered only if refused: an
+        ``unknown_message`` error for a replayed mid comes back as ``Refused``);
+        returns its request id."""
+        request_id = self.request(lambda i: Ack(i, mids, quiet=True))
+        self._quiet_acks.append(request_id)
+        if len(self._quiet_acks) > QUIET_ACKS_TRACKED:
+            self._pending.pop(self._quiet_acks.popleft(), None)
+        return request_id
+
+    def _answered(self, re: int) -> None:
+        """Request ``re`` was answered: every quiet ack sent before it went through."""
+        quiet = self._quiet_acks
+        while quiet and quiet[0] <= re:
+            done = quiet.popleft()
+            if done != re:
+                self._pending.pop(done, None)
+
     def _emit(self, frame: ClientFrame) -> None:
         request_id = getattr(frame, "id", None)
         if isinstance(request_id, int):
@@ -256,12 +293,17 @@ class ClientSession:
             if self.state is not SessionState.READY:
                 return [Garbage("a delivery before the session was registered")]
             return [Incoming(frame)]
+        if isinstance(frame, Deliveries):
+            if self.state is not SessionState.READY:
+                return [Garbage("deliveries before the session was registered")]
+            return [Incoming(item) for item in frame.items]
         if isinstance(frame, Error):
             return self._error(frame)
         re = getattr(frame, "re", None)
         if not isinstance(re, int) or re not in self._pending:
             return [Garbage(f"{type(frame).__name__} answers no request of ours (re={re})")]
         del self._pending[re]
+        self._answered(re)
         if isinstance(frame, Challenge):
             return self._challenge(frame)
         if isinstance(frame, Registered):
@@ -294,6 +336,7 @@ class ClientSession:
             if frame.re not in self._pending:
                 return [Garbage(f"error {frame.code.value} answers no request of ours")]
             del self._pending[frame.re]
+            self._answered(frame.re)
             if frame.re in (self._auth_id, self._hello_id):
                 self.state = SessionState.FAILED
         return [Refused(frame.re, frame)]

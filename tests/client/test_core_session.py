@@ -7,6 +7,7 @@ import json
 import pytest
 
 from client.core.session import (
+    QUIET_ACKS_TRACKED,
     Challenged,
     ClientSession,
     Garbage,
@@ -19,15 +20,19 @@ from client.core.session import (
     SessionState,
 )
 from shared.protocol import (
+    FEATURE_DELIVERIES,
+    Ack,
     Auth,
     Challenge,
     ClaimKeyPackage,
     Deliver,
+    Deliveries,
     DeliveryKind,
     Error,
     ErrorCode,
     Hello,
     KeyPackageReply,
+    Ok,
     Registered,
     decode_frame,
     ds_auth_content,
@@ -172,3 +177,72 @@ def test_calls_out_of_order_are_driver_bugs() -> None:
     s.start()
     with pytest.raises(SessionError):
         s.start()
+
+
+def _app(mid: int) -> Deliver:
+    return Deliver(mid, DeliveryKind.APPLICATION, "12025550102", bytes([mid]), b"g", epoch=1)
+
+
+def test_hello_asks_for_deliveries_frames() -> None:
+    s = new_session()
+    s.start()
+    hello = decode_frame(s.data_to_send()[0])
+    assert isinstance(hello, Hello) and hello.features == (FEATURE_DELIVERIES,)
+
+
+def test_a_deliveries_frame_is_one_incoming_per_item_in_order() -> None:
+    s = ready_session()
+    items = (_app(3), _app(4), _app(9))
+    assert s.receive(encode_frame(Deliveries(items))) == [Incoming(d) for d in items]
+
+
+def test_deliveries_before_registration_are_garbage() -> None:
+    s = new_session()
+    s.start()
+    (event,) = s.receive(encode_frame(Deliveries((_app(1), _app(2)))))
+    assert isinstance(event, Garbage) and "before the session was registered" in event.detail
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        json.dumps({"v": 1, "type": "deliveries", "items": []}),
+        json.dumps({"v": 1, "type": "deliveries", "items": "x"}),
+        json.dumps({"v": 1, "type": "deliveries", "items": [{"mid": 1}]}),
+        # Out of mid order: refused whole, nothing of it is handed on.
+        encode_frame(Deliveries((_app(5), _app(6)))).replace('"mid":6', '"mid":4'),
+        json.dumps({"v": 1, "type": "deliveries", "items": [None] * 1001}),
+    ],
+)
+def test_malformed_deliveries_are_garbage_and_hand_nothing_on(garbage: str) -> None:
+    s = ready_session()
+    (event,) = s.receive(garbage)
+    assert isinstance(event, Garbage) and "deliveries" in event.detail
+    assert s.state is SessionState.READY
+
+
+def test_quiet_acks_are_forgotten_once_a_later_answer_comes() -> None:
+    s = ready_session()
+    first = s.ack_quietly((1, 2))
+    second = s.ack_quietly((3,))
+    frames = [decode_frame(t) for t in s.data_to_send()]
+    assert frames == [Ack(first, (1, 2), quiet=True), Ack(second, (3,), quiet=True)]
+    assert s.outstanding == 2
+    # A refusal of a quiet ack (a replayed mid) still pairs with it.
+    error = Error(second, ErrorCode.UNKNOWN_MESSAGE, "replay", mids=(3,))
+    assert s.receive(encode_frame(error)) == [Refused(second, error)]
+    assert s.outstanding == 0  # the first went through: answers come in request order
+    third = s.ack_quietly((4,))
+    ping = s.request(lambda i: ClaimKeyPackage(i, "1"))
+    reply = KeyPackageReply(ping, "1", b"kp")
+    assert s.receive(encode_frame(reply)) == [Reply(ping, reply)]
+    assert s.outstanding == 0 and third < ping
+
+
+def test_quiet_acks_tracked_are_bounded() -> None:
+    s = ready_session()
+    ids = [s.ack_quietly((n,)) for n in range(QUIET_ACKS_TRACKED + 10)]
+    assert s.outstanding == QUIET_ACKS_TRACKED
+    # The oldest are forgotten: a late answer to one of them is garbage, not a crash.
+    (event,) = s.receive(encode_frame(Ok(ids[0])))
+    assert isinstance(event, Garbage)
