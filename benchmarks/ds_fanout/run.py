@@ -15,8 +15,9 @@ machine's cores with the service: the figures say so.
 Per configuration:
 
 - saturation: every group keeps ``--window`` messages outstanding (waits for ``sent``);
-  measures durable deliveries/s (a delivery = a ``deliver`` frame received by a member;
-  each is stored before it is pushed, and acknowledged in batches);
+  measures durable deliveries/s (a delivery = a message received by a member, in a
+  ``deliver`` frame or as an item of a ``deliveries`` frame; each is stored before it
+  is pushed, and acknowledged in batches);
 - sweep: fixed offered loads at ``--sweep`` fractions of the measured saturation rate;
   each point gives delivered/s, p50/p99 from the sender's send to the recipient's
   receipt (CLOCK_MONOTONIC is one clock for all processes on Linux) and whether the
@@ -31,6 +32,11 @@ generator does not spend the shared CPU on encryption. The load clients speak We
 through ``lean_client.py`` (no reader task or message channel per connection), so that
 their own cost per message limits the measurement less; the service and the floor both
 use trio-websocket, unchanged.
+
+The load clients follow the real client's protocol policy (client.core.connection and
+session): they ask for ``deliveries`` frames in ``hello`` (``--single-delivers``: not),
+and acknowledge with quiet acks ``ACK_DELAY`` after the first unacknowledged delivery,
+or at once when ``ACK_BATCH`` are waiting (``--ack-interval``, ``--ack-count``).
 """
 
 from __future__ import annotations
@@ -64,9 +70,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from lean_client import LeanClosed, LeanWebSocket  # noqa: E402
 
+from client.core.connection import ACK_BATCH, ACK_DELAY  # noqa: E402
 from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE  # noqa: E402
 from shared.protocol import (  # noqa: E402
     DS_AUTH_LABEL,
+    FEATURE_DELIVERIES,
     Ack,
     Auth,
     Challenge,
@@ -75,6 +83,7 @@ from shared.protocol import (  # noqa: E402
     CommitAccepted,
     CreateGroup,
     Deliver,
+    Deliveries,
     DeliveryKind,
     GroupCreated,
     Hello,
@@ -196,7 +205,7 @@ async def request(ws: trio_websocket.WebSocketConnection | LeanWebSocket, frame:
     await ws.send_message(encode_frame(frame))
     while True:
         answer = decode_frame(await ws.get_message())
-        if not isinstance(answer, Deliver):
+        if not isinstance(answer, Deliver | Deliveries):
             return answer
 
 
@@ -206,9 +215,11 @@ async def register(url: str, tn: str, signer: Any, cred: Any, nursery: trio.Nurs
     return await authenticate(ws, tn, signer, cred)
 
 
-async def authenticate(ws: Any, tn: str, signer: Any, cred: Any) -> Any:
+async def authenticate(
+    ws: Any, tn: str, signer: Any, cred: Any, features: tuple[str, ...] = ()
+) -> Any:
     nonce = os.urandom(32)
-    challenge = await request(ws, Hello(id=1, client_nonce=nonce))
+    challenge = await request(ws, Hello(id=1, client_nonce=nonce, features=features))
     assert isinstance(challenge, Challenge)
     content = ds_auth_content(challenge.server_nonce, nonce, DS_ID, tn)
     answer = await request(
@@ -268,6 +279,7 @@ class Plan:
     ack_interval: float
     ack_count: int
     quiet_acks: bool
+    features: tuple[str, ...]
 
 
 class LoadProcess:
@@ -310,7 +322,9 @@ class LoadProcess:
         async def one(m: PortableMember) -> None:
             async with limiter:
                 tn, signer, cred = member_objects(m)
-                ws = await authenticate(await LeanWebSocket.connect(url), tn, signer, cred)
+                ws = await authenticate(
+                    await LeanWebSocket.connect(url), tn, signer, cred, self.plan.features
+                )
                 c = LoadClient(
                     m.index, tn, ws, self.group_of(m.index), self.gid(self.group_of(m.index))
                 )
@@ -365,9 +379,15 @@ class LoadProcess:
         async def welcome(c: LoadClient) -> None:
             while True:
                 frame = decode_frame(await c.ws.get_message())
-                if isinstance(frame, Deliver) and frame.kind is DeliveryKind.WELCOME:
+                items = frame.items if isinstance(frame, Deliveries) else (frame,)
+                welcomes = [
+                    d.mid
+                    for d in items
+                    if isinstance(d, Deliver) and d.kind is DeliveryKind.WELCOME
+                ]
+                if welcomes:
                     break
-            assert isinstance(await request(c.ws, Ack(id=7, mids=(frame.mid,))), Ok)
+            assert isinstance(await request(c.ws, Ack(id=7, mids=tuple(welcomes))), Ok)
 
         with trio.fail_after(300):
             async with trio.open_nursery() as waits:
@@ -485,11 +505,12 @@ class LoadProcess:
                 now = time.monotonic()
                 obj = loads(message)
                 kind = obj["type"]
-                if kind == "deliver":
-                    if obj["kind"] == "application":
-                        data = b64decode(obj["data"])
-                        stats.record(unpack("!d", data, len(data) - PAYLOAD_BYTES)[0], now)
-                    c.pending_acks.append(obj["mid"])
+                if kind == "deliver" or kind == "deliveries":
+                    for item in obj["items"] if kind == "deliveries" else (obj,):
+                        if item["kind"] == "application":
+                            data = b64decode(item["data"])
+                            stats.record(unpack("!d", data, len(data) - PAYLOAD_BYTES)[0], now)
+                        c.pending_acks.append(item["mid"])
                     c.ack_due.set()
                     if len(c.pending_acks) >= ack_count:
                         await self.send_ack(c)
@@ -511,8 +532,9 @@ class LoadProcess:
         await c.ws.send_message(encode_frame(ack))
 
     async def client_acker(self, c: LoadClient) -> None:
-        """Like the client core's ack gatherer: after the first unacknowledged delivery,
-        wait ``ack_interval``, then acknowledge everything received by then. (A timer
+        """Like the real client's ack policy (client.core.connection): after the first
+        unacknowledged delivery, wait ``ack_interval``, then acknowledge everything
+        received by then (and at once at ``ack_count``: see client_reader). (A timer
         per client that woke every interval cost the load processes more than the
         acks cost the service, at C = 1000.)"""
         while True:
@@ -553,7 +575,13 @@ class LoadFleet:
         for p in range(n):
             mine = [m for m in members.portable[:clients_n] if m.index % n == p]
             plan = Plan(
-                clients_n, group_size, mine, args.ack_interval, args.ack_count, not args.loud_acks
+                clients_n,
+                group_size,
+                mine,
+                args.ack_interval,
+                args.ack_count,
+                not args.loud_acks,
+                () if args.single_delivers else (FEATURE_DELIVERIES,),
             )
             ours, theirs = ctx.Pipe()
             proc = ctx.Process(target=load_process_main, args=(theirs, plan), daemon=True)
@@ -804,6 +832,7 @@ async def main_async(args: argparse.Namespace) -> None:
             "ack_interval_s": args.ack_interval,
             "ack_count": args.ack_count,
             "quiet_acks": not args.loud_acks,
+            "deliveries_frames": not args.single_delivers,
             "load_procs": args.load_procs,
             "serve_args": args.serve_arg,
             "service_root": str(args.service_root),
@@ -836,14 +865,21 @@ def main() -> None:
     parser.add_argument(
         "--ack-interval",
         type=float,
-        default=0.05,
-        help="seconds between a client's ack frames (each acknowledges all it received)",
+        default=ACK_DELAY,
+        help="seconds from a client's first unacknowledged delivery to its ack frame"
+        " (default: the real client's ACK_DELAY)",
     )
     parser.add_argument(
         "--ack-count",
         type=int,
-        default=10**9,
-        help="also ack as soon as this many deliveries are unacknowledged",
+        default=ACK_BATCH,
+        help="also ack as soon as this many deliveries are unacknowledged"
+        " (default: the real client's ACK_BATCH)",
+    )
+    parser.add_argument(
+        "--single-delivers",
+        action="store_true",
+        help="clients do not ask for deliveries frames (one deliver frame per message)",
     )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare floor")
     parser.add_argument(
