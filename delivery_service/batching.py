@@ -106,9 +106,11 @@ class WriteBatcher:
                 return
         self.transactions += 1
         self.writes += len(batch)
-        for job in batch:
-            if job.outcome is not None and job.outcome.pushes:
-                self._deliver(job.outcome.pushes)
+        # All of the batch's pushes at once: a recipient of several of its messages
+        # gets them in one write (one deliveries frame, if it asked for that).
+        pushes = [p for job in batch if job.outcome is not None for p in job.outcome.pushes]
+        if pushes:
+            self._deliver(pushes)
         for job in batch:
             job.done.set()
 

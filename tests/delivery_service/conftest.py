@@ -45,18 +45,27 @@ def provider_ca(pki: DemoPKI) -> IssuedCert:
 async def start_ds(
     nursery: trio.Nursery, tmp_path: Path, pki: DemoPKI, provider_ca: IssuedCert
 ) -> AsyncIterator[Callable[..., object]]:
-    """``await start_ds(limits=..., db=...)`` -> RunningDS on 127.0.0.1 (random port)."""
+    """``await start_ds(limits=..., db=..., batch_window=...)`` -> RunningDS on 127.0.0.1
+    (random port)."""
     opened: list[SQLiteStorage] = []
 
     async def start(
-        limits: Limits | None = None, db: Path | None = None, passport_issuer: Any = None
+        limits: Limits | None = None,
+        db: Path | None = None,
+        passport_issuer: Any = None,
+        batch_window: float = 0.0,
     ) -> RunningDS:
         db_path = db or tmp_path / "ds.sqlite"
         storage = SQLiteStorage(str(db_path))
         opened.append(storage)
         identifier = StirIdentifier(pki.trust_store())
         core = DeliveryCore(DS_ID, storage, identifier, limits=limits or Limits())
-        server = DeliveryServer(core, CommitSequencer(identifier), passport_issuer=passport_issuer)
+        server = DeliveryServer(
+            core,
+            CommitSequencer(identifier),
+            passport_issuer=passport_issuer,
+            batch_window=batch_window,
+        )
         port = await nursery.start(server.serve_websocket, "127.0.0.1", 0)
         return RunningDS(f"ws://127.0.0.1:{port}/", server, storage, db_path)
 

@@ -19,6 +19,7 @@ import trio_websocket
 from shared.protocol import (
     NONCE_SIZE,
     Deliver,
+    Deliveries,
     Error,
     Frame,
     Hello,
@@ -29,23 +30,43 @@ from shared.protocol import (
 
 
 class WireClient:
-    """Sends frames and reads the server's answers; pushed ``deliver`` frames and
-    unsolicited errors are kept aside until asked for."""
+    """Sends frames and reads the server's answers; pushed deliveries (``deliver``
+    frames, and the items of ``deliveries`` frames when ``features`` asks for them) and
+    unsolicited errors are kept aside until asked for. ``push_frames`` records the mids
+    each pushed frame carried, in arrival order."""
 
-    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
+    def __init__(
+        self, ws: trio_websocket.WebSocketConnection, features: tuple[str, ...] = ()
+    ) -> None:
         self.ws = ws
+        self.features = features
         self._ids = itertools.count(1)
         self.delivered: deque[Deliver] = deque()
+        self.push_frames: list[tuple[type[ServerFrame], list[int]]] = []
         self.unsolicited: deque[ServerFrame] = deque()
         self.last_nonce = b""
 
     @classmethod
     @asynccontextmanager
-    async def connect(cls, url: str, **kwargs: Any) -> AsyncIterator[WireClient]:
+    async def connect(
+        cls, url: str, *, features: tuple[str, ...] = (), **kwargs: Any
+    ) -> AsyncIterator[WireClient]:
         async with trio_websocket.open_websocket_url(
             url, max_message_size=16 * 1024 * 1024, **kwargs
         ) as ws:
-            yield cls(ws)
+            yield cls(ws, features)
+
+    def _pushed(self, frame: ServerFrame) -> bool:
+        """Keep the deliveries of a pushed frame; False if ``frame`` is no push."""
+        if isinstance(frame, Deliver):
+            self.delivered.append(frame)
+            self.push_frames.append((Deliver, [frame.mid]))
+            return True
+        if isinstance(frame, Deliveries):
+            self.delivered.extend(frame.items)
+            self.push_frames.append((Deliveries, [d.mid for d in frame.items]))
+            return True
+        return False
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -66,8 +87,8 @@ class WireClient:
         with trio.fail_after(timeout):
             while True:
                 frame = await self.read(timeout)
-                if isinstance(frame, Deliver):
-                    self.delivered.append(frame)
+                if self._pushed(frame):
+                    pass
                 elif getattr(frame, "re", None) == re:
                     return frame
                 else:
@@ -81,9 +102,7 @@ class WireClient:
         with trio.fail_after(timeout):
             while not self.delivered:
                 frame = await self.read(timeout)
-                if isinstance(frame, Deliver):
-                    self.delivered.append(frame)
-                else:
+                if not self._pushed(frame):
                     self.unsolicited.append(frame)
         return self.delivered.popleft()
 
@@ -94,8 +113,8 @@ class WireClient:
                     frame = self.unsolicited.popleft()
                 else:
                     frame = await self.read(timeout)
-                if isinstance(frame, Deliver):
-                    self.delivered.append(frame)
+                if self._pushed(frame):
+                    pass
                 elif isinstance(frame, Error):
                     return frame
 
@@ -105,8 +124,7 @@ class WireClient:
             return False
         with trio.move_on_after(seconds):
             frame = await self.read(seconds + 1)
-            if isinstance(frame, Deliver):
-                self.delivered.append(frame)
+            if self._pushed(frame):
                 return False
             self.unsolicited.append(frame)
         return not self.delivered
@@ -114,4 +132,6 @@ class WireClient:
     def hello(self) -> Hello:
         """A fresh ``hello`` (its nonce is kept in ``last_nonce`` for the auth)."""
         self.last_nonce = os.urandom(NONCE_SIZE)
-        return Hello(id=self.next_id(), client_nonce=self.last_nonce, client="tests")
+        return Hello(
+            id=self.next_id(), client_nonce=self.last_nonce, client="tests", features=self.features
+        )
