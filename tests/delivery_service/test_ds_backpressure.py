@@ -13,7 +13,17 @@ from wire_client import WireClient
 
 from delivery_service.limits import Limits
 from delivery_service.transport import TransportClosed
-from shared.protocol import Ack, CommitAccepted, DeliveryKind, Error, ErrorCode, Ok, Sent
+from shared.protocol import (
+    FEATURE_DELIVERIES,
+    Ack,
+    CommitAccepted,
+    Deliveries,
+    DeliveryKind,
+    Error,
+    ErrorCode,
+    Ok,
+    Sent,
+)
 from shared.stir.pki import DemoPKI, IssuedCert
 
 ALICE, BOB, CAROL = "12025550101", "12025550102", "12025550103"
@@ -47,7 +57,9 @@ async def test_slow_reader_does_not_stall_the_others(
             await m.register(await stack.enter_async_context(WireClient.connect(ds.url)))
         # Carol over the in-memory transport with a tiny buffer: it fills at once when
         # she stops reading (a socket would absorb megabytes first).
-        await carol.register(WireClient(MemoryWS(ds.server.connect_in_memory(buffer=2))))  # type: ignore[arg-type]
+        # She reads deliveries frames: her reloads come packed, bounded by her queue.
+        link = MemoryWS(ds.server.connect_in_memory(buffer=2))
+        await carol.register(WireClient(link, features=(FEATURE_DELIVERIES,)))  # type: ignore[arg-type]
         await bob.publish(1)
         await carol.publish(1)
         await alice.create_group(GID)
@@ -74,6 +86,8 @@ async def test_slow_reader_does_not_stall_the_others(
         assert [d.mid for d in got] == sorted({d.mid for d in got})
         assert carol.texts() == [f"{i:04d}" for i in range(count)]
         assert ds.storage.mailbox_size(CAROL) == 0
+        reloaded = [mids for kind, mids in carol.c.push_frames if kind is Deliveries]
+        assert reloaded and all(1 < len(mids) <= 4 for mids in reloaded)
 
 
 async def test_idle_session_times_out(start_ds: Any, pki: DemoPKI, provider_ca: IssuedCert) -> None:
