@@ -88,6 +88,7 @@ from shared.stir.credential_codec import (
     decode_credential,
 )
 from shared.stir.errors import CredentialRejected, MalformedError
+from shared.stir.issued_leaf import KnownIssuer, issued_by
 from shared.stir.passport import Passport, verify_passport_signature
 from shared.stir.tnauthlist import (
     SPC,
@@ -417,6 +418,8 @@ class _IssuerFacts:
     # chain[1] as the only anchor; built on first use (building it is not free, and most
     # issuer chains remembered by a short-lived Validator are never used again).
     store: Store | None = None
+    # chain[1] ready for issued_leaf.issued_by (False: it cannot check leaves under it).
+    known: KnownIssuer | bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -731,7 +734,7 @@ class Validator:
             ) from exc
         parsed = [leaf] + [_parsed(i, given_ders[i], loaded[i]) for i in range(1, len(given_ders))]
         if issuer is not None and known:
-            path, tnals, nb, na = self._verify_under_issuer(leaf, issuer, now)
+            path, tnals, nb, na = self._verify_under_issuer(leaf, certificates[0], issuer, now)
             _check_scope(path, tnals, trust, start=0, scope=issuer.scope)
             given = path[: len(certificates)]
             starts = (leaf.not_before, *issuer.starts)
@@ -815,14 +818,22 @@ class Validator:
         )
 
     def _verify_under_issuer(
-        self, leaf: _ParsedCert, issuer: _IssuerFacts, now: float
+        self, leaf: _ParsedCert, leaf_der: bytes, issuer: _IssuerFacts, now: float
     ) -> tuple[tuple[x509.Certificate, ...], tuple[TNAuthList | None, ...], float, float]:
         nb = max(leaf.not_before, issuer.not_before)
         na = min(leaf.not_after, issuer.not_after)
         instant = _verification_instant(now, nb, na)
-        # The same verifier and policies, with the already verified issuer as the only
-        # anchor: checks the leaf's signature, names, validity and extensions as the
-        # full verification does; everything above was established by it.
+        path = (leaf.cert, *issuer.path)
+        tnauthlists = (leaf.tnauthlist, *issuer.tnauthlists)
+        # The leaf checked directly under the verified issuer: the verifier's checks on an
+        # end entity and one signature (issued_leaf.py, accept-only). Everything above
+        # the leaf was established by the full verification of the issuer chain.
+        if issuer.known is None:
+            issuer.known = KnownIssuer.of(issuer.path[0]) or False
+        if isinstance(issuer.known, KnownIssuer) and issued_by(leaf.cert, leaf_der, issuer.known):
+            return path, tnauthlists, nb, na
+        # Otherwise the same verifier and policies decide, with the already verified
+        # issuer as the only anchor.
         if issuer.store is None:
             issuer.store = Store([issuer.path[0]])
         verifier = _verifier(issuer.store, issuer, instant)
@@ -832,7 +843,7 @@ class Validator:
             raise CredentialRejected(
                 "chain", "§4.1", f"the chain does not validate to an STI trust anchor: {exc}"
             ) from exc
-        return (leaf.cert, *issuer.path), (leaf.tnauthlist, *issuer.tnauthlists), nb, na
+        return path, tnauthlists, nb, na
 
     # -- credentials --
 
