@@ -12,6 +12,7 @@ use pyo3::types::PyBytes;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
+use crate::crypto::{ring_p256_key, ring_p256_sign};
 use crate::errors::{guard, storage as storage_err, InvalidCredential, InvalidSignature, MlsError, Res};
 use crate::provider::{crypto, Provider, Storage};
 use openmls_traits::OpenMlsProvider;
@@ -42,7 +43,14 @@ impl Entity<CURRENT_VERSION> for KeyMaterial {}
 impl traits::SignatureKeyPair<CURRENT_VERSION> for KeyMaterial {}
 
 impl Signer for KeyMaterial {
+    /// P-256 by `ring` (the stored public key spares deriving it); a pair `ring` refuses
+    /// (public key not the private key's) and Ed25519 are signed by RustCrypto, as before.
     fn sign(&self, payload: &[u8]) -> Result<Vec<u8>, SignerError> {
+        if self.scheme() == SignatureScheme::ECDSA_SECP256R1_SHA256 {
+            if let Some(key) = ring_p256_key(&self.private, &self.public) {
+                return ring_p256_sign(&key, payload).map_err(SignerError::CryptoError);
+            }
+        }
         crypto()
             .sign(self.scheme(), payload, &self.private)
             .map_err(SignerError::CryptoError)
@@ -111,7 +119,7 @@ pub fn scheme_for_ciphersuite(ciphersuite: u16) -> Res<(Ciphersuite, SignatureSc
         .map_err(|_| MlsError::new_err(format!("unknown ciphersuite 0x{ciphersuite:04x}")))?;
     if !crypto().supported_ciphersuites().contains(&cs) {
         return Err(MlsError::new_err(format!(
-            "ciphersuite 0x{ciphersuite:04x} is not supported by the RustCrypto provider"
+            "ciphersuite 0x{ciphersuite:04x} is not supported by the crypto provider"
         )));
     }
     Ok((cs, cs.signature_algorithm()))
@@ -240,6 +248,29 @@ pub fn verify_with_label(
         })?;
         let tbs = sign_content(&label, content)?;
         crypto()
+            .verify_signature(scheme, &tbs, public_key, signature)
+            .map_err(|e| InvalidSignature::new_err(format!("labelled signature did not verify: {e:?}")))
+    })
+}
+
+/// Testing only: [`verify_with_label`] by OpenMLS's RustCrypto provider alone, the
+/// reference the `ring` path must agree with (tests/binding_fuzz).
+#[pyfunction]
+pub fn _verify_with_label_rustcrypto(
+    signature_scheme: u16,
+    public_key: &[u8],
+    label: &Bound<'_, PyAny>,
+    content: &[u8],
+    signature: &[u8],
+) -> PyResult<()> {
+    let label = label_bytes(label)?;
+    guard("_verify_with_label_rustcrypto", || {
+        let scheme = SignatureScheme::try_from(signature_scheme).map_err(|_| {
+            InvalidSignature::new_err(format!("unknown signature scheme 0x{signature_scheme:04x}"))
+        })?;
+        let tbs = sign_content(&label, content)?;
+        crypto()
+            .rust_crypto()
             .verify_signature(scheme, &tbs, public_key, signature)
             .map_err(|e| InvalidSignature::new_err(format!("labelled signature did not verify: {e:?}")))
     })

@@ -1,10 +1,12 @@
 //! `openmls._openmls`: a PyO3 binding of OpenMLS 0.8.1 (RFC 9420).
 //!
-//! Modules by area: provider (crypto + storage), storage (memory / SQLite), keys, credential, key_package,
-//! inspection (read-only views), group, staged (inspection before acceptance),
-//! public_group (delivery service), interop (test vectors only), errors.
+//! Modules by area: provider (crypto + storage), crypto (RustCrypto + ring P-256
+//! signatures), storage (memory / SQLite), keys, credential, key_package, inspection
+//! (read-only views), group, staged (inspection before acceptance), public_group
+//! (delivery service), interop (test vectors only), errors.
 
 pub mod credential;
+pub mod crypto;
 pub mod errors;
 pub mod group;
 pub mod inspection;
@@ -28,6 +30,7 @@ fn _openmls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(provider::_panic_in_transaction, m)?)?;
     m.add_class::<keys::SignatureKeyPair>()?;
     m.add_function(wrap_pyfunction!(keys::verify_with_label, m)?)?;
+    m.add_function(wrap_pyfunction!(keys::_verify_with_label_rustcrypto, m)?)?;
     m.add_class::<credential::PyCredential>()?;
     m.add_class::<credential::PyCapabilities>()?;
     m.add_class::<key_package::PyKeyPackage>()?;

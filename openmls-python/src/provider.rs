@@ -1,4 +1,5 @@
-//! `Provider`: RustCrypto + storage (in memory, or an SQLite file), behind one mutex.
+//! `Provider`: crypto (RustCrypto, P-256 signatures by `ring`: see crypto.rs) + storage
+//! (in memory, or an SQLite file), behind one mutex.
 //!
 //! Every binding operation runs as one transaction ([`Provider::transaction`]): an SQLite
 //! transaction for a file, an undo journal for memory. A crash or an error mid-way never
@@ -11,18 +12,19 @@ use openmls_rust_crypto::RustCrypto;
 use openmls_traits::OpenMlsProvider;
 use pyo3::prelude::*;
 
+use crate::crypto::Crypto;
 use crate::errors::{guard, Res, StorageError};
 use crate::group::{load_group_state, GroupState};
 pub use crate::storage::Storage;
 
 /// What OpenMLS sees as its provider.
 pub struct Backend {
-    crypto: RustCrypto,
+    crypto: Crypto,
     storage: Storage,
 }
 
 impl OpenMlsProvider for Backend {
-    type CryptoProvider = RustCrypto;
+    type CryptoProvider = Crypto;
     type RandProvider = RustCrypto;
     type StorageProvider = Storage;
 
@@ -35,14 +37,14 @@ impl OpenMlsProvider for Backend {
     }
 
     fn rand(&self) -> &Self::RandProvider {
-        &self.crypto
+        self.crypto.rust_crypto()
     }
 }
 
 impl Backend {
     /// Memory storage without a path, else the SQLite file (see [`Storage::open`]).
     pub fn open(path: Option<&str>) -> Result<Self, String> {
-        Ok(Self { crypto: RustCrypto::default(), storage: Storage::open(path)? })
+        Ok(Self { crypto: Crypto::default(), storage: Storage::open(path)? })
     }
 }
 
@@ -70,7 +72,7 @@ pub struct Shared {
     groups: Mutex<HashMap<Vec<u8>, Weak<Mutex<GroupState>>>>,
 }
 
-/// RustCrypto crypto + storage: in memory by default, an SQLite file when ``path`` is
+/// Crypto + storage: in memory by default, an SQLite file when ``path`` is
 /// given (then groups survive process restarts).
 #[pyclass(frozen, module = "openmls._openmls")]
 #[derive(Clone)]
@@ -148,9 +150,9 @@ impl Provider {
 }
 
 /// A process-wide crypto provider for work that needs no storage (signing, hashing).
-pub fn crypto() -> &'static RustCrypto {
-    static CRYPTO: OnceLock<RustCrypto> = OnceLock::new();
-    CRYPTO.get_or_init(RustCrypto::default)
+pub fn crypto() -> &'static Crypto {
+    static CRYPTO: OnceLock<Crypto> = OnceLock::new();
+    CRYPTO.get_or_init(Crypto::default)
 }
 
 #[pymethods]

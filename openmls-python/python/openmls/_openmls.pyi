@@ -67,7 +67,8 @@ class InactiveGroup(MlsError):
 
 @final
 class Provider:
-    """RustCrypto crypto + storage: in memory by default (private to this object and its
+    """Crypto (OpenMLS's RustCrypto provider; ECDSA P-256 signatures by ``ring``) + storage:
+    in memory by default (private to this object and its
     copies), an SQLite file when ``path`` is given (then groups survive process restarts).
     Files written by earlier versions (JSON values) are read and written in their format."""
 
@@ -117,6 +118,17 @@ def verify_with_label(
 ) -> None:
     """RFC 9420 VerifyWithLabel. Returns ``None`` when valid; raises :class:`InvalidSignature`
     when not (also for a malformed key or signature)."""
+
+def _verify_with_label_rustcrypto(
+    signature_scheme: int,
+    public_key: bytes,
+    label: str | bytes,
+    content: bytes,
+    signature: bytes,
+) -> None:
+    """Testing only: :func:`verify_with_label` by OpenMLS's RustCrypto provider alone (the
+    binding verifies ECDSA P-256 with ``ring``); the reference the differential tests
+    compare against."""
 
 def _panic_in_transaction(provider: Provider, signer: SignatureKeyPair) -> None:
     """Testing only: stores ``signer`` in a transaction, then panics (as an OpenMLS bug
