@@ -927,10 +927,15 @@ class _Run:
             )
             return
         client = self._client(step.actor)
+        connects = client.state.connects
         await client.handle.stop()
         spec = client.spec
         client.handle = await self.launcher.launch(self.nursery, spec)
         self.nursery.start_soon(self._pump, client)
+        if client.actor not in self.refused:
+            # Done when the client is back, as for the service's restart: a client in a
+            # fresh worker process takes a moment to start, and the next step needs it.
+            await self._wait_for(lambda: client.state.connects > connects, math.inf, [client])
 
     async def _do_wait(self, step: Step) -> None:
         await trio.sleep(step.seconds or 0.0)

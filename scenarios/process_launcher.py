@@ -10,8 +10,10 @@ come back on its stdout, pickled in frames (``scenarios.worker_frames``).
 Everything in the ``ClientSpec`` crosses: its certificate chain (a callable over the
 run's CA keys) is evaluated here, for the key, before the launch order leaves.
 
-Lifetime: a worker whose clients have all stopped is closed (its stdin ends; it reports
-its figures and exits); a later launch, such as a restarted client, starts a fresh one.
+Lifetime: a worker whose clients have all stopped is closed after ``linger`` seconds
+(its stdin ends; it reports its figures and exits) unless a launch comes first (a
+restarted client goes to the least busy open worker, that one included); a later
+launch starts a fresh worker.
 When the run ends or fails, each worker's task closes it and, after a short grace,
 kills it; a worker also exits by itself when the runner's process goes away. A worker
 that dies while it runs clients raises ``WorkerFailed`` naming them, as does a client
@@ -42,6 +44,7 @@ from scenarios.worker_frames import FrameDecoder, FrameError, LaunchOrder, encod
 WORKER_MODULE = "scenarios.client_worker"
 CLOSE_GRACE = 5.0  # a closed worker's time to stop its clients and report
 ABORT_GRACE = 1.0  # the same when the run is ending with clients still running
+LINGER = 2.0  # a worker whose clients all stopped waits this long for a restarted one
 STDERR_TAIL = 4096  # bytes of a worker's stderr kept for the error that names it
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,10 +121,13 @@ class ProcessLauncher:
         *,
         probe: str | None = None,
         probe_path: Sequence[Path] = (),
+        linger: float = LINGER,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, not {workers}")
         self.workers = workers
+        self.linger = linger
+        self._nursery_of: dict[int, trio.Nursery] = {}
         self.probe = probe
         self.probe_path = tuple(probe_path)
         self._all: list[_Worker] = []
@@ -200,6 +206,7 @@ class ProcessLauncher:
         assert process.stdin and process.stdout and process.stderr
         try:
             async with trio.open_nursery() as pipes:
+                self._nursery_of[worker.index] = pipes
                 pipes.start_soon(worker.outbox.pump, process.stdin)
                 pipes.start_soon(self._keep_stderr, worker, process.stderr)
                 task_status.started()
@@ -253,11 +260,24 @@ class ProcessLauncher:
                     [handle.actor],
                 )
             if not worker.running and not worker.closing:
-                # Its last client stopped: the worker ends (a restart gets a fresh one).
-                worker.closing = True
-                worker.outbox.close()
+                # Its last client stopped: the worker ends, unless a launch (a restart)
+                # comes within the linger.
+                if self.linger > 0:
+                    self._nursery_of[worker.index].start_soon(self._close_when_idle, worker)
+                else:
+                    self._close(worker)
         elif kind == "report":
             worker.report = message[1]
+
+    async def _close_when_idle(self, worker: _Worker) -> None:
+        await trio.sleep(self.linger)
+        if not worker.running and not worker.closing:
+            self._close(worker)
+
+    @staticmethod
+    def _close(worker: _Worker) -> None:
+        worker.closing = True
+        worker.outbox.close()
 
     async def _keep_stderr(self, worker: _Worker, stderr: trio.abc.ReceiveStream) -> None:
         """Keep the end of the worker's stderr (for the error that names it)."""
