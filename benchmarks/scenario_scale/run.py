@@ -3,13 +3,15 @@
     uv run --no-sync python benchmarks/scenario_scale/run.py --members 10 100 300 --messages 100
 
 Each size is a real run of the scenario runner (real delivery service on loopback,
-real clients through the client core, real OpenMLS, all in this one process): one
+real clients through the client core, real OpenMLS, all in this one process, or with
+``--processes W`` the clients in W worker processes): one
 commit adds everyone, every member joins from the Welcome, then one member sends K
 messages (streamed: the runner waits once, until every member has read all K).
 Clients connect straight to the service (the scenario has no adversary, so the runner
 needs no relay); ``--via-relay`` puts the relay's WebSocket hop back.
 
-Reported per size: wall time and this process's CPU time, the phases (setup,
+Reported per size: wall time and the CPU time of this process and its client workers
+(their own figures, reported as each exits), the phases (setup,
 formation, delivery, teardown), the clients' credential validations (count and their
 CPU time, measured), the machine's load, and the floor of floor.py (the signatures,
 HPKE and AEAD operations MLS and the STIR credentials need for that run), measured in
@@ -33,12 +35,16 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from floor import OperationCounts, measure_unit_costs
+from validation_meter import ValidationMeter
 
-from client.core import credential_checks
 from scenarios.engine import RealEngine, Timeouts
 from scenarios.errors import EngineUnavailable
+from scenarios.launcher import ClientLauncher
 from scenarios.loader import parse_scenario
+from scenarios.process_launcher import ProcessLauncher
 from scenarios.runner import RunOutcome, load_engine, run_scenario
+
+BENCH_DIR = Path(__file__).resolve().parent
 
 
 def scale_scenario(n: int, k: int) -> str:
@@ -63,41 +69,6 @@ def scale_scenario(n: int, k: int) -> str:
         + "\n".join(steps)
         + f'\n[[expect]]\nactor = "m{n - 1}"\ngroup = "big"\nmember_count = {n}\n'
     )
-
-
-class ValidationMeter:
-    """Measures the clients' credential validations in this run: wraps the validator as
-    ``client.core.credential_checks`` calls it (measurement only) and sums each call's
-    CPU time in its own thread (the checks run in worker threads)."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-        self.cpu = 0.0
-        self._lock = threading.Lock()
-
-    def install(self) -> None:
-        """Wrap ``credential_checks.validate`` (idempotent)."""
-        real = credential_checks.validate
-        if getattr(real, "_metered", False):
-            return
-
-        def metered(*args: Any, **kwargs: Any) -> Any:
-            start = time.thread_time()
-            try:
-                return real(*args, **kwargs)
-            finally:
-                spent = time.thread_time() - start
-                with self._lock:
-                    self.calls += 1
-                    self.cpu += spent
-
-        metered._metered = True  # type: ignore[attr-defined]
-        credential_checks.validate = metered  # type: ignore[assignment]
-
-    def reset(self) -> None:
-        """Start counting from zero."""
-        with self._lock:
-            self.calls, self.cpu = 0, 0.0
 
 
 def rss_mb() -> tuple[float, float]:
@@ -197,6 +168,13 @@ def main() -> int:
         help="clients connect through the scenario relay (one more WebSocket hop per frame)",
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        metavar="W",
+        help="run the clients in W worker processes (default 0: in this process)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent / "results.json"
     )
     parser.add_argument(
@@ -220,7 +198,14 @@ def main() -> int:
         load_start = os.getloadavg()
         # Large groups need more time per member than the library's defaults allow.
         timeouts = Timeouts(per_member=max(1.0, n / 300), per_delivery=0.05)
-        engine = RealEngine(timeouts=timeouts, direct=not args.via_relay)
+        launcher: ClientLauncher | None = None
+        if args.processes > 0:
+            # Each worker meters its own clients' validations (the probe) and reports
+            # them with its CPU time and peak memory when it exits.
+            launcher = ProcessLauncher(
+                args.processes, probe="validation_meter", probe_path=[BENCH_DIR]
+            )
+        engine = RealEngine(launcher, timeouts=timeouts, direct=not args.via_relay)
         scenario = parse_scenario(scale_scenario(n, args.messages))
         meter.reset()
         start, cpu = time.perf_counter(), time.process_time()
@@ -231,6 +216,12 @@ def main() -> int:
         progress.stop()
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu
+        workers = launcher.reports if isinstance(launcher, ProcessLauncher) else []
+        workers_cpu = sum(w["cpu_s"] for w in workers)
+        checks = meter.calls + sum(w.get("client_credential_checks", 0) for w in workers)
+        checks_cpu = meter.cpu + sum(
+            w.get("client_credential_validation_cpu_s", 0.0) for w in workers
+        )
         floor = OperationCounts.for_run(n, args.messages).seconds(costs)
         row: dict[str, Any] = {
             "members": n,
@@ -238,15 +229,21 @@ def main() -> int:
             "passed": outcome.passed,
             "error": outcome.result.error,
             "wall_s": round(wall, 2),
-            "process_cpu_s": round(cpu, 2),
+            # This process and every client worker (0 workers: all of it in this one).
+            "process_cpu_s": round(cpu + workers_cpu, 2),
+            "client_processes": args.processes,
+            "runner_cpu_s": round(cpu, 2),
+            "workers_cpu_s": [round(w["cpu_s"], 2) for w in workers],
             **{k: round(v, 2) for k, v in phases(outcome).items()},
             # Every member read all K messages by the end (the delivery wait is bounded).
             "all_delivered": all(
                 len(v.received) >= args.messages for v in outcome.result.views if v.actor != "host"
             ),
-            "peak_rss_mb": round(rss_mb()[1]),
-            "client_credential_checks": meter.calls,
-            "client_credential_validation_cpu_s": round(meter.cpu, 2),
+            # The sum of each process's own peak (they need not peak at the same time).
+            "peak_rss_mb": round(rss_mb()[1] + sum(w["peak_rss_mb"] for w in workers)),
+            "workers_peak_rss_mb": [round(w["peak_rss_mb"]) for w in workers],
+            "client_credential_checks": checks,
+            "client_credential_validation_cpu_s": round(checks_cpu, 2),
             "floor_s": round(floor["total"], 3),
             "wall_over_floor": round(wall / floor["total"], 1),
             "load_avg_start": [round(x, 2) for x in load_start],
