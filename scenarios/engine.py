@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -40,6 +41,7 @@ from scenarios.results import (
 from scenarios.rogue import RogueProvider
 from scenarios.run_pki import MemberKey, RunPKI
 from scenarios.service_host import ServiceHost
+from scenarios.service_process import ServiceProcessHost
 from scenarios.transcript import Recorder
 from shared.profile import GROUP_DEST_PREFIX
 from shared.protocol import Error as ErrorFrame
@@ -180,19 +182,36 @@ class RealEngine:
         timeouts: Timeouts | None = None,
         *,
         direct: bool = False,
+        service_process: bool = False,
     ) -> None:
         """``direct``: clients connect straight to the delivery service, without the
         relay's hop, when the scenario needs no relay (``needs_relay``); for the scale
-        benchmark. The transcript then has no ``frame`` events (the relay records them)."""
+        benchmark. The transcript then has no ``frame`` events (the relay records them).
+        ``service_process``: the delivery service runs in a process of its own
+        (``scenarios.service_process``), off the runner's GIL."""
         self.launcher: ClientLauncher = launcher or CoreLauncher()
         self.timeouts = timeouts or Timeouts()
         self.direct = direct
+        self.service_process = service_process
+        # The service processes' figures (CPU time, peak RSS), one per start.
+        self.service_reports: list[dict[str, Any]] = []
 
     async def run(self, scenario: Scenario, run_dir: Path, recorder: Recorder) -> RunResult:
         """Run every step; return what each client holds at the end."""
         direct = self.direct and not needs_relay(scenario)
-        run = _Run(scenario, run_dir, recorder, self.launcher, self.timeouts, direct=direct)
-        return await run.run()
+        run = _Run(
+            scenario,
+            run_dir,
+            recorder,
+            self.launcher,
+            self.timeouts,
+            direct=direct,
+            service_process=self.service_process,
+        )
+        result = await run.run()
+        if isinstance(run.service_host, ServiceProcessHost):
+            self.service_reports += run.service_host.reports
+        return result
 
 
 def needs_relay(scenario: Scenario) -> bool:
@@ -216,9 +235,11 @@ class _Run:
         timeouts: Timeouts,
         *,
         direct: bool = False,
+        service_process: bool = False,
     ) -> None:
         self.t = timeouts
         self.direct = direct  # clients dial the service, not the relay (RealEngine)
+        self.service_process = service_process
         self.scenario = scenario
         self.run_dir = run_dir
         self.recorder = recorder
@@ -257,7 +278,12 @@ class _Run:
         pki.pki.export_trust(trust_dir)
         error: str | None = None
         async with trio.open_nursery() as nursery:
-            host = ServiceHost(DS_ID, self.run_dir / "ds.sqlite", pki.trust)
+            host: ServiceHost | ServiceProcessHost
+            if self.service_process:
+                host = ServiceProcessHost(DS_ID, self.run_dir / "ds.sqlite", trust_dir)
+            else:
+                host = ServiceHost(DS_ID, self.run_dir / "ds.sqlite", pki.trust)
+            self.service_host = host
             url = await host.start(nursery)
             rec.record("service", state="started", url=url)
             self.service_url = url

@@ -175,6 +175,11 @@ def main() -> int:
         help="run the clients in W worker processes (default 0: in this process)",
     )
     parser.add_argument(
+        "--service-process",
+        action="store_true",
+        help="run the delivery service in a process of its own",
+    )
+    parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent / "results.json"
     )
     parser.add_argument(
@@ -205,7 +210,12 @@ def main() -> int:
             launcher = ProcessLauncher(
                 args.processes, probe="validation_meter", probe_path=[BENCH_DIR]
             )
-        engine = RealEngine(launcher, timeouts=timeouts, direct=not args.via_relay)
+        engine = RealEngine(
+            launcher,
+            timeouts=timeouts,
+            direct=not args.via_relay,
+            service_process=args.service_process,
+        )
         scenario = parse_scenario(scale_scenario(n, args.messages))
         meter.reset()
         start, cpu = time.perf_counter(), time.process_time()
@@ -217,7 +227,8 @@ def main() -> int:
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu
         workers = launcher.reports if isinstance(launcher, ProcessLauncher) else []
-        workers_cpu = sum(w["cpu_s"] for w in workers)
+        services = engine.service_reports
+        workers_cpu = sum(w["cpu_s"] for w in workers) + sum(w["cpu_s"] for w in services)
         checks = meter.calls + sum(w.get("client_credential_checks", 0) for w in workers)
         checks_cpu = meter.cpu + sum(
             w.get("client_credential_validation_cpu_s", 0.0) for w in workers
@@ -229,18 +240,22 @@ def main() -> int:
             "passed": outcome.passed,
             "error": outcome.result.error,
             "wall_s": round(wall, 2),
-            # This process and every client worker (0 workers: all of it in this one).
+            # This process, every client worker and the service process, if any.
             "process_cpu_s": round(cpu + workers_cpu, 2),
             "client_processes": args.processes,
             "runner_cpu_s": round(cpu, 2),
             "workers_cpu_s": [round(w["cpu_s"], 2) for w in workers],
+            "service_process": args.service_process,
+            "service_cpu_s": [round(w["cpu_s"], 2) for w in services],
             **{k: round(v, 2) for k, v in phases(outcome).items()},
             # Every member read all K messages by the end (the delivery wait is bounded).
             "all_delivered": all(
                 len(v.received) >= args.messages for v in outcome.result.views if v.actor != "host"
             ),
             # The sum of each process's own peak (they need not peak at the same time).
-            "peak_rss_mb": round(rss_mb()[1] + sum(w["peak_rss_mb"] for w in workers)),
+            "peak_rss_mb": round(
+                rss_mb()[1] + sum(w["peak_rss_mb"] for w in [*workers, *services])
+            ),
             "workers_peak_rss_mb": [round(w["peak_rss_mb"]) for w in workers],
             "client_credential_checks": checks,
             "client_credential_validation_cpu_s": round(checks_cpu, 2),

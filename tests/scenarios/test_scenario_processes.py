@@ -307,3 +307,17 @@ def test_no_worker_outlives_a_killed_runner(tmp_path: Path) -> None:
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(pid), f"worker {pid} outlived its runner"
+
+
+@needs_engine
+async def test_service_in_its_own_process_survives_a_restart(tmp_path: Path) -> None:
+    launcher = ProcessLauncher(2)
+    engine = RealEngine(launcher, timeouts=Timeouts(step=10.0, delivery=2.0), service_process=True)
+    scenario = load_library_scenario("delivery_service_restart")
+    with trio.fail_after(120):
+        outcome = await run_scenario_async(scenario, out=tmp_path, engine=engine)
+    assert_met(outcome)
+    # Two service processes (before and after the restart), each stopped cleanly and
+    # reporting its figures.
+    assert len(engine.service_reports) == 2
+    assert all(not alive(r["pid"]) for r in engine.service_reports)
