@@ -128,6 +128,49 @@ def _encode_certificates(certificates: Sequence[bytes]) -> bytes:
     return encode_opaque(body)
 
 
+def _varint_at(data: bytes, pos: int, end: int) -> tuple[int, int] | None:
+    """The RFC 9420 varint at ``pos`` and the position after it, or None when it is not
+    one :meth:`TLSReader.read_varint` accepts (that reader then names the problem)."""
+    if pos >= end:
+        return None
+    first = data[pos]
+    prefix = first >> 6
+    if prefix == 0:
+        return first, pos + 1
+    if prefix == 0b11:
+        return None
+    size = 1 << prefix
+    if size > end - pos:
+        return None
+    value = int.from_bytes(data[pos : pos + size], "big") & ((1 << (8 * size - 2)) - 1)
+    if value < 1 << (8 * (size // 2) - 2):
+        return None
+    return value, pos + size
+
+
+def _certificates_at(data: bytes, pos: int) -> tuple[tuple[bytes, ...], int] | None:
+    """``certificates<V>`` at ``pos`` read in one loop over plain integers (credentials
+    are decoded for every member of every group), or None for anything
+    :func:`_decode_certificates` would refuse: it is then asked, to say why."""
+    end = len(data)
+    head = _varint_at(data, pos, end)
+    if head is None or head[0] > end - head[1]:
+        return None
+    length, pos = head
+    stop = pos + length
+    certs = []
+    while pos < stop:
+        item = _varint_at(data, pos, stop)
+        if item is None or not item[0] or item[0] > stop - item[1]:
+            return None
+        size, pos = item
+        certs.append(data[pos : pos + size])
+        pos += size
+    if not certs:
+        return None
+    return tuple(certs), pos
+
+
 def _decode_certificates(reader: TLSReader) -> tuple[bytes, ...]:
     vector = reader.read_vector("certificates")
     certs: list[bytes] = []
@@ -187,7 +230,11 @@ class STIRCertificateCredential:
     @classmethod
     def decode(cls, content: bytes) -> STIRCertificateCredential:
         """Decode credential content strictly (see module docstring)."""
-        reader = TLSReader(content, "STIRCertificateCredential")
+        data = content if isinstance(content, bytes) else bytes(content)
+        fast = _certificates_at(data, 0)
+        if fast is not None and fast[1] == len(data):
+            return cls(fast[0])
+        reader = TLSReader(data, "STIRCertificateCredential")
         certificates = _decode_certificates(reader)
         reader.finish()
         return cls(certificates)
@@ -218,7 +265,13 @@ class STIRPASSporTCredential:
     @classmethod
     def decode(cls, content: bytes) -> STIRPASSporTCredential:
         """Decode credential content strictly (see module docstring)."""
-        reader = TLSReader(content, "STIRPASSporTCredential")
+        data = content if isinstance(content, bytes) else bytes(content)
+        fast = _certificates_at(data, 0)
+        if fast is not None:
+            head = _varint_at(data, fast[1], len(data))
+            if head is not None and head[0] and head[1] + head[0] == len(data):
+                return cls(fast[0], data[head[1] :])
+        reader = TLSReader(data, "STIRPASSporTCredential")
         certificates = _decode_certificates(reader)
         passport = reader.read_opaque("passport")
         if not passport:

@@ -201,11 +201,15 @@ def _b64url_decode(segment: str, what: str) -> bytes:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise MalformedError(f"duplicate JSON member {key!r}")
-        out[key] = value
+    # dict() in C, then a length comparison: the Python loop is only for naming the
+    # duplicate (this hook runs for every JSON object of every PASSporT).
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise MalformedError(f"duplicate JSON member {key!r}")
+            seen.add(key)
     return out
 
 
@@ -243,7 +247,19 @@ def _int_claim(claims: Mapping[str, Any], name: str) -> int | None:
     return value
 
 
-def verify_passport_signature(token: str, signer_public_key: ec.EllipticCurvePublicKey) -> Passport:
+HeaderCache = dict[str, dict[str, Any]]
+"""Headers already decoded and checked, by their base64url segment (see
+:func:`verify_passport_signature`)."""
+
+HEADER_CACHE_MAX: Final = 256
+
+
+def verify_passport_signature(
+    token: str,
+    signer_public_key: ec.EllipticCurvePublicKey,
+    *,
+    headers: HeaderCache | None = None,
+) -> Passport:
     """Check everything about a PASSporT that does not depend on the clock.
 
     Order: JWS framing, header ``typ``/``alg``, the ES256 signature under
@@ -253,8 +269,12 @@ def verify_passport_signature(token: str, signer_public_key: ec.EllipticCurvePub
     particular key and group is the validator's business. Raises
     :class:`CredentialRejected` (reason ``malformed``, ``typ``, ``alg``,
     ``unsupported-key``, ``signature``, ``iat``, ``claims``, ``ppt`` or ``mky``).
+
+    ``headers``, if given, keeps the headers that passed their checks by their encoded
+    segment (a signer's PASSporTs all carry the same one), so that the next token with
+    that segment skips decoding and checking it again; at most ``HEADER_CACHE_MAX``.
     """
-    return _check_passport(token, signer_public_key)
+    return _check_passport(token, signer_public_key, headers)
 
 
 def parse_passport_unverified(token: str) -> Passport:
@@ -266,19 +286,7 @@ def parse_passport_unverified(token: str) -> Passport:
     return _check_passport(token, None)
 
 
-def _check_passport(token: str, signer_public_key: ec.EllipticCurvePublicKey | None) -> Passport:
-    if not isinstance(token, str):
-        raise _reject("malformed", "a PASSporT is a text JWS compact serialisation")
-    token = token.strip()
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise _reject("malformed", f"a JWS compact serialisation has 3 parts, not {len(parts)}")
-    try:
-        header = _json_object(_b64url_decode(parts[0], "header"), "header")
-        signature = _b64url_decode(parts[2], "signature")
-        payload = _b64url_decode(parts[1], "payload")
-    except MalformedError as exc:
-        raise _reject("malformed", str(exc)) from exc
+def _check_header(header: dict[str, Any]) -> None:
     if header.get("typ") != PASSPORT_TYP:
         raise _reject("typ", f'header typ must be "passport", got {header.get("typ")!r}')
     if header.get("alg") != PASSPORT_ALG:
@@ -288,6 +296,36 @@ def _check_passport(token: str, signer_public_key: ec.EllipticCurvePublicKey | N
             raise _reject("malformed", f"header parameter {name!r} is not used by the profile")
     if "ppt" in header and not isinstance(header["ppt"], str):
         raise _reject("ppt", "header ppt must be a string")
+
+
+def _check_passport(
+    token: str,
+    signer_public_key: ec.EllipticCurvePublicKey | None,
+    headers: HeaderCache | None = None,
+) -> Passport:
+    if not isinstance(token, str):
+        raise _reject("malformed", "a PASSporT is a text JWS compact serialisation")
+    token = token.strip()
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise _reject("malformed", f"a JWS compact serialisation has 3 parts, not {len(parts)}")
+    header = headers.get(parts[0]) if headers is not None else None
+    try:
+        # A cached header decoded and passed its checks before (the same checks, in the
+        # same order relative to the other segments' decoding).
+        fresh = header is None
+        if header is None:
+            header = _json_object(_b64url_decode(parts[0], "header"), "header")
+        signature = _b64url_decode(parts[2], "signature")
+        payload = _b64url_decode(parts[1], "payload")
+    except MalformedError as exc:
+        raise _reject("malformed", str(exc)) from exc
+    if fresh:
+        _check_header(header)
+        if headers is not None:
+            if len(headers) >= HEADER_CACHE_MAX:
+                headers.clear()
+            headers[parts[0]] = header
     if signer_public_key is not None:
         _verify_signature(token, signature, signer_public_key)
 

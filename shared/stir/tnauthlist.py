@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 import cryptography.hazmat.asn1 as asn1
@@ -68,7 +69,7 @@ class TNRange:
         except InvalidNumber as exc:
             raise MalformedError(f"TNAuthList range: {exc}") from exc
 
-    @property
+    @cached_property
     def last(self) -> str:
         """The last number of the range (same length as ``start``)."""
         return numbers.range_last(self.start, self.count)
@@ -111,7 +112,21 @@ class TNAuthList:
         """The TN and range entries (the numbers it names directly)."""
         return tuple(e for e in self.entries if not isinstance(e, SPC))
 
-    @property
+    @cached_property
+    def description(self) -> str:
+        """The entries for people, joined by ``", "``: an SPC code, a number, or a range
+        as ``start..last`` (made once: a signer's TNAuthList describes every PASSporT it
+        signs)."""
+        return ", ".join(
+            e.code
+            if isinstance(e, SPC)
+            else e.tn
+            if isinstance(e, OneTN)
+            else f"{e.start}..{e.last}"
+            for e in self.entries
+        )
+
+    @cached_property
     def spc_only(self) -> bool:
         """Whether every entry is an SPC (a carrier-level certificate, PROFILE.md §4.4)."""
         return all(isinstance(e, SPC) for e in self.entries)
@@ -321,10 +336,10 @@ def coverage(
     the only way it could be covered and the SPC has no assignment, the answer is
     :attr:`Coverage.SPC_UNASSIGNED`.
     """
-    if isinstance(inner, str):
-        inner = OneTN(inner)
     if isinstance(entries, TNAuthList):
         entries = entries.entries
+    if isinstance(inner, str):
+        return _tn_coverage(inner, entries, spc_assignments)
     assignments = spc_assignments or {}
     unassigned_spc = False
     for outer in entries:
@@ -340,6 +355,32 @@ def coverage(
                 return Coverage.COVERED
             continue
         if _number_in(inner, outer):
+            return Coverage.COVERED
+    return Coverage.SPC_UNASSIGNED if unassigned_spc else Coverage.NOT_COVERED
+
+
+def _tn_in(tn: str, scope: NumberScope) -> bool:
+    # numbers.tn_in_range with the range's last number computed once per range.
+    if isinstance(scope, OneTN):
+        return scope.tn == tn
+    return len(tn) == len(scope.start) and tn.isdigit() and scope.start <= tn <= scope.last
+
+
+def _tn_coverage(
+    tn: str, entries: Iterable[TNEntry], assignments: SPCAssignments | None
+) -> Coverage:
+    """:func:`coverage` of one number given as a string (a PASSporT's orig, a claimed
+    number: the common case), without making an entry of it."""
+    _check_tn(tn, "one")  # what OneTN(tn) would check (so tn is ASCII from here on)
+    unassigned_spc = False
+    for outer in entries:
+        if isinstance(outer, SPC):
+            held = assignments.get(outer.code) if assignments else None
+            if held is None:
+                unassigned_spc = True
+            elif any(_tn_in(tn, scope) for scope in held):
+                return Coverage.COVERED
+        elif _tn_in(tn, outer):
             return Coverage.COVERED
     return Coverage.SPC_UNASSIGNED if unassigned_spc else Coverage.NOT_COVERED
 

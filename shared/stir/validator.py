@@ -89,7 +89,7 @@ from shared.stir.credential_codec import (
 )
 from shared.stir.errors import CredentialRejected, MalformedError
 from shared.stir.issued_leaf import KnownIssuer, issued_by
-from shared.stir.passport import Passport, verify_passport_signature
+from shared.stir.passport import HeaderCache, Passport, verify_passport_signature
 from shared.stir.tnauthlist import (
     SPC,
     Coverage,
@@ -679,11 +679,14 @@ class Validator:
         self._chains: OrderedDict[tuple[int, tuple[bytes, ...]], tuple[TrustStore, ChainFacts]]
         self._chains = OrderedDict()
         self._issuers: OrderedDict[tuple[int, tuple[bytes, ...]], _IssuerFacts] = OrderedDict()
+        # PASSporT headers already decoded and checked (a signer's are all the same).
+        self._passport_headers: HeaderCache = {}
 
     def clear(self) -> None:
         """Forget every cached chain (e.g. after the trust configuration changed)."""
         self._chains.clear()
         self._issuers.clear()
+        self._passport_headers.clear()
         clear_shared_caches()
 
     def _remember(self, cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
@@ -954,7 +957,7 @@ class Validator:
             tns=tns,
             display_name=name,
             name_source="certificate" if name else None,
-            signer_scope=describe_entries(tnal.entries),
+            signer_scope=tnal.description,
             signer_entries=tnal.entries,
             assurance=assurance,
             credential_type=CREDENTIAL_TYPE_STIR_CERTIFICATE,
@@ -983,7 +986,9 @@ class Validator:
         except MalformedError as exc:
             raise CredentialRejected("malformed", "§5.2", str(exc)) from exc
         facts = self.chain_facts(credential.certificates, trust, now)
-        passport = verify_passport_signature(token, facts.signer_key)
+        passport = verify_passport_signature(
+            token, facts.signer_key, headers=self._passport_headers
+        )
         tnal = facts.leaf_tnauthlist
         coverage = trust.coverage(passport.orig_tn, tnal)
         if coverage is Coverage.SPC_UNASSIGNED:
@@ -1056,7 +1061,7 @@ class Validator:
             tns=(passport.orig_tn,),
             display_name=passport.nam,
             name_source="rcd" if passport.nam else None,
-            signer_scope=describe_entries(tnal.entries),
+            signer_scope=tnal.description,
             signer_entries=tnal.entries,
             assurance=Assurance.PROVIDER_ATTESTED_KEY if spc_signer else Assurance.END_TO_END,
             credential_type=CREDENTIAL_TYPE_STIR_PASSPORT,

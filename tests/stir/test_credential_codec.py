@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE, CREDENTIAL_TYPE_STIR_PASSPORT
@@ -12,6 +14,7 @@ from shared.stir.credential_codec import (
     STIRCertificateCredential,
     STIRPASSporTCredential,
     TLSReader,
+    _decode_certificates,
     decode_credential,
     encode_varint,
 )
@@ -76,6 +79,9 @@ def test_hand_checked_encoding() -> None:
         ("030101", "needs 3 bytes"),
         ("02020101", r"certificates\[0\]: .*needs 2 bytes"),
         ("40020101", "not minimally encoded"),
+        ("03400101", r"certificates\[0\]: .*not minimally encoded"),
+        ("01c0", r"certificates\[0\]: .*reserved"),
+        ("c0", "reserved"),
         ("", "missing"),
     ],
 )
@@ -208,3 +214,45 @@ def test_varint_round_trip(value: int) -> None:
     reader = TLSReader(encode_varint(value), "t")
     assert reader.read_varint("v") == value
     reader.finish()
+
+
+def _careful_decode(
+    kind: type[STIRCertificateCredential | STIRPASSporTCredential], data: bytes
+) -> Any:
+    """The field-by-field reader alone (what decode falls back to for its messages)."""
+    reader = TLSReader(data, kind.__name__)
+    certificates = _decode_certificates(reader)
+    if kind is STIRCertificateCredential:
+        reader.finish()
+        return kind(certificates)
+    passport = reader.read_opaque("passport")
+    if not passport:
+        raise MalformedError("empty passport")
+    reader.finish()
+    return kind(certificates, passport)
+
+
+@settings(max_examples=150)
+@given(_certs, st.binary(min_size=1, max_size=300), st.data())
+def test_one_loop_decoding_agrees_with_the_careful_reader(
+    certs: tuple[bytes, ...], passport: bytes, data: st.DataObject
+) -> None:
+    """decode's one-loop reading of the chain accepts exactly what the careful reader
+    accepts, with the same result, on valid encodings and corrupted ones."""
+    for kind, encoded in (
+        (STIRCertificateCredential, STIRCertificateCredential(certs).encode()),
+        (STIRPASSporTCredential, STIRPASSporTCredential(certs, passport).encode()),
+    ):
+        corrupted = bytearray(encoded)
+        if data.draw(st.booleans()):
+            for _ in range(data.draw(st.integers(1, 3))):
+                corrupted[data.draw(st.integers(0, len(corrupted) - 1))] = data.draw(
+                    st.integers(0, 255)
+                )
+        try:
+            expected = _careful_decode(kind, bytes(corrupted))
+        except MalformedError:
+            with pytest.raises(MalformedError):
+                kind.decode(bytes(corrupted))
+        else:
+            assert kind.decode(bytes(corrupted)) == expected
