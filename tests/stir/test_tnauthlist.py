@@ -29,6 +29,7 @@ from shared.stir.tnauthlist import (
     tn_covered,
     tnauthlist_of,
 )
+from shared.stir.validator import describe_entries
 
 VECTORS = Path(__file__).resolve().parent / ".." / ".." / ".." / "shared" / "vectors" / "stir"
 
@@ -343,3 +344,42 @@ def test_range_inside_range_means_every_number_is_covered(
     probe = data.draw(st.integers(start, start + count - 1))
     if inside:
         assert tn_covered(str(probe).zfill(length), [outer])
+
+
+@st.composite
+def _near_tns(draw: st.DrawFn, entries: list[TNEntry]) -> str:
+    """A number inside, at the edge of, or just outside one of ``entries``, or any."""
+    ranges = [e for e in entries if isinstance(e, TNRange)]
+    if ranges and draw(st.booleans()):
+        r = draw(st.sampled_from(ranges))
+        n = int(r.start) + draw(st.sampled_from([-1, 0, r.count // 2, r.count - 1, r.count]))
+        return str(max(n, 0)).zfill(len(r.start))[: len(r.start) + 1]
+    ones = [e.tn for e in entries if isinstance(e, OneTN)]
+    if ones and draw(st.booleans()):
+        return draw(st.sampled_from(ones))
+    return draw(_tns)
+
+
+@given(st.lists(_entries, min_size=1, max_size=5), st.data())
+def test_number_coverage_is_the_entry_coverage(entries: list[TNEntry], data: st.DataObject) -> None:
+    """A number given as a string is covered exactly as its OneTN entry is (the string
+    path does not make the entry), with and without SPC assignments."""
+    tn = data.draw(_near_tns(entries))
+    spcs = [e.code for e in entries if isinstance(e, SPC)]
+    assigned = {code: (data.draw(_ranges()), OneTN(tn)) for code in spcs[:1]}
+    for table in (None, {}, assigned):
+        assert coverage(tn, entries, table) is coverage(OneTN(tn), entries, table)
+        assert coverage(tn, TNAuthList(tuple(entries)), table) is coverage(
+            OneTN(tn), entries, table
+        )
+
+
+def test_number_coverage_checks_the_number_as_an_entry_does() -> None:
+    for bad in ("", "1" * 16, "12a"):
+        with pytest.raises(MalformedError):
+            coverage(bad, [TNRange("12025550100", 100)])
+
+
+@given(st.lists(_entries, min_size=1, max_size=6))
+def test_description_is_the_validators_description(entries: list[TNEntry]) -> None:
+    assert TNAuthList(tuple(entries)).description == describe_entries(entries)
