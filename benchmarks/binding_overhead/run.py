@@ -10,6 +10,10 @@ commit + processing by another member; encrypt + decrypt an application message.
   compiled into the bench: in memory, bincode values, one undo-journalled transaction
   per call): the difference to ``rust`` is the storage choice, the difference to
   ``python`` is what the binding layer (PyO3, GIL release, copies, result objects) adds;
+* ``rust+bstore+ring`` — ``rust+bstore`` with the binding's crypto provider as well
+  (openmls-python/src/crypto.rs compiled into the bench: RustCrypto with ECDSA P-256
+  signatures by ``ring``): exactly what ``Provider()`` runs, so ``python`` against it is
+  the binding layer alone, now that the binding's crypto differs from the baseline's;
 * ``python`` — openmls-python, configured as the Rust bench (see rust/src/main.rs);
 * ``mls-rs`` — mls-rs's Python binding from PyPI, ciphersuite 0x0001 only, when
   ``mls_rs_uniffi`` is importable (optional; see README.md).
@@ -331,9 +335,11 @@ def table(rows: Iterable[dict[str, Any]], with_mlsrs: bool) -> str:
         "crypto floor",
         "rust",
         "rust+bstore",
+        "rust+bstore+ring",
         "python",
         "python/rust",
         "python/rust+bstore",
+        "python/rust+bstore+ring",
         "python/rust (min)",
     ]
     if with_mlsrs:
@@ -347,9 +353,11 @@ def table(rows: Iterable[dict[str, Any]], with_mlsrs: bool) -> str:
             fmt(r["floor_s"]),
             fmt(r["rust_s"]),
             fmt(r["rust_bstore_s"]) if r["rust_bstore_s"] else "—",
+            fmt(r["rust_ring_s"]) if r.get("rust_ring_s") else "—",
             fmt(r["python_s"]),
             f"{r['python_s'] / r['rust_s']:.2f}",
             f"{r['python_s'] / r['rust_bstore_s']:.2f}" if r["rust_bstore_s"] else "—",
+            f"{r['python_s'] / r['rust_ring_s']:.2f}" if r.get("rust_ring_s") else "—",
             f"{r['python_min_s'] / r['rust_min_s']:.2f}",
         ]
         if with_mlsrs:
@@ -381,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--no-rust-bstore",
         action="store_true",
-        help="skip the rust+bstore baseline (saves time)",
+        help="skip the rust+bstore and rust+bstore+ring baselines (saves time)",
     )
     ap.add_argument("--json", type=Path, help="write all samples here")
     args = ap.parse_args(argv)
@@ -405,12 +413,19 @@ def main(argv: list[str] | None = None) -> int:
                 if args.no_rust_bstore
                 else run_rust(suite, n, "binding", args.scale)
             )
+            rust_ring = (
+                {"results": []}
+                if args.no_rust_bstore
+                else run_rust(suite, n, "binding-ring", args.scale)
+            )
             mls = bench_mlsrs(n, args.scale) if with_mlsrs and suite == 1 else []
             raw += [*(r.to_json() for r in py), *(r.to_json() for r in mls)]
             raw += [dict(r, impl="rust") for r in rust["results"]]
             raw += [dict(r, impl="rust+bstore") for r in rust_bs["results"]]
+            raw += [dict(r, impl="rust+bstore+ring") for r in rust_ring["results"]]
             by_op_rust = {r["op"]: r for r in rust["results"]}
             by_op_bs = {r["op"]: r for r in rust_bs["results"]}
+            by_op_ring = {r["op"]: r for r in rust_ring["results"]}
             by_op_mls = {r.op: r for r in mls}
             for res in py:
                 rr = by_op_rust[res.op]
@@ -422,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                     "floor_counts": rr["floor_counts"],
                     "rust_s": rr["median_s"],
                     "rust_bstore_s": by_op_bs[res.op]["median_s"] if by_op_bs else None,
+                    "rust_ring_s": by_op_ring[res.op]["median_s"] if by_op_ring else None,
                     "python_s": res.median,
                     "rust_min_s": min(rr["samples_s"]),
                     "python_min_s": min(res.samples),
@@ -433,8 +449,10 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Machine: {machine()}\n")
     print(
-        "Medians; ratios are python / rust (targets: ≤ 1.15 at N=1000, ≤ 1.5 at N=10); the\n"
-        "last column compares the fastest samples, less sensitive to load from other processes.\n"
+        "Medians; ratios are python / rust (targets: ≤ 1.15 at N=1000, ≤ 1.5 at N=10). The\n"
+        "binding signs and verifies P-256 with ring, the rust baseline with RustCrypto:\n"
+        "python/rust+bstore+ring is the binding layer alone. python/rust (min) compares the\n"
+        "fastest samples, less sensitive to load from other processes.\n"
     )
     print(table(rows, with_mlsrs))
     if args.json:

@@ -15,6 +15,10 @@
 //!                     bincode values, one undo-journalled transaction per call.
 //!   --storage sqlite  the binding's SQLite storage (a temp file, bincode values, one
 //!                     transaction per call), as `Provider(path)`.
+//!   --storage binding-ring  `binding` with the binding's crypto provider too, compiled
+//!                     from its source (crypto.rs: RustCrypto, ECDSA P-256 signatures by
+//!                     `ring`), signing P-256 with `ring` as the binding's signer does:
+//!                     exactly what `Provider()` runs, without PyO3.
 
 use std::time::Instant;
 
@@ -22,6 +26,7 @@ use openmls::prelude::*;
 use openmls_basic_credential::SignatureKeyPair;
 use openmls_rust_crypto::{OpenMlsRustCrypto, RustCrypto};
 use openmls_traits::crypto::OpenMlsCrypto;
+use openmls_traits::signatures::{Signer, SignerError};
 use openmls_traits::types::HpkeCiphertext;
 use openmls_traits::OpenMlsProvider;
 use serde_json::{json, Value};
@@ -29,6 +34,8 @@ use tls_codec::{Deserialize as _, Serialize as _};
 
 /// A provider the bench can run on, with the binding's transaction-per-call shape.
 trait BenchProvider: OpenMlsProvider + Sized {
+    /// Sign P-256 with `ring` (as the binding's signer) rather than RustCrypto.
+    const RING: bool = false;
     fn fresh() -> Self;
     /// Runs one library call as the binding does (in a storage transaction for SQLite).
     fn call<T>(&self, f: impl FnOnce() -> T) -> T {
@@ -48,17 +55,44 @@ impl BenchProvider for OpenMlsRustCrypto {
 #[allow(dead_code)]
 mod storage;
 
-/// RustCrypto + the binding's storage, one transaction per library call as the binding
-/// runs it: in memory (`FILE = false`, the default `Provider()`: bincode values, undo
-/// journal) or an SQLite file in the temp dir (`FILE = true`, `Provider(path)`).
-struct BindingProvider<const FILE: bool> {
-    crypto: RustCrypto,
+/// The binding's crypto provider (openmls-python/src/crypto.rs, compiled here as is):
+/// `--storage binding-ring` measures exactly what `Provider()` computes, without PyO3.
+#[path = "../../../../openmls-python/src/crypto.rs"]
+#[allow(dead_code)]
+mod crypto;
+
+/// A crypto provider for [`BindingProvider`]: RustCrypto, or the binding's (`ring` for
+/// P-256 signatures); `RING` makes the bench's signers sign P-256 with `ring` as well.
+trait BenchCrypto: OpenMlsCrypto + Default + 'static {
+    const RING: bool;
+    fn rand(&self) -> &RustCrypto;
+}
+
+impl BenchCrypto for RustCrypto {
+    const RING: bool = false;
+    fn rand(&self) -> &RustCrypto {
+        self
+    }
+}
+
+impl BenchCrypto for crypto::Crypto {
+    const RING: bool = true;
+    fn rand(&self) -> &RustCrypto {
+        self.rust_crypto()
+    }
+}
+
+/// A crypto provider + the binding's storage, one transaction per library call as the
+/// binding runs it: in memory (`FILE = false`, the default `Provider()`: bincode values,
+/// undo journal) or an SQLite file in the temp dir (`FILE = true`, `Provider(path)`).
+struct BindingProvider<const FILE: bool, C: BenchCrypto = RustCrypto> {
+    crypto: C,
     storage: storage::Storage,
     path: Option<std::path::PathBuf>,
 }
 
-impl<const FILE: bool> OpenMlsProvider for BindingProvider<FILE> {
-    type CryptoProvider = RustCrypto;
+impl<const FILE: bool, C: BenchCrypto> OpenMlsProvider for BindingProvider<FILE, C> {
+    type CryptoProvider = C;
     type RandProvider = RustCrypto;
     type StorageProvider = storage::Storage;
     fn storage(&self) -> &Self::StorageProvider {
@@ -68,11 +102,12 @@ impl<const FILE: bool> OpenMlsProvider for BindingProvider<FILE> {
         &self.crypto
     }
     fn rand(&self) -> &Self::RandProvider {
-        &self.crypto
+        self.crypto.rand()
     }
 }
 
-impl<const FILE: bool> BenchProvider for BindingProvider<FILE> {
+impl<const FILE: bool, C: BenchCrypto> BenchProvider for BindingProvider<FILE, C> {
+    const RING: bool = C::RING;
     fn fresh() -> Self {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let path = FILE.then(|| {
@@ -81,7 +116,7 @@ impl<const FILE: bool> BenchProvider for BindingProvider<FILE> {
         });
         let storage = storage::Storage::open(path.as_ref().map(|p| p.to_str().expect("utf-8 temp path")))
             .expect("open storage");
-        Self { crypto: RustCrypto::default(), storage, path }
+        Self { crypto: C::default(), storage, path }
     }
     fn call<T>(&self, f: impl FnOnce() -> T) -> T {
         self.storage.begin().expect("begin");
@@ -91,7 +126,7 @@ impl<const FILE: bool> BenchProvider for BindingProvider<FILE> {
     }
 }
 
-impl<const FILE: bool> Drop for BindingProvider<FILE> {
+impl<const FILE: bool, C: BenchCrypto> Drop for BindingProvider<FILE, C> {
     fn drop(&mut self) {
         if let Some(p) = &self.path {
             for suffix in ["", "-wal", "-shm"] {
@@ -101,18 +136,50 @@ impl<const FILE: bool> Drop for BindingProvider<FILE> {
     }
 }
 
+/// OpenMLS's basic signer, or for `BenchProvider::RING` P-256 signing by `ring` with the
+/// same key, as the binding's signer does (stored as the basic signer in both cases).
+struct BenchSigner {
+    basic: SignatureKeyPair,
+    ring: Option<ring::signature::EcdsaKeyPair>,
+}
+
+impl BenchSigner {
+    fn new<P: BenchProvider>(scheme: SignatureScheme) -> Self {
+        let (private, public) = RustCrypto::default().signature_key_gen(scheme).expect("signer");
+        let ring = (P::RING && scheme == SignatureScheme::ECDSA_SECP256R1_SHA256)
+            .then(|| crypto::ring_p256_key(&private, &public).expect("ring key"));
+        Self { basic: SignatureKeyPair::from_raw(scheme, private, public), ring }
+    }
+
+    fn public(&self) -> &[u8] {
+        self.basic.public()
+    }
+}
+
+impl Signer for BenchSigner {
+    fn sign(&self, payload: &[u8]) -> Result<Vec<u8>, SignerError> {
+        match &self.ring {
+            Some(k) => crypto::ring_p256_sign(k, payload).map_err(SignerError::CryptoError),
+            None => self.basic.sign(payload),
+        }
+    }
+    fn signature_scheme(&self) -> SignatureScheme {
+        self.basic.signature_scheme()
+    }
+}
+
 /// One client: its own provider (crypto + storage), signer and credential.
 struct Client<P: BenchProvider> {
     provider: P,
-    signer: SignatureKeyPair,
+    signer: BenchSigner,
     credential: CredentialWithKey,
 }
 
 impl<P: BenchProvider> Client<P> {
     fn new(suite: Ciphersuite, name: &str) -> Self {
         let provider = P::fresh();
-        let signer = SignatureKeyPair::new(suite.signature_algorithm()).expect("signer");
-        signer.store(provider.storage()).expect("store signer");
+        let signer = BenchSigner::new::<P>(suite.signature_algorithm());
+        signer.basic.store(provider.storage()).expect("store signer");
         let credential = CredentialWithKey {
             credential: BasicCredential::new(name.as_bytes().to_vec()).into(),
             signature_key: signer.public().into(),
@@ -133,7 +200,7 @@ impl<P: BenchProvider> Client<P> {
 
 /// A key package of a member that never joins, signed by its own key, stored in `pool`.
 fn pool_key_package<P: BenchProvider>(pool: &P, suite: Ciphersuite, i: usize) -> KeyPackage {
-    let signer = SignatureKeyPair::new(suite.signature_algorithm()).expect("signer");
+    let signer = BenchSigner::new::<P>(suite.signature_algorithm());
     let credential = CredentialWithKey {
         credential: BasicCredential::new(format!("m{i}").into_bytes()).into(),
         signature_key: signer.public().into(),
@@ -504,6 +571,9 @@ fn main() {
                 "memory" => bench_size::<OpenMlsRustCrypto>(suite, n, scale_only, &prims),
                 "binding" => bench_size::<BindingProvider<false>>(suite, n, scale_only, &prims),
                 "sqlite" => bench_size::<BindingProvider<true>>(suite, n, scale_only, &prims),
+                "binding-ring" => {
+                    bench_size::<BindingProvider<false, crypto::Crypto>>(suite, n, scale_only, &prims)
+                }
                 other => panic!("unknown storage {other}"),
             });
         }
