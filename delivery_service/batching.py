@@ -30,9 +30,17 @@ log = logging.getLogger("stirmls.ds")
 @dataclass(slots=True)
 class _Job:
     write: Callable[[], Outcome]
-    done: trio.Event = field(default_factory=trio.Event)
+    done: trio.Event | None = field(default_factory=trio.Event)  # None: ``then`` instead
     outcome: Outcome | None = None
     error: Refused | None = None
+    then: Callable[[Outcome | None, Refused | None], None] | None = None
+
+    def finish(self) -> None:
+        if self.then is not None:
+            self.then(self.outcome, self.error)
+        else:
+            assert self.done is not None
+            self.done.set()
 
 
 class WriteBatcher:
@@ -45,9 +53,11 @@ class WriteBatcher:
         *,
         max_batch: int = 1024,
         window: float = 0.0,
+        after_batch: Callable[[], None] | None = None,
     ) -> None:
         self._storage = storage
         self._deliver = deliver
+        self._after_batch = after_batch
         self._max_batch = max_batch
         self._window = window
         self._queue: list[_Job] = []
@@ -62,11 +72,21 @@ class WriteBatcher:
         job = _Job(write)
         self._queue.append(job)
         self._wakeup.set()
+        assert job.done is not None
         await job.done.wait()
         if job.error is not None:
             raise job.error
         assert job.outcome is not None
         return job.outcome
+
+    def submit(
+        self, write: Callable[[], Outcome], then: Callable[[Outcome | None, Refused | None], None]
+    ) -> None:
+        """Run ``write`` in the next batch without waiting for it: after the commit (and
+        after the batch's pushes) ``then(outcome, None)`` is called, or ``then(None,
+        refusal)``; calls come in submission order. ``then`` must not block."""
+        self._queue.append(_Job(write, None, then=then))
+        self._wakeup.set()
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """The batching loop; runs until cancelled."""
@@ -102,7 +122,7 @@ class WriteBatcher:
                         ErrorCode.INTERNAL_ERROR, "storage failure; nothing was changed"
                     )
                 for job in batch:
-                    job.done.set()
+                    job.finish()
                 return
         self.transactions += 1
         self.writes += len(batch)
@@ -112,7 +132,9 @@ class WriteBatcher:
         if pushes:
             self._deliver(pushes)
         for job in batch:
-            job.done.set()
+            job.finish()
+        if self._after_batch is not None:
+            self._after_batch()
 
     def _run_plain(self, batch: list[_Job]) -> None:
         """Every write in one transaction, no savepoints; ``_Retry`` (rolled back) if

@@ -107,6 +107,11 @@ class Outbox:
             await drained.wait()
         self._replies.append(frame)
 
+    def reply_nowait(self, frame: OutFrame) -> None:
+        """Queue a reply without waiting for room (for the answers of pipelined
+        requests, whose number per connection the server bounds)."""
+        self._replies.append(frame)
+
     def wake(self) -> None:
         """Make ``next_batch`` return (with what is ready, possibly nothing)."""
         self._kicked = True

@@ -1,10 +1,15 @@
 """The trio delivery service: moves frames between transports and the protocol cores.
 
 Per connection: a reader (limits, decoding, the session state machine, dispatch) and a
-writer (the connection's ``Outbox``). CPU-heavy checks go to worker threads; writes go
-through the ``WriteBatcher``; commits of one group are serialised by that group's lock,
-which is what makes "first commit of an epoch wins" atomic. Everything a frame is
-refused for becomes an ``Error`` frame to that client only.
+writer (the connection's ``Outbox``). ``send`` and ``ack`` frames are pipelined: the
+reader hands them to the batcher and reads on (up to ``MAX_PIPELINED`` unanswered per
+connection), so that a client's back-to-back messages share a transaction and reach each
+recipient together (one write, one ``deliveries`` frame); their answers are queued in
+request order when the batch commits, and any other frame first waits for them.
+CPU-heavy checks go to worker threads; writes go through the ``WriteBatcher``; commits
+of one group are serialised by that group's lock, which is what makes "first commit of
+an epoch wins" atomic. Everything a frame is refused for becomes an ``Error`` frame to
+that client only.
 """
 
 from __future__ import annotations
@@ -72,12 +77,13 @@ T = TypeVar("T")
 _BYTES_FIELDS: dict[type, tuple[str, ...]] = {}
 
 CHECKPOINT_INTERVAL = 0.5  # seconds between WAL checkpoints (if anything was written)
+MAX_PIPELINED = 64  # send/ack frames of one connection in the batcher, unanswered, at most
 
 
 class _Connection:
     """One client connection: its session state, outbox and transport."""
 
-    __slots__ = ("bucket", "outbox", "session", "transport", "writing")
+    __slots__ = ("_answered", "bucket", "inflight", "outbox", "session", "transport", "writing")
 
     def __init__(self, transport: FrameTransport, session: ServerSession, limits: Limits) -> None:
         self.transport = transport
@@ -85,6 +91,22 @@ class _Connection:
         self.outbox = Outbox(limits.send_queue_frames)
         self.bucket = TokenBucket(limits.frames_per_second, limits.frame_burst, trio.current_time())
         self.writing = False  # the writer task is between taking frames and having sent them
+        self.inflight = 0  # pipelined requests not answered yet
+        self._answered: trio.Event | None = None  # made only while the reader waits
+
+    def answered(self) -> None:
+        """A pipelined request got its answer (queued): wake a waiting reader."""
+        self.inflight -= 1
+        if self._answered is not None:
+            self._answered.set()
+            self._answered = None
+
+    async def wait_inflight(self, at_most: int) -> None:
+        """Until at most ``at_most`` pipelined requests are unanswered (0: all answered,
+        so that what the reader sends next comes after their answers)."""
+        while self.inflight > at_most:
+            event = self._answered = trio.Event()
+            await event.wait()
 
     async def reply(self, frame: ServerFrame) -> None:
         await self.outbox.reply(OutFrame(encode_frame(frame)))
@@ -117,12 +139,15 @@ class DeliveryServer:
         self.core = core
         self.sequencer = sequencer
         self.limits = core.limits
-        self.batcher = WriteBatcher(core.storage, self._deliver, window=batch_window)
+        self.batcher = WriteBatcher(
+            core.storage, self._deliver, window=batch_window, after_batch=self._flush_answers
+        )
         self.passport_issuer = passport_issuer
         self._sessions: dict[str, _Connection] = {}
         self._group_locks: dict[bytes, trio.Lock] = {}
         self._nursery: trio.Nursery | None = None
         self._checkpointed_at = 0
+        self._answering: dict[int, _Connection] = {}  # answers queued in the current batch
         self.connections = 0
 
     # --- running ------------------------------------------------------------------------
@@ -294,7 +319,47 @@ class DeliveryServer:
                 Error(re=None, code=ErrorCode.TIMEOUT, detail=f"{what} for {timeout:g} s")
             )
 
+    def _pipeline(self, conn: _Connection, frame: SendMessage | Ack) -> None:
+        """Hand a ``send``/``ack`` to the batcher without waiting for its commit; its
+        answer is queued (in request order) when the batch is done."""
+        core = self.core
+        tn = conn.session.tn
+        assert tn is not None  # check_allowed: READY only
+        write: Callable[[], Outcome]
+        if isinstance(frame, SendMessage):
+            write = functools.partial(core.send, tn, frame)
+        else:
+            write = functools.partial(core.ack, tn, frame)
+        re = frame.id
+        answering = self._answering
+
+        def then(outcome: Outcome | None, refusal: Refused | None) -> None:
+            reply: ServerFrame | None
+            if refusal is not None:
+                log.info("refused %s from %s: %s", re, tn, refusal)
+                reply = refusal.to_frame(re)
+            else:
+                assert outcome is not None
+                reply = outcome.reply
+            if reply is not None:
+                conn.outbox.reply_nowait(OutFrame(encode_frame(reply)))
+                answering[id(conn)] = conn
+            conn.answered()
+
+        conn.inflight += 1
+        self.batcher.submit(write, then)
+
+    def _flush_answers(self) -> None:
+        # Once per batch: each connection's answers go out in one write.
+        answering = self._answering
+        if answering:
+            for conn in answering.values():
+                conn.flush()
+            answering.clear()
+
     async def _receive(self, conn: _Connection, data: str | bytes) -> None:
+        # Every answer below waits for the pipelined requests' answers (wait_inflight(0)):
+        # a connection's answers come in request order.
         if len(data) > self.limits.max_frame_bytes:
             conn.close_with(
                 Error(
@@ -305,6 +370,7 @@ class DeliveryServer:
             )
             return
         if not conn.bucket.allow(trio.current_time()):
+            await conn.wait_inflight(0)
             await conn.reply(
                 Error(
                     re=None,
@@ -319,6 +385,11 @@ class DeliveryServer:
             re = getattr(frame, "id", getattr(frame, "re", None))
             conn.session.check_allowed(frame)
             self._check_sizes(frame)
+            if isinstance(frame, SendMessage | Ack):
+                await conn.wait_inflight(MAX_PIPELINED - 1)
+                self._pipeline(conn, frame)
+                return
+            await conn.wait_inflight(0)
             reply = await self._dispatch(conn, frame)
         except FrameError as exc:
             log.info("refused frame: %s", exc)
@@ -327,6 +398,7 @@ class DeliveryServer:
             log.info("refused %s from %s: %s", re, conn.session.tn, exc)
             reply = exc.to_frame(re)
             if exc.close:
+                await conn.wait_inflight(0)
                 conn.close_with(reply)
                 return
         except Exception:
@@ -335,6 +407,7 @@ class DeliveryServer:
                 re=re, code=ErrorCode.INTERNAL_ERROR, detail="the server failed; nothing changed"
             )
         if reply is not None:
+            await conn.wait_inflight(0)
             await conn.reply(reply)
 
     def _check_sizes(self, frame: Frame) -> None:

@@ -3,8 +3,10 @@
     python benchmarks/ds_fanout/profiled_server.py OUT.txt serve-args...
 
 The report (top functions by internal and by cumulative time) is written when the
-service stops on SIGINT. cProfile is in the standard library; it slows every Python
-call, so read the report for relative costs, not for absolute rates.
+service stops on SIGINT. SIGUSR1 drops what was collected so far (run.py sends it when
+the set-up is done, so that the report covers the measured traffic only). cProfile is
+in the standard library; it slows every Python call, so read the report for relative
+costs, not for absolute rates.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import cProfile
 import io
 import pstats
+import signal
 import sys
 from pathlib import Path
 
@@ -22,6 +25,7 @@ from delivery_service.cli import main
 if __name__ == "__main__":
     out = sys.argv[1]
     profiler = cProfile.Profile()
+    signal.signal(signal.SIGUSR1, lambda *_: profiler.clear())
     profiler.enable()
     try:
         main(sys.argv[2:])

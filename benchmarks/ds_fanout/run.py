@@ -731,6 +731,8 @@ async def run_config(
                     out["ack_frames"] = fleet.ack_frames
                     return out
 
+                if args.profile_server:  # profile the measured traffic, not the set-up
+                    proc.send_signal(signal.SIGUSR1)
                 sat = await measured(window=args.window, rate=None, bare=False)
                 result["durable_saturation"] = sat
                 msgs_per_s = sat["deliveries_per_s"] / (group_size - 1)

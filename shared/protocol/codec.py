@@ -187,7 +187,7 @@ def _encode_members(schema: _Schema, frame: Frame, obj: dict[str, Any]) -> dict[
         value = getattr(frame, f.name)
         if value is None or value is False:  # absent = null = false (the defaults)
             continue
-        if value == () and f.has_default:  # an empty optional list (Hello.features)
+        if value == () and f.has_default and f.default == ():  # Hello.features: none
             continue
         obj[f.name] = f.encode(value)
     return obj
