@@ -21,6 +21,7 @@ via :mod:`shared.stir.numbers`.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -35,6 +36,7 @@ from shared.stir import numbers
 from shared.stir.errors import InvalidNumber, MalformedError
 
 _TN_ALPHABET = frozenset("0123456789#*")
+_TN_PATTERN = re.compile(rf"[0-9#*]{{1,{numbers.MAX_TN_DIGITS}}}")
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ class TNAuthList:
 
 
 def _check_tn(tn: str, what: str) -> None:
+    if _TN_PATTERN.fullmatch(tn):
+        return  # the common case in one step; the checks below say what is wrong
     if not 1 <= len(tn) <= numbers.MAX_TN_DIGITS:
         raise MalformedError(
             f"TNAuthList {what} {tn!r}: a TelephoneNumber has 1 to 15 characters (RFC 8226 §9)"
@@ -316,11 +320,17 @@ class Coverage(enum.Enum):
 
 
 def _number_in(inner: NumberScope, outer: NumberScope) -> bool:
-    if isinstance(outer, OneTN):
-        return isinstance(inner, OneTN) and inner.tn == outer.tn
     if isinstance(inner, OneTN):
-        return numbers.tn_in_range(inner.tn, outer.start, outer.count)
-    return numbers.range_in_range(inner.start, inner.count, outer.start, outer.count)
+        return _tn_in(inner.tn, outer)
+    if isinstance(outer, OneTN):
+        return False
+    # numbers.range_in_range, with each range's last number computed once per range
+    # (valid: TNRange checks it when made).
+    return (
+        len(inner.start) == len(outer.start)
+        and outer.start <= inner.start
+        and inner.last <= outer.last
+    )
 
 
 def coverage(

@@ -489,6 +489,18 @@ def _parse_anchor(index: int, cert: x509.Certificate) -> _ParsedCert:
     return parsed
 
 
+def _leaf_constraints(leaf: _ParsedCert) -> ClaimConstraints | None:
+    """chain[0]'s (Enhanced)JWTClaimConstraints, if it carries them (§4.5)."""
+    if not leaf.constrained:
+        return None
+    try:
+        return claim_constraints_of(leaf.cert)
+    except MalformedError as exc:
+        raise CredentialRejected(
+            "malformed", "§4.5", f"{_cert_name(0, leaf.cert)}: claim constraints: {exc}"
+        ) from exc
+
+
 def _not_before(cert: x509.Certificate) -> float:
     return cert.not_valid_before_utc.timestamp()
 
@@ -723,43 +735,43 @@ class Validator:
         self, certificates: tuple[bytes, ...], trust: TrustStore, now: float
     ) -> ChainFacts:
         issuer = self._issuers.get((id(trust), certificates[1:])) if len(certificates) > 1 else None
-        known = issuer is not None and issuer.trust is trust
-        # Under a known issuer chain only chain[0] is new: parse and check just that.
-        given_ders = certificates[:1] if known else certificates
-        # Every certificate parses before any is inspected (the order of the checks).
-        loaded = [_load(i, der) for i, der in enumerate(given_ders)]
-        leaf = _parsed(0, given_ders[0], loaded[0])
-        try:
-            leaf_constraints = claim_constraints_of(leaf.cert) if leaf.constrained else None
-        except MalformedError as exc:
-            raise CredentialRejected(
-                "malformed", "§4.5", f"{_cert_name(0, leaf.cert)}: claim constraints: {exc}"
-            ) from exc
-        parsed = [leaf] + [_parsed(i, given_ders[i], loaded[i]) for i in range(1, len(given_ders))]
-        if issuer is not None and known:
-            path, tnals, nb, na = self._verify_under_issuer(leaf, certificates[0], issuer, now)
+        if issuer is not None and issuer.trust is trust:
+            # Under a known issuer chain only chain[0] is new: parse and check just that.
+            leaf_der = certificates[0]
+            leaf = _parsed(0, leaf_der, _load(0, leaf_der))
+            leaf_constraints = _leaf_constraints(leaf)
+            path, tnals, nb, na = self._verify_under_issuer(leaf, leaf_der, issuer, now)
             _check_scope(path, tnals, trust, start=0, scope=issuer.scope)
-            given = path[: len(certificates)]
-            starts = (leaf.not_before, *issuer.starts)
-            ends = (leaf.not_after, *issuer.ends)
-        else:
-            full = self._verify_full(parsed, trust, now)
-            path = tuple(p.cert for p in full)
-            tnals = tuple(p.tnauthlist for p in full)
-            _check_scope(path, tnals, trust, start=len(path) - 1, scope=None)
-            if len(parsed) > 1:
-                self._remember_issuer(certificates, full, trust)
-            given = tuple(p.cert for p in parsed)
-            starts = tuple(p.not_before for p in full)
-            ends = tuple(p.not_after for p in full)
-            nb, na = max(starts), min(ends)
+            return ChainFacts(
+                certificates=path[: len(certificates)],
+                path=path,
+                tnauthlists=tnals,
+                leaf_constraints=leaf_constraints,
+                not_before=nb,
+                not_after=na,
+                starts=(leaf.not_before, *issuer.starts),
+                ends=(leaf.not_after, *issuer.ends),
+            )
+        # Every certificate parses before any is inspected (the order of the checks).
+        loaded = [_load(i, der) for i, der in enumerate(certificates)]
+        leaf = _parsed(0, certificates[0], loaded[0])
+        leaf_constraints = _leaf_constraints(leaf)
+        parsed = [leaf] + [_parsed(i, certificates[i], loaded[i]) for i in range(1, len(loaded))]
+        full = self._verify_full(parsed, trust, now)
+        path = tuple(p.cert for p in full)
+        tnals = tuple(p.tnauthlist for p in full)
+        _check_scope(path, tnals, trust, start=len(path) - 1, scope=None)
+        if len(parsed) > 1:
+            self._remember_issuer(certificates, full, trust)
+        starts = tuple(p.not_before for p in full)
+        ends = tuple(p.not_after for p in full)
         return ChainFacts(
-            certificates=given,
+            certificates=tuple(p.cert for p in parsed),
             path=path,
             tnauthlists=tnals,
             leaf_constraints=leaf_constraints,
-            not_before=nb,
-            not_after=na,
+            not_before=max(starts),
+            not_after=min(ends),
             starts=starts,
             ends=ends,
         )

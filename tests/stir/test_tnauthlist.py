@@ -13,6 +13,7 @@ from pyasn1.codec.der import decoder as der_decoder
 from pyasn1.codec.der import encoder as der_encoder
 from pyasn1_alt_modules import rfc8226
 
+from shared.stir import numbers
 from shared.stir.errors import InvalidNumber, MalformedError
 from shared.stir.tnauthlist import (
     SPC,
@@ -383,3 +384,17 @@ def test_number_coverage_checks_the_number_as_an_entry_does() -> None:
 @given(st.lists(_entries, min_size=1, max_size=6))
 def test_description_is_the_validators_description(entries: list[TNEntry]) -> None:
     assert TNAuthList(tuple(entries)).description == describe_entries(entries)
+
+
+@given(_ranges(), _ranges(), _tns)
+def test_containment_agrees_with_the_digit_string_rules(
+    inner: TNRange, outer: TNRange, tn: str
+) -> None:
+    """Containment with each range's last number cached is numbers' containment."""
+    assert (coverage(inner, [outer]) is Coverage.COVERED) == numbers.range_in_range(
+        inner.start, inner.count, outer.start, outer.count
+    )
+    for probe in (tn, inner.start, inner.last, outer.start, outer.last):
+        assert (coverage(OneTN(probe), [outer]) is Coverage.COVERED) == numbers.tn_in_range(
+            probe, outer.start, outer.count
+        )
