@@ -31,7 +31,14 @@ from client.core.events import (
     Shutdown,
 )
 from client.core.profile import ClientProfile
-from shared.protocol import Deliver, DeliveryKind, InvitationCreated, decode_frame, encode_frame
+from shared.protocol import (
+    Deliver,
+    Deliveries,
+    DeliveryKind,
+    InvitationCreated,
+    decode_frame,
+    encode_frame,
+)
 
 Start = Callable[..., Awaitable[RunningClient]]
 
@@ -142,5 +149,60 @@ async def test_key_package_for_another_number_is_not_added(
     assert "+1 202-555-0103" in verdict.rejection.detail
     epochs = [e.safety.epoch for e in alice.events if isinstance(e, EpochChanged)]
     assert epochs[-1] == 0  # nothing was committed
+    for c in (alice, bob):
+        await c.command(Shutdown())
+
+
+async def test_batched_garbage_and_replays_and_the_ack_policy(
+    world: World, start_client: Start
+) -> None:
+    """Deliveries frames from a bad service: a malformed batch is reported and hands
+    nothing on; a replayed batch of handled messages shows nothing twice. The client's
+    acknowledgements (quiet, gathered for ACK_DELAY) empty the mail box in the end."""
+    faults = Faults(world.url)
+    alice = await start_client("alice", world.new_profile("alice", ALICE))
+    bob = await start_client("bob", world.new_profile("bob", BOB), faults.open)
+    for c in (alice, bob):
+        await c.wait_for(connected)
+    await alice.command(CreateGroup("Batch"))
+    created = await alice.wait_for(lambda e: isinstance(e, GroupsChanged) and bool(e.groups))
+    assert isinstance(created, GroupsChanged)
+    group_id = created.groups[0].group_id
+    await alice.command(InviteNumber(group_id, BOB))
+    invitation = await bob.wait_for(lambda e: isinstance(e, InvitationReceived))
+    assert isinstance(invitation, InvitationReceived)
+    await bob.command(AnswerInvitation(invitation.invitation.invitation_id, True))
+    await bob.wait_for(lambda e: isinstance(e, MessageReceived) and "joined" in e.line.text)
+    for text in ("one", "two"):
+        await alice.command(SendText(group_id, text))
+        await bob.wait_for(lambda e, t=text: isinstance(e, MessageReceived) and e.line.text == t)
+    link = faults.links[-1]
+    handled: list[Deliver] = []
+    for message in link.received:
+        frame = decode_frame(message)
+        items = frame.items if isinstance(frame, Deliveries) else (frame,)
+        handled += [
+            d for d in items if isinstance(d, Deliver) and d.kind is DeliveryKind.APPLICATION
+        ]
+    assert len(handled) >= 2  # the join's own notice may be one more
+
+    mark = len(bob.events)
+    # Out of mid order: refused whole, reported, nothing of it reaches the core.
+    link.inject(encode_frame(Deliveries((handled[-1], handled[-2]))))
+    await bob.wait_for(lambda e: isinstance(e, Notice) and "mid order" in e.text, start=mark)
+    # A replayed batch of handled messages: nothing is shown twice.
+    link.inject(encode_frame(Deliveries(tuple(handled))))
+    await alice.command(SendText(group_id, "three"))
+    await bob.wait_for(lambda e: isinstance(e, MessageReceived) and e.line.text == "three")
+    assert [count_text(bob, t) for t in ("one", "two", "three")] == [1, 1, 1]
+    assert not any(
+        isinstance(e, ConnectionChanged) and e.state is ConnectionState.RECONNECTING
+        for e in bob.events[mark:]
+    )
+    # Acknowledged within ACK_DELAY (+ the core's gathering): the mail box empties.
+    (storage,) = world.storages
+    with trio.fail_after(5):
+        while storage.mailbox_size(BOB):
+            await trio.sleep(0.05)
     for c in (alice, bob):
         await c.command(Shutdown())
