@@ -71,6 +71,20 @@ def scale_scenario(n: int, k: int) -> str:
     )
 
 
+def machine_cpu() -> tuple[float, float]:
+    """The machine's CPU time so far, busy and idle (seconds over all cores, /proc/stat;
+    steal counts as busy: another guest had the core)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(x) for x in stat.readline().split()[1:]]
+    except OSError:
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle + iowait
+    busy = sum(fields[:8]) - idle  # user nice system irq softirq steal
+    return busy / tick, idle / tick
+
+
 def rss_mb() -> tuple[float, float]:
     """This process's resident memory now and at its peak (MB, Linux /proc)."""
     now = peak = 0.0
@@ -218,6 +232,7 @@ def main() -> int:
         )
         scenario = parse_scenario(scale_scenario(n, args.messages))
         meter.reset()
+        machine_start = machine_cpu()
         start, cpu = time.perf_counter(), time.process_time()
         progress = Progress(args.progress_every)
         if args.progress_every > 0:
@@ -226,6 +241,9 @@ def main() -> int:
         progress.stop()
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu
+        machine_busy, machine_idle = (
+            b - a for a, b in zip(machine_start, machine_cpu(), strict=True)
+        )
         workers = launcher.reports if isinstance(launcher, ProcessLauncher) else []
         services = engine.service_reports
         workers_cpu = sum(w["cpu_s"] for w in workers) + sum(w["cpu_s"] for w in services)
@@ -261,6 +279,10 @@ def main() -> int:
             "client_credential_validation_cpu_s": round(checks_cpu, 2),
             "floor_s": round(floor["total"], 3),
             "wall_over_floor": round(wall / floor["total"], 1),
+            # The machine during the run: cores' worth of CPU used by everyone, and
+            # left idle (the run could have had it); others' = busy - this run's CPU.
+            "machine_busy_cores": round(machine_busy / wall, 2),
+            "machine_idle_cores": round(machine_idle / wall, 2),
             "load_avg_start": [round(x, 2) for x in load_start],
             "load_avg_end": [round(x, 2) for x in os.getloadavg()],
             "unit_costs_us": {k: round(v * 1e6, 1) for k, v in costs.__dict__.items()},
