@@ -158,18 +158,20 @@ class KnownIssuer:
         return cls(der, _tlv_bytes(decoded.tbs_certificate.subject), key)
 
 
-def issued_by(leaf: x509.Certificate, leaf_der: bytes, issuer: KnownIssuer) -> bool:
-    """True when ``leaf`` (whose DER is ``leaf_der``) passes every check cryptography's
+def issued_by(leaf: x509.Certificate, leaf_der: bytes, issuer: KnownIssuer) -> bytes | None:
+    """When ``leaf`` (whose DER is ``leaf_der``) passes every check cryptography's
     verifier makes on an end entity under ``issuer`` as the only trust anchor, at an
-    instant inside every validity period; False when that is not shown here (ask the
-    verifier). The caller has parsed ``leaf.extensions`` already (a leaf whose
-    extensions do not parse never gets here)."""
+    instant inside every validity period: the contents of its subjectPublicKeyInfo
+    (DER, inside the SEQUENCE; decoded here anyway, and what the validator compares
+    with the member's key). None when that is not shown here (ask the verifier). The
+    caller has parsed ``leaf.extensions`` already (a leaf whose extensions do not parse
+    never gets here)."""
     if leaf_der == issuer.der:
-        return False
+        return None
     try:
         decoded = asn1.decode_der(_Certificate, leaf_der)
     except ValueError:
-        return False
+        return None
     tbs = decoded.tbs_certificate
     outer = decoded.signature_algorithm
     algorithm = _ECDSA_ALGORITHMS.get(bytes(outer.data))
@@ -181,19 +183,19 @@ def issued_by(leaf: x509.Certificate, leaf_der: bytes, issuer: KnownIssuer) -> b
         or tbs.serial < 0
         or tbs.serial.bit_length() // 8 + 1 > _MAX_SERIAL_OCTETS
     ):
-        return False
+        return None
     issuer_name = _tlv_bytes(tbs.issuer)
     if not issuer_name[1] or issuer_name != issuer.subject:
-        return False
+        return None
     validity = tbs.validity
     if not (_utc_time_rule_holds(validity.not_before) and _utc_time_rule_holds(validity.not_after)):
-        return False
+        return None
     for ext in leaf.extensions:
         oid = ext.oid
         if oid in _VERIFIER_ONLY_EXTENSIONS or (ext.critical and oid not in _ACCOUNTED_EXTENSIONS):
-            return False
+            return None
     try:
         issuer.key.verify(leaf.signature, leaf.tbs_certificate_bytes, algorithm)
     except InvalidSignature:
-        return False
-    return True
+        return None
+    return bytes(tbs.subject_public_key_info.data)

@@ -114,7 +114,7 @@ def verifier_accepts(der: bytes, issuer: x509.Certificate, when: datetime) -> bo
 def shortcut_accepts(der: bytes, issuer: x509.Certificate) -> bool:
     known = KnownIssuer.of(issuer)
     assert known is not None
-    return issued_by(load(der), der, known)
+    return issued_by(load(der), der, known) is not None
 
 
 def _extension(oid: str, value: bytes, critical: bool) -> Any:
@@ -271,7 +271,7 @@ def test_signature_defects(setting: tuple[IssuedCert, bytes, ec.EllipticCurvePri
     # The issuer itself as the "leaf": the verifier would end the path at the anchor.
     known = KnownIssuer.of(ca.cert)
     assert known is not None
-    assert not issued_by(ca.cert, ca.der, known)
+    assert issued_by(ca.cert, ca.der, known) is None
 
 
 @settings(
@@ -415,3 +415,53 @@ def test_time_only_failures_are_the_same_on_both_paths(
         err = rejection(validate_cert, content, member_point(member), trust, validator=validator)
         assert err.reason == "expired"
     assert datetime.now(UTC) > expired.cert.not_valid_after_utc
+
+
+def test_member_key_comparison_from_the_decoded_key_info(
+    pki: DemoPKI, provider: Provider, trust: TrustStore
+) -> None:
+    """The known-issuer path compares the member key with the certificate's key bytes
+    only when they are the one uncompressed encoding of a point cryptography loads;
+    other encodings of the same point, and points not on the curve, get the verdict a
+    fresh validator gives."""
+    ca = provider.ca
+    assert isinstance(ca.key, ec.EllipticCurvePrivateKey)
+    member = make_member_key()
+    point = member_point(member)
+    x, y = point[1:33], point[33:]
+    compressed = bytes([2 + (y[-1] & 1)]) + x
+    hybrid = bytes([6 + (y[-1] & 1)]) + x + y
+    off_curve = b"\x04" + x + bytes(31) + b"\x01"
+
+    def with_point(encoded: bytes) -> Mutation:
+        def mutate(tbs: Any) -> None:
+            tbs["subjectPublicKeyInfo"]["subjectPublicKey"] = univ.BitString.fromOctetString(
+                encoded
+            )
+
+        return mutate
+
+    template = pki.issue_delegate(ca, [OneTN("12025550180")], member.public_key()).der
+    warm = Validator()
+    warm_up = pki.issue_delegate(ca, [OneTN("12025550181")], member.public_key()).der
+    validate_cert(_content(warm_up, ca), point, trust, validator=warm)
+    outcomes = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, encoded in {
+            "uncompressed": point,
+            "compressed": compressed,
+            "hybrid": hybrid,
+            "not on the curve": off_curve,
+        }.items():
+            content = _content(craft(template, ca.key, with_point(encoded)), ca)
+            full = _outcome(Validator(), content, point, trust)
+            known = _outcome(warm, content, point, trust)
+            assert full == known, name
+            outcomes[name] = full if isinstance(full, str) else "ok"
+    assert outcomes == {
+        "uncompressed": "ok",
+        "compressed": "ok",
+        "hybrid": "ok",
+        "not on the curve": "unsupported-key",
+    }
