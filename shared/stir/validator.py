@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -1061,25 +1062,10 @@ class Validator:
         _check_claim_constraints(passport, facts.leaf_constraints)
         lower, upper = facts.bounds
         iat = float(passport.iat)
-        lower += (
-            TimeBound(
-                iat - future_skew.total_seconds(),
-                "future-iat",
-                "§5.6",
-                "iat {when} is more than " + f"{int(future_skew.total_seconds())} s in the future",
-                iat,
-            ),
-        )
-        upper += (
-            TimeBound(
-                iat + max_age.total_seconds(),
-                "stale",
-                "§5.6",
-                "iat {when} is older than the maximum age " + str(max_age),
-                iat,
-            ),
-        )
-        not_after = min(facts.not_after, iat + max_age.total_seconds())
+        skew_s, age_s, future_text, stale_text = _iat_rules(future_skew, max_age)
+        lower += (TimeBound(iat - skew_s, "future-iat", "§5.6", future_text, iat),)
+        upper += (TimeBound(iat + age_s, "stale", "§5.6", stale_text, iat),)
+        not_after = min(facts.not_after, iat + age_s)
         if passport.exp is not None:
             # exp is exclusive: the PASSporT is no longer valid at exp.
             upper += (
@@ -1103,7 +1089,7 @@ class Validator:
             assurance=Assurance.PROVIDER_ATTESTED_KEY if spc_signer else Assurance.END_TO_END,
             credential_type=CREDENTIAL_TYPE_STIR_PASSPORT,
             not_after=_utc(not_after),
-            valid_from=_utc(max(facts.not_before, iat - future_skew.total_seconds())),
+            valid_from=_utc(max(facts.not_before, iat - skew_s)),
         )
         return Verdict(identity, lower, upper)
 
@@ -1139,6 +1125,18 @@ class Validator:
             ciphersuite=ciphersuite,
         )
         return verdict.at(now.timestamp(), clock_tolerance.total_seconds(), strict_time)
+
+
+@functools.lru_cache(maxsize=16)
+def _iat_rules(future_skew: timedelta, max_age: timedelta) -> tuple[float, float, str, str]:
+    """The PASSporT freshness rules' seconds and sentences (§5.6), made once per policy."""
+    skew_s = future_skew.total_seconds()
+    return (
+        skew_s,
+        max_age.total_seconds(),
+        "iat {when} is more than " + f"{int(skew_s)} s in the future",
+        "iat {when} is older than the maximum age " + str(max_age),
+    )
 
 
 def _chain_bounds(facts: ChainFacts) -> tuple[tuple[TimeBound, ...], tuple[TimeBound, ...]]:
