@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
+    # The client core now, not at the first launch: the runner starts its workers early
+    # (ProcessLauncher.prepare) so that this overlaps the run's set-up.
+    importlib.import_module("client.core.client")
     probe: ModuleType | None = None
     if args.probe:
         sys.path[:0] = args.path

@@ -273,11 +273,16 @@ class _Run:
     async def run(self) -> RunResult:
         rec = self.recorder
         rec.record("run", phase="start", scenario=self.scenario.name)
-        pki = await trio.to_thread.run_sync(RunPKI.create, self.scenario, self.run_dir)
-        trust_dir = self.run_dir / "trust"
-        pki.pki.export_trust(trust_dir)
         error: str | None = None
         async with trio.open_nursery() as nursery:
+            # A launcher with processes to start (ProcessLauncher) starts them now: their
+            # start-up overlaps the PKI's making.
+            prepare = getattr(self.launcher, "prepare", None)
+            if prepare is not None:
+                await prepare(nursery)
+            pki = await trio.to_thread.run_sync(RunPKI.create, self.scenario, self.run_dir)
+            trust_dir = self.run_dir / "trust"
+            pki.pki.export_trust(trust_dir)
             host: ServiceHost | ServiceProcessHost
             if self.service_process:
                 host = ServiceProcessHost(DS_ID, self.run_dir / "ds.sqlite", trust_dir)

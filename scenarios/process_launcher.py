@@ -143,6 +143,12 @@ class ProcessLauncher:
         """Every worker process started so far (running or not)."""
         return [w.process.pid for w in self._all if w.process is not None]
 
+    async def prepare(self, nursery: trio.Nursery) -> None:
+        """Start the workers before the first launch (the engine calls this first, so
+        their imports overlap the run's set-up)."""
+        while len([w for w in self._all if not w.closing]) < self.workers:
+            await self._start_worker(nursery)
+
     async def launch(self, nursery: trio.Nursery, spec: ClientSpec) -> ClientHandle:
         """Start one client in a worker; returns at once (the worker may still be
         starting: its launch order waits in the pipe)."""
@@ -177,6 +183,9 @@ class ProcessLauncher:
         open_workers = [w for w in self._all if not w.closing]
         if len(open_workers) >= self.workers:
             return min(open_workers, key=lambda w: len(w.running))
+        return await self._start_worker(nursery)
+
+    async def _start_worker(self, nursery: trio.Nursery) -> _Worker:
         worker = _Worker(len(self._all))
         self._all.append(worker)
         await nursery.start(self._serve, worker)
