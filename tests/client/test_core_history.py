@@ -60,6 +60,59 @@ def test_a_batch_is_stored_in_order_once_per_mid(tmp_path: Path) -> None:
     assert not h.add_batch([(6, [line("twice")])])[0]
 
 
+def test_handle_new_applies_each_mid_once_in_order(tmp_path: Path) -> None:
+    h = ChatHistory(tmp_path / "h.sqlite")
+    assert h.add_lines([line("before")], mid=5)
+    called: list[int] = []
+
+    def apply(position: int) -> list[ChatLine]:
+        called.append(position)
+        return [line(f"m{position}")] if position != 2 else []  # an unreadable one
+
+    # 5 was handled before (a redelivery): skipped without decrypting it (apply not
+    # called), and so is a mid given twice in one burst.
+    stored = h.handle_new([5, 6, 7, 8, 6], apply)
+    assert called == [1, 2, 3]
+    assert [x.text for x in stored] == ["m1", "m3"]
+    assert [x.text for x in h.lines(G)] == ["before", "m1", "m3"]
+    assert h.handled_among([5, 6, 7, 8, 9]) == {5, 6, 7, 8}
+    assert h.handle_new([6, 7], apply) == [] and called == [1, 2, 3]
+
+
+def test_handle_new_stores_nothing_when_apply_fails(tmp_path: Path) -> None:
+    h = ChatHistory(tmp_path / "h.sqlite")
+
+    def apply(position: int) -> list[ChatLine]:
+        if position == 1:
+            raise RuntimeError("boom")
+        return [line(f"m{position}")]
+
+    with pytest.raises(RuntimeError, match="boom"):
+        h.handle_new([1, 2], apply)
+    assert h.lines(G) == [] and h.handled_among([1, 2]) == set()
+    # The history is usable afterwards (the transaction was rolled back, not left open).
+    assert [x.text for x in h.handle_new([1, 2], lambda i: [line(f"again{i}")])] == [
+        "again0",
+        "again1",
+    ]
+
+
+def test_handle_new_may_use_the_history_inside(tmp_path: Path) -> None:
+    # A title message renames the group from inside the transaction (same thread).
+    h = ChatHistory(tmp_path / "h.sqlite")
+    h.add_group(G, "group 1")
+
+    def apply(position: int) -> list[ChatLine]:
+        record = h.group(G)
+        assert record is not None
+        h.set_title(G, record.title + "!")
+        return []
+
+    h.handle_new([1, 2], apply)
+    record = h.group(G)
+    assert record is not None and record.title == "group 1!!"
+
+
 def test_handled_among_a_large_batch(tmp_path: Path) -> None:
     h = ChatHistory(tmp_path / "h.sqlite")
     h.add_batch([(m, []) for m in range(0, 2000, 2)])  # more mids than one query's variables
