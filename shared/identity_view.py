@@ -99,6 +99,10 @@ def numbers_text(tns: object) -> str:
     """
     if isinstance(tns, str):
         return display_number(tns)
+    if type(tns) is tuple or type(tns) is list:
+        # The validator's tns is a tuple: checked before the ABC below, whose isinstance
+        # costs more than the rest of this function (profiled).
+        return ", ".join(numbers_text(item) for item in tns) or "(no number)"
     start = getattr(tns, "start", None)
     count = getattr(tns, "count", None)
     if isinstance(start, str) and isinstance(count, int):

@@ -105,6 +105,11 @@ def test_ranges_and_lists() -> None:
     )
     assert numbers_text(("12025550101", "12025550102")) == "+1 202-555-0101, +1 202-555-0102"
     assert numbers_text(()) == "(no number)"
+    # A list, a tuple mixing numbers and ranges, and another sequence read the same way.
+    mixed = ("12025550101", TNRange("12025550200", 2))
+    text = "+1 202-555-0101, +1 202-555-0200 … +1 202-555-0201 (2 numbers)"
+    assert numbers_text(mixed) == numbers_text(list(mixed)) == text
+    assert numbers_text(range(0)) == "(no number)"
 
 
 def test_assurance_mapping() -> None:
