@@ -87,6 +87,7 @@ from client.core.events import (
     UpdateKeys,
 )
 from client.core.group_view import (
+    IdentityViews,
     identity_of,
     member_key,
     member_rows,
@@ -140,10 +141,6 @@ COMMIT_ATTEMPTS = 5
 EPOCH_WAIT = 10.0  # seconds to wait for the winning commit after a stale-epoch answer
 KEEPALIVE = 60.0  # seconds between pings (the service closes idle sessions after 300 s)
 DELIVERY_BATCH = 256  # deliveries handled (and stored) together at most
-# An ack waits this long for the mids handled after it: a conversation's burst costs a
-# few ack frames (and replies), not one each (profiled: 2 of the 3 frames per delivery).
-ACK_GATHER = 0.05
-ACKS_PER_FRAME = 5000  # below the service's limit (docs/protocol.md §8: 10,000)
 SEND_WINDOW = 64  # messages sent and not yet answered by the service, at most
 # A worker-thread hop costs about what decrypting and storing one message does
 # (profiled, N = 100, K = 100: delivery 31 s with a hop per message, 20 s without): a
@@ -239,35 +236,6 @@ class _Applied:
     titled: bool = False  # a group was renamed
 
 
-class _AckQueue:
-    """Acknowledges handled deliveries in the background, one frame at a time: the mids
-    handled within ACK_GATHER, or while an ack is on its way, go together in the next
-    one, so a burst of N deliveries costs a few acks, not N round trips that hold up the
-    delivery loop.
-    A mid is added only once its effect is stored; mids still queued when the link
-    drops are redelivered, recognised as handled and acknowledged then."""
-
-    def __init__(self) -> None:
-        self._mids: list[int] = []
-        self._wake = trio.Event()
-
-    def add(self, mids: list[int]) -> None:
-        """Queue mids for the next ack."""
-        if mids:
-            self._mids += mids
-            self._wake.set()
-
-    async def run(self, conn: DeliveryConnection) -> None:
-        """Send acks until the connection ends (LinkClosed ends the session)."""
-        while True:
-            await self._wake.wait()
-            await trio.sleep(ACK_GATHER)
-            self._wake = trio.Event()
-            mids, self._mids = self._mids, []
-            for start in range(0, len(mids), ACKS_PER_FRAME):
-                await conn.ack(tuple(mids[start : start + ACKS_PER_FRAME]))
-
-
 class CommitFailed(Exception):
     """A commit could not be placed (refused, or lost the race too often)."""
 
@@ -290,6 +258,12 @@ class GroupSlot:
     awaiting: set[int] = field(default_factory=set)
     answers_moved: trio.Event = field(default_factory=trio.Event)
     epoch_moved: trio.Event = field(default_factory=trio.Event)
+    # Members' identity views, rendered once per member rather than per message.
+    views: IdentityViews = field(default_factory=IdentityViews)
+
+    def label(self, index: int) -> str:
+        """How a line names the member at ``index`` (its current verdict)."""
+        return sender_label(self.verdicts, index, self.views)
 
 
 class ChatClient:
@@ -346,6 +320,14 @@ class ChatClient:
 
     async def _thread(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await trio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    def _mls_nowait(self) -> bool:
+        """Take the MLS lock if it is free (no one holds or waits for it)."""
+        try:
+            self._mls.acquire_nowait()
+        except trio.WouldBlock:
+            return False
+        return True
 
     def _ctx(self, group_id: bytes) -> CheckContext:
         return CheckContext(self.trust, group_id, self._clock)
@@ -485,11 +467,11 @@ class ChatClient:
                         self._connected.set()
                         self.emit(ConnectionChanged(ConnectionState.CONNECTED, conn.ds_id or ""))
                         nursery.start_soon(self._keepalive, conn)
-                        acks = _AckQueue()
-                        nursery.start_soon(acks.run, conn)
                         await self._resync_pending()
                         async for deliver in conn.deliveries:
-                            acks.add(await self._handle_deliveries(self._drain(conn, deliver)))
+                            done = await self._handle_deliveries(self._drain(conn, deliver))
+                            # Queued: the connection gathers acks into few frames.
+                            await conn.ack(tuple(done))
                         nursery.cancel_scope.cancel()
                     detail = "connection closed"
             except* (LinkClosed, HandshakeFailed, RequestRefused, OSError) as group:
@@ -692,7 +674,7 @@ class ChatClient:
             self.notice("that member is no longer in the group", NoticeLevel.WARNING)
             return
         index = target.index
-        label = sender_label(slot.verdicts, index)
+        label = slot.label(index)
         await self._commit(group_id, lambda: slot.group.remove_members([index]))
         await self._system_line(group_id, f"You removed {label}")
 
@@ -750,14 +732,14 @@ class ChatClient:
             (m for m in slot.group.members if member_key(m.signature_key) == command.member_key),
             None,
         )
-        who = sender_label(slot.verdicts, row.index) if row is not None else command.member_key
+        who = slot.label(row.index) if row is not None else command.member_key
         verdict = "codes match" if command.matches else "CODES DIFFER"
         await self._system_line(
             command.group_id, f"You compared codes with {who} at epoch {command.epoch}: {verdict}"
         )
         if not command.matches:
             me = slot.verdicts.get(slot.group.own_index)
-            mine = view_identity(me.identity).title if me and me.identity else "you"
+            mine = slot.views.view(me.identity).title if me and me.identity else "you"
             self.emit(CodeMismatch(command.group_id, command.epoch, mine, who))
 
     # ------------------------------------------------------------------ commits
@@ -825,25 +807,27 @@ class ChatClient:
         self._groups_changed()
 
     async def _refresh_members(self, group_id: bytes, slot: GroupSlot) -> None:
-        def read() -> list[RosterLeaf]:
-            return [RosterLeaf.of(m) for m in slot.group.members]
-
-        members = await self._thread(read)
         # A leaf whose credential, key and application_id did not change keeps its
         # verdict from this epoch's check: a commit to a 1,000-member group re-validates
         # only the leaves it touched. (Time rules are re-applied at every restart.)
         known = {m.key: v for m, v in slot.checked}
         known.update(slot.prechecked)
         slot.prechecked = {}
-        if any(m.key not in known for m in members):
-            fresh = await self._thread(
-                lambda: [m for m in slot.group.members if _leaf_key(m) not in known]
-            )
-            checked = await self._thread(check_tree, fresh, self._ctx(group_id))
-            for member, verdict in zip(fresh, checked, strict=True):
-                known[_leaf_key(member)] = verdict
+        ctx = self._ctx(group_id)
+
+        def read() -> tuple[list[RosterLeaf], list[MemberVerdict]]:
+            # One read of the members (the binding builds N objects) and one hop.
+            members = slot.group.members
+            roster = [RosterLeaf.of(m) for m in members]
+            fresh = [m for m, r in zip(members, roster, strict=True) if r.key not in known]
+            return roster, check_tree(fresh, ctx) if fresh else []
+
+        members, checked = await self._thread(read)
+        fresh_keys = [m.key for m in members if m.key not in known]
+        known.update(zip(fresh_keys, checked, strict=True))
         slot.checked = [(m, known[m.key]) for m in members]
         slot.verdicts = {m.index: dataclasses.replace(known[m.key], index=m.index) for m in members}
+        slot.views.retain(v.identity for v in slot.verdicts.values() if v.identity is not None)
         self._members_changed(group_id, slot)
 
     def _members_changed(self, group_id: bytes, slot: GroupSlot) -> None:
@@ -852,7 +836,7 @@ class ChatClient:
         members: list[RosterLeaf] = [m for m, _ in slot.checked]
         if not members:
             members = [RosterLeaf.of(m) for m in slot.group.members]
-        rows = member_rows(members, slot.verdicts, slot.group.own_index)
+        rows = member_rows(members, slot.verdicts, slot.group.own_index, slot.views)
         self.emit(MembersChanged(group_id, rows))
 
     def _epoch_changed(self, group_id: bytes, slot: GroupSlot) -> None:
@@ -984,11 +968,19 @@ class ChatClient:
     async def _applications(self, run: list[Deliver]) -> list[int]:
         """Apply a run of application messages (one worker-thread call), then show what
         they said; returns their mids (all handled: stored, or reported as unreadable)."""
-        async with self._mls:
-            if len(run) <= INLINE_DECRYPT:
+        if len(run) <= INLINE_DECRYPT and self._mls_nowait():
+            # The lock was free: taken without a checkpoint, one task switch less per
+            # message (the delivery loop checkpoints when it reads the next one).
+            try:
                 applied = self._apply_applications(run)
-            else:
-                applied = await self._thread(self._apply_applications, run)
+            finally:
+                self._mls.release()
+        else:
+            async with self._mls:
+                if len(run) <= INLINE_DECRYPT:
+                    applied = self._apply_applications(run)
+                else:
+                    applied = await self._thread(self._apply_applications, run)
         for text, level in applied.notices:
             self.notice(text, level)
         if applied.titled:
@@ -998,30 +990,26 @@ class ChatClient:
         return [d.mid for d in run]
 
     def _apply_applications(self, run: list[Deliver]) -> _Applied:
-        """Decrypt each message not handled before and store all their lines, each with
-        its mid, in one transaction (blocking; under the MLS lock). A redelivered
-        message is skipped: its key is gone, and it was stored."""
+        """Decrypt each message not handled before and store its lines, each with its
+        mid, all in one history transaction (blocking; under the MLS lock). A
+        redelivered message is skipped before decryption: its key is gone, and it was
+        stored. A message that cannot be read is reported and marked handled."""
         out = _Applied()
-        handled = self.history.handled_among(d.mid for d in run)
-        items: list[tuple[int, list[ChatLine]]] = []
-        for deliver in run:
-            if deliver.mid in handled:
-                continue
-            lines: list[ChatLine] = []
+
+        def apply(position: int) -> list[ChatLine]:
+            deliver = run[position]
             slot = self.slots.get(deliver.group_id) if deliver.group_id is not None else None
             try:
                 result = slot.group.process_message(deliver.data) if slot is not None else None
                 if slot is not None and isinstance(result, openmls.ApplicationMessage):
-                    lines = self._application_lines(deliver, slot, result, out)
+                    return self._application_lines(deliver, slot, result, out)
             except openmls.MlsError as exc:
                 out.notices.append((self._could_not_apply_text(deliver, exc), NoticeLevel.WARNING))
             except Exception as exc:  # a bug must not stop the client (reported, not retried)
                 out.notices.append((self._internal_error_text(deliver, exc), NoticeLevel.ERROR))
-            items.append((deliver.mid, lines))
-        stored = self.history.add_batch(items)
-        for (_, lines), fresh in zip(items, stored, strict=True):
-            if fresh:
-                out.lines += lines
+            return []
+
+        out.lines = self.history.handle_new([d.mid for d in run], apply)
         return out
 
     def _application_lines(
@@ -1041,7 +1029,7 @@ class ChatClient:
                 (f"unreadable message from {display(deliver.sender)}: {exc}", NoticeLevel.INFO)
             )
             return []
-        sender = sender_label(slot.verdicts, result.sender.index)
+        sender = slot.label(result.sender.index)
         when = self._clock()
         if isinstance(payload, Title):
             record = self.history.group(group_id)
@@ -1083,7 +1071,7 @@ class ChatClient:
                     self.emit(CredentialVerdict(group_id, "commit", False, rejection=view))
                     lines.append(self._sys(group_id, f"Refused a commit: {view.text}"))
                 return lines  # the staged commit is dropped: nothing changed
-            removed = [sender_label(slot.verdicts, m.index) for m in staged.removed_members]
+            removed = [slot.label(m.index) for m in staged.removed_members]
             adds = await self._thread(lambda: staged.adds)
             for leaf, checked in zip(adds, verdict.adds, strict=True):
                 slot.prechecked[_leaf_key(leaf)] = checked
@@ -1100,22 +1088,43 @@ class ChatClient:
             before = set(slot.verdicts)
             await self._after_epoch_change(group_id, slot)
         for index in sorted(set(slot.verdicts) - before):
-            lines.append(self._sys(group_id, f"{sender_label(slot.verdicts, index)} joined"))
+            lines.append(self._sys(group_id, f"{slot.label(index)} joined"))
         for label in removed:
             lines.append(self._sys(group_id, f"{label} left"))
         return lines
 
     async def _welcome(self, deliver: Deliver) -> list[ChatLine]:
-        async with _join_limiter(), self._mls:
-            staged = await self._thread(
-                openmls.StagedWelcome.from_bytes,
-                self.provider,
-                deliver.data,
-                max_past_epochs=MAX_PAST_EPOCHS,
+        # Three worker-thread hops (stage and read the members; check them, with what
+        # is kept of them and their views; accept and record the group), not six: joins
+        # in a process go one after another (_join_limiter), so every hop's wait for the
+        # event loop is on the path of every join.
+        def stage() -> tuple[openmls.StagedWelcome, list[openmls.Member]]:
+            staged = openmls.StagedWelcome.from_bytes(
+                self.provider, deliver.data, max_past_epochs=MAX_PAST_EPOCHS
             )
+            return staged, staged.members
+
+        views = IdentityViews()
+
+        def check(
+            members: list[openmls.Member], ctx: CheckContext
+        ) -> tuple[list[MemberVerdict], list[RosterLeaf]]:
+            verdicts = check_tree(members, ctx)
+            for v in verdicts:
+                if v.identity is not None:
+                    views.view(v.identity)  # rendered here, not in the event loop
+            return verdicts, [RosterLeaf.of(m) for m in members]
+
+        def accept(staged: openmls.StagedWelcome) -> openmls.Group:
+            group = staged.accept()
+            # Keeps a stored title (a re-join), else names the group until told its title.
+            self.history.add_group(staged.group_id, f"group {_short_id(staged.group_id)}")
+            return group
+
+        async with _join_limiter(), self._mls:
+            staged, members = await self._thread(stage)
             group_id = staged.group_id
-            members = await self._thread(lambda: staged.members)
-            verdicts = await self._thread(check_tree, members, self._ctx(group_id))
+            verdicts, roster = await self._thread(check, members, self._ctx(group_id))
             rejected = [v for v in verdicts if v.rejection is not None]
             if rejected:
                 for v in rejected:
@@ -1129,19 +1138,15 @@ class ChatClient:
                     NoticeLevel.ERROR,
                 )
                 return []  # the staged Welcome is dropped: we did not join
-            group = await self._thread(staged.accept)
+            group = await self._thread(accept, staged)
             slot = GroupSlot(
                 group,
                 {v.index: v for v in verdicts if v.index is not None},
-                [(RosterLeaf.of(m), v) for m, v in zip(members, verdicts, strict=True)],
+                list(zip(roster, verdicts, strict=True)),
+                views=views,
             )
             self.slots[group_id] = slot
-            record = await self._thread(self.history.group, group_id)
-            if record is None:
-                await self._thread(self.history.add_group, group_id, f"group {_short_id(group_id)}")
-            else:
-                await self._thread(self.history.add_group, group_id, record.title)
-        inviter = sender_label(slot.verdicts, staged.sender.index)
+        inviter = slot.label(staged.sender.index)
         self._groups_changed()
         self._members_changed(group_id, slot)
         self._epoch_changed(group_id, slot)
@@ -1262,7 +1267,7 @@ class ChatClient:
             proposal = await self._thread(slot.group.process_message, deliver.data)
         if not isinstance(proposal, openmls.ProposalMessage):
             return []
-        who = sender_label(slot.verdicts, proposal.sender_index or 0)
+        who = slot.label(proposal.sender_index or 0)
         if proposal.kind == "remove" and proposal.removed == proposal.sender_index:
             line = self._sys(group_id, f"{who} is leaving")
         else:

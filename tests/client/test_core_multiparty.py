@@ -365,3 +365,60 @@ async def test_a_burst_of_sends_arrives_in_order_and_is_stored_in_order(
     assert [x.text for x in bob.core.history.lines(group_id) if x.text in texts] == texts
     for c in (alice, bob):
         await c.command(Shutdown())
+
+
+async def test_sender_labels_follow_members_across_epochs(
+    world: World, start_client: Start
+) -> None:
+    # Labels are rendered once per member, not per message: they must still name whoever
+    # holds a leaf now. Carol leaves leaf 2, Dave takes it; Bob shows and stores each
+    # message under its own sender.
+    dave_tn = "12025550104"
+    alice = await start_client("alice", world.new_profile("alice", ALICE))
+    bob = await start_client("bob", world.new_profile("bob", BOB))
+    carol = await start_client("carol", world.new_profile("carol", CAROL))
+    dave = await start_client("dave", world.new_profile("dave", dave_tn))
+    for c in (alice, bob, carol, dave):
+        await c.wait_for(connected)
+    await alice.command(CreateGroup("Labels"))
+    created = await alice.wait_for(group_named("Labels"))
+    assert isinstance(created, GroupsChanged)
+    group_id = created.groups[0].group_id
+    await join(alice, bob, group_id, BOB)
+    await join(alice, carol, group_id, CAROL)
+    await carol.command(SendText(group_id, "from carol"))
+    seen = await bob.wait_for(text_line("from carol"))
+    assert isinstance(seen, MessageReceived) and seen.line.sender == "+1 202-555-0103"
+
+    carol_key = next(
+        r.key
+        for e in alice.events
+        if isinstance(e, MembersChanged)
+        for r in e.members
+        if r.identity is not None and r.identity.number == "+1 202-555-0103"
+    )
+    await alice.command(RemoveMember(group_id, carol_key))
+    await bob.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 3)
+    await join(alice, dave, group_id, dave_tn)
+    await bob.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 4)
+    assert bob.core is not None
+    slot = bob.core.slots[group_id]
+    dave_index = next(
+        i for i, v in slot.verdicts.items() if v.identity and v.identity.tns == (dave_tn,)
+    )
+    assert dave_index == 2  # Carol's leaf, reused
+    await dave.command(SendText(group_id, "from dave"))
+    await alice.command(SendText(group_id, "from alice"))
+    for text, sender in (("from dave", "+1 202-555-0104"), ("from alice", "+1 202-555-0101")):
+        got = await bob.wait_for(text_line(text))
+        assert isinstance(got, MessageReceived) and got.line.sender == sender
+    stored = {
+        x.text: x.sender for x in bob.core.history.lines(group_id) if x.text.startswith("from")
+    }
+    assert stored == {
+        "from carol": "+1 202-555-0103",
+        "from dave": "+1 202-555-0104",
+        "from alice": "+1 202-555-0101",
+    }
+    for c in (alice, bob, carol, dave):
+        await c.command(Shutdown())
