@@ -266,6 +266,7 @@ class LoadClient:
     pending_acks: list[int] = field(default_factory=list)
     outstanding: trio.Semaphore | None = None
     acks_sent: int = 0
+    push_frames: int = 0  # deliver/deliveries frames received (a client's cost is per frame)
     ack_due: trio.Event = field(default_factory=trio.Event)
 
 
@@ -427,6 +428,7 @@ class LoadProcess:
         for c in self.clients:
             c.pending_acks = []
             c.acks_sent = 0
+            c.push_frames = 0
             c.ack_due = trio.Event()
         start = spec["start"]  # time.monotonic(): CLOCK_MONOTONIC, the same in every process
         stats.window_start = start + spec["warmup"]
@@ -488,6 +490,7 @@ class LoadProcess:
             "delivered": stats.delivered,
             "latencies": stats.latencies,
             "ack_frames": sum(c.acks_sent for c in self.clients),
+            "push_frames": sum(c.push_frames for c in self.clients),
         }
 
     async def client_reader(self, c: LoadClient, stats: Stats) -> None:
@@ -506,6 +509,7 @@ class LoadProcess:
                 obj = loads(message)
                 kind = obj["type"]
                 if kind == "deliver" or kind == "deliveries":
+                    c.push_frames += 1
                     for item in obj["items"] if kind == "deliveries" else (obj,):
                         if item["kind"] == "application":
                             data = b64decode(item["data"])
@@ -626,6 +630,7 @@ class LoadFleet:
             stats.delivered += part["delivered"]
             stats.latencies.extend(part["latencies"])
         self.ack_frames = sum(part["ack_frames"] for part in parts)
+        self.push_frames = sum(part.get("push_frames", 0) for part in parts)
         return stats
 
     def close(self) -> None:
@@ -729,6 +734,10 @@ async def run_config(
                         runqueue_wait_seconds(proc.pid) - wait0, 2
                     )
                     out["ack_frames"] = fleet.ack_frames
+                    # Deliveries per frame a client read (all of the run, warm-up included).
+                    out["deliveries_per_push_frame"] = (
+                        round(stats.total / fleet.push_frames, 2) if fleet.push_frames else None
+                    )
                     return out
 
                 if args.profile_server:  # profile the measured traffic, not the set-up
