@@ -89,7 +89,6 @@ from shared.stir.credential_codec import (
     decode_credential,
 )
 from shared.stir.errors import CredentialRejected, MalformedError
-from shared.stir.issued_leaf import KnownIssuer, issued_by
 from shared.stir.passport import HeaderCache, Passport, verify_passport_signature
 from shared.stir.tnauthlist import (
     SPC,
@@ -121,10 +120,6 @@ KIND_TN_CERT: Final = "tn-cert"
 KIND_SPC_CERT: Final = "spc-cert"
 
 _P256_POINT_LEN: Final = 65
-# subjectPublicKeyInfo contents of a P-256 key (RFC 5480 §2: id-ecPublicKey, namedCurve
-# secp256r1) up to the 65-byte point: AlgorithmIdentifier, then the BIT STRING's header.
-_P256_SPKI_PREFIX: Final = bytes.fromhex("301306072a8648ce3d020106082a8648ce3d030107034200")
-_P256_SPKI_LEN: Final = len(_P256_SPKI_PREFIX) + _P256_POINT_LEN
 _P384_POINT_LEN: Final = 97
 _ED25519_KEY_LEN: Final = 32
 
@@ -370,8 +365,6 @@ class ChainFacts:
     not_after: float  # earliest notAfter on the path
     starts: tuple[float, ...] = ()  # notBefore of each certificate on ``path``
     ends: tuple[float, ...] = ()  # notAfter of each certificate on ``path``
-    # chain[0]'s subjectPublicKeyInfo contents when already decoded (issued_leaf.py).
-    leaf_spki: bytes | None = None
 
     @property
     def leaf(self) -> x509.Certificate:
@@ -386,20 +379,6 @@ class ChainFacts:
     @cached_property
     def leaf_point(self) -> bytes | None:
         """chain[0]'s key as an uncompressed P-256 point, None if it is not P-256."""
-        spki = self.leaf_spki
-        if (
-            spki is not None
-            and len(spki) == _P256_SPKI_LEN
-            and spki.startswith(_P256_SPKI_PREFIX)
-            and spki[-_P256_POINT_LEN] == 0x04
-        ):
-            # A P-256 key already in the uncompressed form: the point is those bytes,
-            # once cryptography has loaded it (which refuses a point not on the curve).
-            try:
-                self.leaf.public_key()
-            except (ValueError, UnsupportedAlgorithm):
-                return None
-            return spki[-_P256_POINT_LEN:]
         try:
             key = self.leaf.public_key()
         except (ValueError, UnsupportedAlgorithm):
@@ -439,8 +418,6 @@ class _IssuerFacts:
     # chain[1] as the only anchor; built on first use (building it is not free, and most
     # issuer chains remembered by a short-lived Validator are never used again).
     store: Store | None = None
-    # chain[1] ready for issued_leaf.issued_by (False: it cannot check leaves under it).
-    known: KnownIssuer | bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -761,7 +738,7 @@ class Validator:
             leaf_der = certificates[0]
             leaf = _parsed(0, leaf_der, _load(0, leaf_der))
             leaf_constraints = _leaf_constraints(leaf)
-            path, tnals, nb, na, spki = self._verify_under_issuer(leaf, leaf_der, issuer, now)
+            path, tnals, nb, na = self._verify_under_issuer(leaf, issuer, now)
             _check_scope(path, tnals, trust, start=0, scope=issuer.scope)
             return ChainFacts(
                 certificates=path[: len(certificates)],
@@ -772,7 +749,6 @@ class Validator:
                 not_after=na,
                 starts=(leaf.not_before, *issuer.starts),
                 ends=(leaf.not_after, *issuer.ends),
-                leaf_spki=spki,
             )
         # Every certificate parses before any is inspected (the order of the checks).
         loaded = [_load(i, der) for i, der in enumerate(certificates)]
@@ -855,26 +831,17 @@ class Validator:
         )
 
     def _verify_under_issuer(
-        self, leaf: _ParsedCert, leaf_der: bytes, issuer: _IssuerFacts, now: float
-    ) -> tuple[
-        tuple[x509.Certificate, ...], tuple[TNAuthList | None, ...], float, float, bytes | None
-    ]:
+        self, leaf: _ParsedCert, issuer: _IssuerFacts, now: float
+    ) -> tuple[tuple[x509.Certificate, ...], tuple[TNAuthList | None, ...], float, float]:
         nb = max(leaf.not_before, issuer.not_before)
         na = min(leaf.not_after, issuer.not_after)
         instant = _verification_instant(now, nb, na)
-        path = (leaf.cert, *issuer.path)
-        tnauthlists = (leaf.tnauthlist, *issuer.tnauthlists)
-        # The leaf checked directly under the verified issuer: the verifier's checks on an
-        # end entity and one signature (issued_leaf.py, accept-only). Everything above
-        # the leaf was established by the full verification of the issuer chain.
-        if issuer.known is None:
-            issuer.known = KnownIssuer.of(issuer.path[0]) or False
-        if isinstance(issuer.known, KnownIssuer):
-            spki = issued_by(leaf.cert, leaf_der, issuer.known)
-            if spki is not None:
-                return path, tnauthlists, nb, na, spki
-        # Otherwise the same verifier and policies decide, with the already verified
-        # issuer as the only anchor.
+        # The same verifier and policies, with the already verified issuer as the only
+        # anchor: checks the leaf's signature, names, validity and extensions as the
+        # full verification does; everything above was established by it. (Making those
+        # checks here instead, with the issuer key loaded once, measured no faster: the
+        # verifier's own cost beyond the signature is mostly the TBS re-serialisation and
+        # parsing any such check needs too; benchmarks/credentials/RESULTS.md.)
         if issuer.store is None:
             issuer.store = Store([issuer.path[0]])
         verifier = _verifier(issuer.store, issuer, instant)
@@ -884,7 +851,7 @@ class Validator:
             raise CredentialRejected(
                 "chain", "§4.1", f"the chain does not validate to an STI trust anchor: {exc}"
             ) from exc
-        return path, tnauthlists, nb, na, None
+        return (leaf.cert, *issuer.path), (leaf.tnauthlist, *issuer.tnauthlists), nb, na
 
     # -- credentials --
 
