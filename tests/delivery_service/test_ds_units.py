@@ -356,3 +356,33 @@ def test_pack_deliveries_bounds_items_and_bytes_and_keeps_order() -> None:
     assert kinds == [Deliveries, Deliver, Deliver]
     assert _mids(out) == [3, 4, 5, 6]
     assert all(len(f.websocket()) < 2 * BATCH_BYTES for f in out)
+
+
+def test_full_collections_can_be_deferred_and_restored() -> None:
+    import gc
+
+    from delivery_service.garbage_collection import defer_full_collections
+
+    before = gc.get_threshold()
+    old = defer_full_collections()
+    try:
+        assert old == before
+        young0, young1, full = gc.get_threshold()
+        assert (young0, young1) == before[:2] and full > 10**9  # young ones unchanged
+    finally:
+        gc.set_threshold(*old)
+    assert gc.get_threshold() == before
+
+
+async def test_full_collections_run_every_interval(autojump_clock: trio.testing.MockClock) -> None:
+    from delivery_service.garbage_collection import collect_periodically
+
+    runs: list[tuple[float, int]] = []
+
+    def collect(generation: int) -> int:
+        runs.append((trio.current_time(), generation))
+        return 0
+
+    with trio.move_on_after(10.5):
+        await collect_periodically(3.0, collect)
+    assert runs == [(3.0, 2), (6.0, 2), (9.0, 2)]
