@@ -140,6 +140,30 @@ def test_group_flags_and_titles(tmp_path: Path) -> None:
     assert h.get_setting("k") == "v2" and h.get_setting("x") is None
 
 
+def test_a_file_made_with_autoincrement_lines_still_works(tmp_path: Path) -> None:
+    # Files made before the schema dropped AUTOINCREMENT keep it; new lines still come
+    # after the old ones, and redeliveries are still recognised.
+    import sqlite3
+
+    from client.core.history import _SCHEMA
+
+    path = tmp_path / "old.sqlite"
+    old = _SCHEMA.replace("seq INTEGER PRIMARY KEY,", "seq INTEGER PRIMARY KEY AUTOINCREMENT,")
+    assert old != _SCHEMA
+    db = sqlite3.connect(path)
+    db.executescript(old)
+    db.execute(
+        "INSERT INTO lines (group_id, sender, body, sent_at, own, system) VALUES (?,?,?,?,?,?)",
+        (G, "Bob", "old", T.timestamp(), 0, 0),
+    )
+    db.commit()
+    db.close()
+    h = ChatHistory(path)
+    assert h.handle_new([1, 1, 2], lambda i: [line(f"new{i}")])
+    assert [x.text for x in h.lines(G)] == ["old", "new0", "new2"]
+    assert [x.text for x in h.lines(G, limit=2)] == ["new0", "new2"]
+
+
 def test_not_a_database(tmp_path: Path) -> None:
     bad = tmp_path / "bad.sqlite"
     bad.write_bytes(b"this is not sqlite" * 100)
