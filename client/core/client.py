@@ -1161,11 +1161,20 @@ class ChatClient:
         slot.checking += 1
         if deliver.invitation_id is not None:
             slot.awaiting.discard(deliver.invitation_id)
-        try:
-            key_package = await self._thread(openmls.KeyPackage.parse, self.provider, deliver.data)
-            verdict = await self._thread(check_key_package, key_package, self._ctx(group_id))
+        ctx = self._ctx(group_id)
+
+        def examine() -> tuple[openmls.KeyPackage, MemberVerdict, bytes]:
+            # Parse, check and match to our invitation in one worker-thread hop (was four):
+            # the adder examines its invitees' answers one after another, and each hop
+            # waits for the event loop.
+            key_package = openmls.KeyPackage.parse(self.provider, deliver.data)
+            verdict = check_key_package(key_package, ctx)
             if verdict.rejection is None:
-                verdict = await self._answers_our_invitation(deliver, group_id, verdict)
+                verdict = self._answers_our_invitation(deliver, group_id, verdict)
+            return key_package, verdict, _leaf_key(key_package)
+
+        try:
+            key_package, verdict, leaf_key = await self._thread(examine)
         finally:
             slot.checking -= 1
             slot.answers_moved.set()
@@ -1177,16 +1186,17 @@ class ChatClient:
             return
         slot = self.slots[group_id]
         slot.pending_adds.append(key_package)
-        slot.prechecked[_leaf_key(key_package)] = verdict
+        slot.prechecked[leaf_key] = verdict
         if not slot.adding:
             slot.adding = True
             self._in_background(self._add_members, group_id)
 
-    async def _answers_our_invitation(
+    def _answers_our_invitation(
         self, deliver: Deliver, group_id: bytes, verdict: MemberVerdict
     ) -> MemberVerdict:
         """A KeyPackage is added only as the answer to our invitation of that number to
-        that group, from that number, with a credential for that number."""
+        that group, from that number, with a credential for that number (blocking:
+        reads and updates the history)."""
 
         def refuse(detail: str) -> MemberVerdict:
             rejection = CredentialRejected("not-invited", "§6", detail)
@@ -1195,10 +1205,10 @@ class ChatClient:
         if deliver.invitation_id is None:
             return refuse("the KeyPackage answers no invitation")
         key = _invitation_key(deliver.invitation_id)
-        record = await self._thread(self.history.get_setting, key)
+        record = self.history.get_setting(key)
         if record is None:
             return refuse(f"the KeyPackage answers no invitation of ours ({deliver.invitation_id})")
-        await self._thread(self.history.delete_setting, key)  # one answer per invitation
+        self.history.delete_setting(key)  # one answer per invitation
         group_hex, _, tn = record.partition(":")
         if group_hex != group_id.hex():
             return refuse("the KeyPackage answers an invitation to another group")
