@@ -16,7 +16,7 @@ from shared.stir.errors import CredentialRejected
 from shared.stir.pki import DemoPKI
 from shared.stir.tnauthlist import OneTN, TNRange
 from shared.stir.trust import TrustStore
-from shared.stir.validator import Assurance
+from shared.stir.validator import Assurance, Validator
 
 from .conftest import ALICE_TN, BOB_TN, Provider, make_member_key, member_point
 from .fixtures_validator import (
@@ -305,3 +305,41 @@ def test_mutated_passport_credentials_only_raise_credential_rejected(
     except CredentialRejected:
         return
     assert ident.tns == (BOB_TN,)
+
+
+def test_a_remembered_header_refuses_what_a_fresh_validator_refuses(
+    provider: Provider, trust: TrustStore
+) -> None:
+    """A Validator keeps the PASSporT headers that passed their checks (a signer's are all
+    the same); the rest of each token is still checked in full, and a header that fails
+    is refused every time and never kept."""
+    validator = Validator()
+    key = member_point(make_member_key())
+    good = sign_passport(provider.signer, ALICE_TN, key)
+    validate_passport(passport_content(provider.signer, good), key, trust, validator=validator)
+    assert len(validator._passport_headers) == 1
+    # The same header segment over another payload: the signature no longer holds.
+    other = sign_passport(provider.signer, BOB_TN, key)
+    head, _, signature = good.split(".")
+    spliced = ".".join((head, other.split(".")[1], signature))
+    for v in (validator, Validator()):
+        err = rejection(
+            validate_passport, passport_content(provider.signer, spliced), key, trust, validator=v
+        )
+        assert err.reason == "signature"
+    bad = craft_passport(
+        provider.signer, {"typ": "jwt", "alg": "ES256"}, passport_claims(ALICE_TN, key)
+    )
+    for _ in range(2):
+        err = rejection(
+            validate_passport,
+            passport_content(provider.signer, bad),
+            key,
+            trust,
+            validator=validator,
+        )
+        assert err.reason == "typ"
+    assert len(validator._passport_headers) == 1
+    assert validate_passport(
+        passport_content(provider.signer, other), key, trust, validator=validator
+    ).tns == (BOB_TN,)
