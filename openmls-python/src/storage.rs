@@ -873,8 +873,19 @@ impl Storage {
         let Some(p) = path else { return Ok(Storage::Memory(MemStore::default())) };
         let mut conn = Connection::open(p).map_err(|e| format!("cannot open SQLite file {p:?}: {e}"))?;
         // WAL + NORMAL: durable across process crashes, no fsync per transaction.
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
-            .map_err(|e| format!("cannot configure SQLite: {e}"))?;
+        // 16 KiB pages (new files only: an existing file keeps its page size, SQLite ignores
+        // the pragma there; it must precede the WAL switch, which writes the header): OpenMLS
+        // rewrites whole values of hundreds of KiB per message at 1000 members (the message
+        // secrets with the past epochs' member lists), and fewer, larger pages cut the
+        // per-message cost there by a third to a half (benchmarks/binding_overhead/
+        // RESULTS.md); no loss at 100 members.
+        // A 512 KiB page cache per connection instead of 2 MiB: a process holds one
+        // connection per client, and the hot pages of one write still fit.
+        conn.execute_batch(
+            "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; \
+             PRAGMA cache_size=-512;",
+        )
+        .map_err(|e| format!("cannot configure SQLite: {e}"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| format!("cannot configure SQLite: {e}"))?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))

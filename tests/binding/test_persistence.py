@@ -124,7 +124,21 @@ def test_files_from_the_json_codec_still_load_and_continue(tmp_path: Path) -> No
     assert alice.epoch_authenticator() == bob.epoch_authenticator()
     with sqlite3.connect(tmp_path / "alice.sqlite") as db:
         (version,) = db.execute("PRAGMA user_version").fetchone()
+        (page_size,) = db.execute("PRAGMA page_size").fetchone()
     assert version == 0  # left in its format, not marked as bincode
+    assert page_size == 4096  # an existing file keeps its page size
+
+
+def test_new_files_use_wal_and_16k_pages(tmp_path: Path) -> None:
+    """The SQLite layout new files get (see Storage::open): WAL, 16 KiB pages."""
+    path = tmp_path / "layout.sqlite"
+    provider = m.Provider(path)
+    m.SignatureKeyPair.generate(2).store(provider)
+    with sqlite3.connect(path) as db:
+        (journal,) = db.execute("PRAGMA journal_mode").fetchone()
+        (page_size,) = db.execute("PRAGMA page_size").fetchone()
+    assert journal == "wal"
+    assert page_size == 16384
 
 
 def test_new_files_are_marked_bincode_and_foreign_files_refused(tmp_path: Path) -> None:
