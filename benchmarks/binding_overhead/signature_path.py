@@ -11,7 +11,9 @@ process, medians:
 * ``app_encrypt`` / ``app_decrypt``: member 0 encrypts 100 bytes; member 1 parses and
   decrypts them (one signature verify inside);
 * each of them with ``Provider()`` (memory) and ``Provider(path)`` (SQLite file in a temp
-  directory), as the client core uses the latter.
+  directory), as the client core uses the latter;
+* ``--updates K``: K self-update commits before the messages, so that past epochs are
+  stored (OpenMLS rewrites them with every message, as in a group that has evolved).
 
     uv run --no-sync python benchmarks/binding_overhead/signature_path.py --n 100
 """
@@ -78,7 +80,9 @@ def provider(tmp: Path | None, name: str) -> openmls.Provider:
     return openmls.Provider(tmp / f"{name}.db") if tmp is not None else openmls.Provider()
 
 
-def group_ops(suite: int, n: int, tmp: Path | None, joins: int, messages: int) -> dict[str, float]:
+def group_ops(
+    suite: int, n: int, tmp: Path | None, joins: int, messages: int, updates: int
+) -> dict[str, float]:
     """Join and application-message times in an N-member group (n members added to one)."""
 
     def client(name: str) -> tuple[openmls.Provider, openmls.SignatureKeyPair, openmls.Credential]:
@@ -111,6 +115,12 @@ def group_ops(suite: int, n: int, tmp: Path | None, joins: int, messages: int) -
 
         join_samples.append(cpu(join))
     receiver = joined[0]
+    for _ in range(updates):  # past epochs are kept (and rewritten with every message)
+        commit = group.self_update().commit
+        group.merge_pending_commit()
+        staged = receiver.process_message(commit)
+        assert isinstance(staged, openmls.StagedCommit)
+        receiver.merge_staged_commit(staged)
     enc: list[float] = []
     dec: list[float] = []
     for _ in range(messages):
@@ -145,16 +155,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--suite", type=int, default=2)
     ap.add_argument("--joins", type=int, default=7, help="joiners timed (median)")
     ap.add_argument("--messages", type=int, default=300, help="application messages timed")
+    ap.add_argument(
+        "--updates", type=int, default=0, help="self-update commits before the messages"
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    res: dict[str, object] = {"n": args.n, "suite": args.suite, "load_start": load}
+    res: dict[str, object] = {
+        "n": args.n,
+        "suite": args.suite,
+        "updates": args.updates,
+        "load_start": load,
+    }
     res["signatures"] = signatures(args.suite)
-    res["memory"] = group_ops(args.suite, args.n, None, args.joins, args.messages)
+    res["memory"] = group_ops(args.suite, args.n, None, args.joins, args.messages, args.updates)
     with tempfile.TemporaryDirectory() as d:
-        res["sqlite"] = group_ops(args.suite, args.n, Path(d), args.joins, args.messages)
+        res["sqlite"] = group_ops(
+            args.suite, args.n, Path(d), args.joins, args.messages, args.updates
+        )
     res["load_end"] = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-    print(f"suite 0x{args.suite:04x}, N={args.n}; load {load} -> {res['load_end']}")
+    print(
+        f"suite 0x{args.suite:04x}, N={args.n}, {args.updates} updates; "
+        f"load {load} -> {res['load_end']}"
+    )
     for k, v in res["signatures"].items():  # type: ignore[attr-defined]
         print(f"  {k:16} {fmt(v)}")
     for store in ("memory", "sqlite"):

@@ -19,6 +19,7 @@
 //!                     from its source (crypto.rs: RustCrypto, ECDSA P-256 signatures by
 //!                     `ring`), signing P-256 with `ring` as the binding's signer does:
 //!                     exactly what `Provider()` runs, without PyO3.
+//!   --storage sqlite-ring  `sqlite` with the binding's crypto provider: `Provider(path)`.
 
 use std::time::Instant;
 
@@ -573,6 +574,9 @@ fn main() {
                 "sqlite" => bench_size::<BindingProvider<true>>(suite, n, scale_only, &prims),
                 "binding-ring" => {
                     bench_size::<BindingProvider<false, crypto::Crypto>>(suite, n, scale_only, &prims)
+                }
+                "sqlite-ring" => {
+                    bench_size::<BindingProvider<true, crypto::Crypto>>(suite, n, scale_only, &prims)
                 }
                 other => panic!("unknown storage {other}"),
             });
