@@ -211,12 +211,7 @@ async def test_rogue_provider_split_is_detected_in_workers(tmp_path: Path) -> No
 
 @needs_engine
 async def test_a_killed_worker_is_an_error_naming_its_clients(tmp_path: Path) -> None:
-    # The restarts scenario with a long wait before the restarts, for the kill.
-    text = RESTARTS.replace(
-        '[[step]]\nid = "bob-restarts"',
-        '[[step]]\naction = "wait"\nseconds = 60\n\n[[step]]\nid = "bob-restarts"',
-    )
-    assert "seconds = 60" in text
+    text = long_wait_scenario()
     launcher = ProcessLauncher(2)
     engine = RealEngine(launcher, timeouts=Timeouts(step=10.0, delivery=2.0))
     scenario = parse_scenario(text)
@@ -224,11 +219,7 @@ async def test_a_killed_worker_is_an_error_naming_its_clients(tmp_path: Path) ->
 
     async def kill_when_waiting() -> None:
         # The run reaches its 60 s wait step with everyone in the group: kill bob's worker.
-        while (
-            not (tmp_path / "transcript.jsonl").exists()
-            or '"wait"' not in (tmp_path / "transcript.jsonl").read_text()
-        ):
-            await trio.sleep(0.1)
+        await until_waiting(tmp_path)
         pid = launcher.pids[1]
         os.kill(pid, signal.SIGKILL)
         killed.append(pid)
@@ -321,3 +312,51 @@ async def test_service_in_its_own_process_survives_a_restart(tmp_path: Path) -> 
     # reporting its figures.
     assert len(engine.service_reports) == 2
     assert all(not alive(r["pid"]) for r in engine.service_reports)
+
+
+def long_wait_scenario() -> str:
+    """The restarts scenario with a 60 s wait before the restarts (to act during it)."""
+    text = RESTARTS.replace(
+        '[[step]]\nid = "bob-restarts"',
+        '[[step]]\naction = "wait"\nseconds = 60\n\n[[step]]\nid = "bob-restarts"',
+    )
+    assert "seconds = 60" in text
+    return text
+
+
+async def until_waiting(run_dir: Path) -> None:
+    """Until the run's transcript shows its wait step started."""
+    transcript = run_dir / "transcript.jsonl"
+    while not transcript.exists() or '"wait"' not in transcript.read_text():
+        await trio.sleep(0.1)
+
+
+@needs_engine
+async def test_a_cancelled_run_leaves_no_worker(tmp_path: Path) -> None:
+    launcher = ProcessLauncher(2)
+    engine = RealEngine(launcher, timeouts=Timeouts(step=10.0, delivery=2.0))
+    scenario = parse_scenario(long_wait_scenario())
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+
+            async def cancel_when_waiting() -> None:
+                await until_waiting(tmp_path)
+                nursery.cancel_scope.cancel()  # as Ctrl-C or a caller's timeout would
+
+            nursery.start_soon(cancel_when_waiting)
+            await run_scenario_async(scenario, out=tmp_path, engine=engine)
+    assert len(launcher.pids) == 2
+    assert not any(alive(pid) for pid in launcher.pids)
+
+
+@needs_engine
+async def test_a_worker_that_cannot_start_says_why(tmp_path: Path) -> None:
+    launcher = ProcessLauncher(1, probe="no_such_probe_module")
+    engine = RealEngine(launcher, timeouts=Timeouts(step=10.0, delivery=2.0))
+    with trio.fail_after(60), pytest.raises(WorkerFailed) as caught:
+        await run_scenario_async(
+            load_library_scenario("three_friends"), out=tmp_path, engine=engine
+        )
+    message = str(caught.value)
+    assert "exited with status 1" in message and "no_such_probe_module" in message
+    assert set(caught.value.actors) == {"alice", "bob", "carol"}
