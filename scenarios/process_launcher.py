@@ -43,7 +43,10 @@ from scenarios.worker_frames import FrameDecoder, FrameError, LaunchOrder, encod
 
 WORKER_MODULE = "scenarios.client_worker"
 CLOSE_GRACE = 5.0  # a closed worker's time to stop its clients and report
-ABORT_GRACE = 1.0  # the same when the run is ending with clients still running
+# The same when the run ends with clients still running: the worker gives them its own
+# STOP_WAIT (10 s) to stop; a loaded machine needed more than the engine's 5 s per
+# client at N = 300 (the workers were killed and their figures lost).
+ABORT_GRACE = 12.0
 LINGER = 2.0  # a worker whose clients all stopped waits this long for a restarted one
 STDERR_TAIL = 4096  # bytes of a worker's stderr kept for the error that names it
 ROOT = Path(__file__).resolve().parents[1]

@@ -263,6 +263,10 @@ def main() -> int:
             "client_processes": args.processes,
             "runner_cpu_s": round(cpu, 2),
             "workers_cpu_s": [round(w["cpu_s"], 2) for w in workers],
+            # A worker killed at the end (it did not stop in time) reports nothing: its
+            # CPU, memory and validations are then missing from the row.
+            "workers_started": len(launcher.pids) if isinstance(launcher, ProcessLauncher) else 0,
+            "workers_reported": len(workers),
             "service_process": args.service_process,
             "service_cpu_s": [round(w["cpu_s"], 2) for w in services],
             **{k: round(v, 2) for k, v in phases(outcome).items()},
