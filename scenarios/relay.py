@@ -29,6 +29,7 @@ from shared.protocol import (
     Commit,
     CreateGroup,
     Deliver,
+    Deliveries,
     Error,
     Frame,
     FrameError,
@@ -164,6 +165,13 @@ class Relay:
             return
         if direction == "to_client" and _re(frame) >= INJECTED_ID_BASE:
             return  # the answer to the relay's own ack
+        if direction == "to_client" and isinstance(frame, Deliveries):
+            # The adversaries and the transcript work per message: a batch is taken
+            # apart and each item goes on as its own `deliver` (which every client
+            # handles, whether or not it asked for batches).
+            for item in frame.items:
+                await self._intercept(actor, direction, item, None)
+            return
         if direction == "to_service" and isinstance(frame, RequestPassport) and self.carrier:
             answer = self.carrier(actor, frame)
             if answer is not None:
@@ -172,7 +180,15 @@ class Relay:
                 )
                 await self._send_raw(actor, "to_client", encode_frame(answer))
                 return
+        await self._intercept(actor, direction, frame, message)
+
+    async def _intercept(
+        self, actor: str, direction: Direction, frame: Frame, message: str | bytes | None
+    ) -> None:
         traffic = Traffic(direction, actor, frame, self.current_step)
+        if message is None:
+            await self._perform(self.interceptor.on_frame(traffic))
+            return
         # A frame forwarded as it came is sent as it came (no re-encoding per hop).
         self._as_received[id(frame)] = (frame, message)
         try:

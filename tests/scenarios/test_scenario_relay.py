@@ -13,8 +13,9 @@ pytest.importorskip(
     "delivery_service.server", reason="the delivery service (issue 4) has not landed yet"
 )
 
-from scenarios.interception import Interceptor
+from scenarios.interception import Action, Interceptor, Traffic
 from scenarios.library_files import load_library_scenario
+from scenarios.model import Scenario
 from scenarios.relay import Relay
 from scenarios.run_pki import RunPKI
 from scenarios.service_host import ServiceHost
@@ -22,7 +23,11 @@ from scenarios.transcript import Recorder
 from shared.protocol import (
     NONCE_SIZE,
     Challenge,
+    Deliver,
+    Deliveries,
+    DeliveryKind,
     Error,
+    Frame,
     Hello,
     PassportIssued,
     RequestPassport,
@@ -99,3 +104,62 @@ async def test_relay_answers_passport_requests_as_the_carrier(
     assert asked == [("alice", "mls:ds:ds.scenario")]
     assert [e.data.get("message") for e in recorder.events] == ["passport"]
     await host.stop()
+
+
+class _SeeingInterceptor(Interceptor):
+    """Records every frame the adversaries are asked about."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        super().__init__(scenario)
+        self.seen: list[Frame] = []
+
+    def on_frame(self, traffic: Traffic) -> list[Action]:
+        self.seen.append(traffic.frame)
+        return super().on_frame(traffic)
+
+
+async def test_relay_takes_a_deliveries_batch_apart_for_adversaries_and_transcript(
+    nursery: trio.Nursery,
+) -> None:
+    # A stand-in service that answers the first frame with one batch of three messages.
+    items = tuple(
+        Deliver(
+            mid=mid,
+            kind=DeliveryKind.APPLICATION,
+            sender="12025550101",
+            data=bytes([mid]) * 8,
+            group_id=b"g" * 16,
+            epoch=3,
+        )
+        for mid in (7, 8, 9)
+    )
+
+    async def service(request: trio_websocket.WebSocketRequest) -> None:
+        ws = await request.accept()
+        await ws.get_message()
+        await ws.send_message(encode_frame(Deliveries(items=items)))
+        await trio.sleep_forever()
+
+    server = await nursery.start(
+        lambda task_status: trio_websocket.serve_websocket(
+            service, "127.0.0.1", 0, None, handler_nursery=nursery, task_status=task_status
+        )
+    )
+    scenario = load_library_scenario("three_friends")
+    interceptor = _SeeingInterceptor(scenario)
+    recorder = Recorder()
+    relay = Relay(interceptor, recorder, f"ws://127.0.0.1:{server.port}")
+    await nursery.start(relay.serve)
+
+    async with trio_websocket.open_websocket_url(relay.url_for("alice")) as ws:
+        await ws.send_message(encode_frame(Hello(id=1, client_nonce=os.urandom(NONCE_SIZE))))
+        with trio.fail_after(5):
+            received = [decode_frame(await ws.get_message()) for _ in items]
+
+    assert received == list(items)  # one plain deliver per item, in mid order
+    assert [f for f in interceptor.seen if isinstance(f, Deliver)] == list(items)
+    assert not any(isinstance(f, Deliveries) for f in interceptor.seen)
+    recorded = [
+        e.data.get("mid") for e in recorder.events if e.data.get("message") == "application"
+    ]
+    assert recorded == [7, 8, 9]
