@@ -422,3 +422,11 @@ async def test_sender_labels_follow_members_across_epochs(
     }
     for c in (alice, bob, carol, dave):
         await c.command(Shutdown())
+
+
+def test_add_gather_quiet_grows_with_the_answers_awaited_and_is_capped() -> None:
+    from client.core.client import ADD_GATHER_QUIET, ADD_GATHER_QUIET_MAX, add_gather_quiet
+
+    assert add_gather_quiet(0) == ADD_GATHER_QUIET
+    assert ADD_GATHER_QUIET < add_gather_quiet(1) < add_gather_quiet(100) < ADD_GATHER_QUIET_MAX
+    assert add_gather_quiet(10_000) == ADD_GATHER_QUIET_MAX
