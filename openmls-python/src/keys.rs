@@ -243,13 +243,7 @@ pub fn verify_with_label(
 ) -> PyResult<()> {
     let label = label_bytes(label)?;
     guard("verify_with_label", || {
-        let scheme = SignatureScheme::try_from(signature_scheme).map_err(|_| {
-            InvalidSignature::new_err(format!("unknown signature scheme 0x{signature_scheme:04x}"))
-        })?;
-        let tbs = sign_content(&label, content)?;
-        crypto()
-            .verify_signature(scheme, &tbs, public_key, signature)
-            .map_err(|e| InvalidSignature::new_err(format!("labelled signature did not verify: {e:?}")))
+        verify_labelled(crypto(), signature_scheme, public_key, &label, content, signature)
     })
 }
 
@@ -265,14 +259,26 @@ pub fn _verify_with_label_rustcrypto(
 ) -> PyResult<()> {
     let label = label_bytes(label)?;
     guard("_verify_with_label_rustcrypto", || {
-        let scheme = SignatureScheme::try_from(signature_scheme).map_err(|_| {
-            InvalidSignature::new_err(format!("unknown signature scheme 0x{signature_scheme:04x}"))
-        })?;
-        let tbs = sign_content(&label, content)?;
-        crypto()
-            .rust_crypto()
-            .verify_signature(scheme, &tbs, public_key, signature)
-            .map_err(|e| InvalidSignature::new_err(format!("labelled signature did not verify: {e:?}")))
+        let backend = crypto().rust_crypto();
+        verify_labelled(backend, signature_scheme, public_key, &label, content, signature)
     })
+}
+
+/// VerifyWithLabel by one crypto backend (the binding's, or RustCrypto alone for tests).
+fn verify_labelled(
+    backend: &impl OpenMlsCrypto,
+    signature_scheme: u16,
+    public_key: &[u8],
+    label: &[u8],
+    content: &[u8],
+    signature: &[u8],
+) -> PyResult<()> {
+    let scheme = SignatureScheme::try_from(signature_scheme).map_err(|_| {
+        InvalidSignature::new_err(format!("unknown signature scheme 0x{signature_scheme:04x}"))
+    })?;
+    let tbs = sign_content(label, content)?;
+    backend
+        .verify_signature(scheme, &tbs, public_key, signature)
+        .map_err(|e| InvalidSignature::new_err(format!("labelled signature did not verify: {e:?}")))
 }
 
