@@ -51,7 +51,8 @@ def describe(e: Expectation) -> str:
         case ReceivedExpectation():
             return f"{e.actor} received in {e.group} exactly {list(e.received)!r}"
         case CodesExpectation():
-            return f"codes of {e.compare[0]} and {e.compare[1]} in {e.group} are {e.codes}"
+            verdict = "are the same" if e.codes == "same" else "differ"
+            return f"codes of {e.compare[0]} and {e.compare[1]} in {e.group} {verdict}"
         case AlarmExpectation():
             raised = "raised" if e.alarm else "did not raise"
             return f"{e.actor} {raised} a code-mismatch alarm in {e.group}"
