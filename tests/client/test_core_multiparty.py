@@ -63,6 +63,17 @@ def last_members(client: RunningClient, group_id: bytes) -> int:
     return len(rows[-1].members)
 
 
+def member_key(client: RunningClient, number: str) -> str:
+    """The signature key of the member ``client`` has seen under ``number``."""
+    return next(
+        r.key
+        for e in client.events
+        if isinstance(e, MembersChanged)
+        for r in e.members
+        if r.identity is not None and r.identity.number == number
+    )
+
+
 async def join(inviter: RunningClient, invitee: RunningClient, group_id: bytes, tn: str) -> None:
     mark = len(invitee.events)
     await inviter.command(InviteNumber(group_id, tn))
@@ -109,13 +120,7 @@ async def test_three_clients_join_chat_remove_and_restart(
     assert last_members(bob, group_id) == 3
 
     # Alice removes Carol.
-    carol_key = next(
-        r.key
-        for e in alice.events
-        if isinstance(e, MembersChanged)
-        for r in e.members
-        if r.identity is not None and r.identity.number == "+1 202-555-0103"
-    )
+    carol_key = member_key(alice, "+1 202-555-0103")
     await alice.command(RemoveMember(group_id, carol_key))
     await carol.wait_for(text_line("You were removed from this group"))
     await bob.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 3)
@@ -240,13 +245,7 @@ async def test_lost_commit_race_is_retried_at_the_new_epoch(
     # Bob does not hear of Alice's commit before making his own for the same epoch.
     link = faults.links[-1]
     link.hold = True
-    carol_key = next(
-        r.key
-        for e in alice.events
-        if isinstance(e, MembersChanged)
-        for r in e.members
-        if r.identity is not None and r.identity.number == "+1 202-555-0103"
-    )
+    carol_key = member_key(alice, "+1 202-555-0103")
     await alice.command(RemoveMember(group_id, carol_key))
     await alice.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 3)
     await bob.command(UpdateKeys(group_id))
@@ -390,13 +389,7 @@ async def test_sender_labels_follow_members_across_epochs(
     seen = await bob.wait_for(text_line("from carol"))
     assert isinstance(seen, MessageReceived) and seen.line.sender == "+1 202-555-0103"
 
-    carol_key = next(
-        r.key
-        for e in alice.events
-        if isinstance(e, MembersChanged)
-        for r in e.members
-        if r.identity is not None and r.identity.number == "+1 202-555-0103"
-    )
+    carol_key = member_key(alice, "+1 202-555-0103")
     await alice.command(RemoveMember(group_id, carol_key))
     await bob.wait_for(lambda e: isinstance(e, EpochChanged) and e.safety.epoch == 3)
     await join(alice, dave, group_id, dave_tn)
