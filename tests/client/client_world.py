@@ -20,7 +20,16 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from client.core.backoff import Backoff
 from client.core.client import ChatClient, LinkFactory
-from client.core.events import Command, CoreEvent
+from client.core.events import (
+    AnswerInvitation,
+    Command,
+    CoreEvent,
+    CreateGroup,
+    GroupsChanged,
+    InvitationReceived,
+    InviteNumber,
+    MessageReceived,
+)
 from client.core.profile import ClientProfile, create_profile, load_profile
 from delivery_service.credentials import StirIdentifier
 from delivery_service.provider import PassportIssuer, Subscriber
@@ -181,3 +190,25 @@ def start_client_fixture(
         return client
 
     return start
+
+
+async def create_group(client: RunningClient, title: str) -> bytes:
+    """``client`` creates a group titled ``title``; returns its id."""
+    await client.command(CreateGroup(title))
+    created = await client.wait_for(lambda e: isinstance(e, GroupsChanged) and bool(e.groups))
+    assert isinstance(created, GroupsChanged)
+    return created.groups[0].group_id
+
+
+async def join(inviter: RunningClient, invitee: RunningClient, group_id: bytes, tn: str) -> None:
+    """``inviter`` invites ``tn`` (``invitee``'s number), who accepts and joins."""
+    mark = len(invitee.events)
+    await inviter.command(InviteNumber(group_id, tn))
+    invitation = await invitee.wait_for(lambda e: isinstance(e, InvitationReceived), start=mark)
+    assert isinstance(invitation, InvitationReceived)
+    assert invitation.invitation.group_id == group_id
+    await invitee.command(AnswerInvitation(invitation.invitation.invitation_id, True))
+    await invitee.wait_for(
+        lambda e: isinstance(e, MessageReceived) and e.line.text.startswith("You joined"),
+        start=mark,
+    )

@@ -11,19 +11,24 @@ from collections.abc import Awaitable, Callable
 
 import openmls
 import trio
-from client_world import ALICE, BOB, RunningClient, World, start_client_fixture, world_fixture  # noqa: F401 (fixtures)
+from client_world import (  # noqa: F401 (fixtures)
+    ALICE,
+    BOB,
+    RunningClient,
+    World,
+    create_group,
+    join,
+    start_client_fixture,
+    world_fixture,
+)
 from faulty_link import Faults
 
 from client.core.events import (
-    AnswerInvitation,
     ConnectionChanged,
     ConnectionState,
     CoreEvent,
-    CreateGroup,
     CredentialVerdict,
     EpochChanged,
-    GroupsChanged,
-    InvitationReceived,
     InviteNumber,
     MessageReceived,
     Notice,
@@ -58,15 +63,8 @@ async def test_garbage_replay_and_dropped_connection(world: World, start_client:
     bob = await start_client("bob", bob_profile, faults.open)
     for c in (alice, bob):
         await c.wait_for(connected)
-    await alice.command(CreateGroup("Family"))
-    created = await alice.wait_for(lambda e: isinstance(e, GroupsChanged) and bool(e.groups))
-    assert isinstance(created, GroupsChanged)
-    group_id = created.groups[0].group_id
-    await alice.command(InviteNumber(group_id, BOB))
-    invitation = await bob.wait_for(lambda e: isinstance(e, InvitationReceived))
-    assert isinstance(invitation, InvitationReceived)
-    await bob.command(AnswerInvitation(invitation.invitation.invitation_id, True))
-    await bob.wait_for(lambda e: isinstance(e, MessageReceived) and "joined" in e.line.text)
+    group_id = await create_group(alice, "Family")
+    await join(alice, bob, group_id, BOB)
 
     await alice.command(SendText(group_id, "one"))
     await bob.wait_for(lambda e: isinstance(e, MessageReceived) and e.line.text == "one")
@@ -115,10 +113,7 @@ async def test_key_package_for_another_number_is_not_added(
     bob = await start_client("bob", world.new_profile("bob", BOB))  # registered, silent
     for c in (alice, bob):
         await c.wait_for(connected)
-    await alice.command(CreateGroup("Family"))
-    created = await alice.wait_for(lambda e: isinstance(e, GroupsChanged) and bool(e.groups))
-    assert isinstance(created, GroupsChanged)
-    group_id = created.groups[0].group_id
+    group_id = await create_group(alice, "Family")
     await alice.command(InviteNumber(group_id, BOB))
     link = faults.links[-1]
     with trio.fail_after(10):
@@ -164,15 +159,8 @@ async def test_batched_garbage_and_replays_and_the_ack_policy(
     bob = await start_client("bob", world.new_profile("bob", BOB), faults.open)
     for c in (alice, bob):
         await c.wait_for(connected)
-    await alice.command(CreateGroup("Batch"))
-    created = await alice.wait_for(lambda e: isinstance(e, GroupsChanged) and bool(e.groups))
-    assert isinstance(created, GroupsChanged)
-    group_id = created.groups[0].group_id
-    await alice.command(InviteNumber(group_id, BOB))
-    invitation = await bob.wait_for(lambda e: isinstance(e, InvitationReceived))
-    assert isinstance(invitation, InvitationReceived)
-    await bob.command(AnswerInvitation(invitation.invitation.invitation_id, True))
-    await bob.wait_for(lambda e: isinstance(e, MessageReceived) and "joined" in e.line.text)
+    group_id = await create_group(alice, "Batch")
+    await join(alice, bob, group_id, BOB)
     for text in ("one", "two"):
         await alice.command(SendText(group_id, text))
         await bob.wait_for(lambda e, t=text: isinstance(e, MessageReceived) and e.line.text == t)

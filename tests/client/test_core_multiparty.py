@@ -13,6 +13,7 @@ from client_world import (  # noqa: F401 (fixtures)
     EVE,
     RunningClient,
     World,
+    join,
     start_client_fixture,
     world_fixture,
 )
@@ -71,19 +72,6 @@ def member_key(client: RunningClient, number: str) -> str:
         if isinstance(e, MembersChanged)
         for r in e.members
         if r.identity is not None and r.identity.number == number
-    )
-
-
-async def join(inviter: RunningClient, invitee: RunningClient, group_id: bytes, tn: str) -> None:
-    mark = len(invitee.events)
-    await inviter.command(InviteNumber(group_id, tn))
-    invitation = await invitee.wait_for(lambda e: isinstance(e, InvitationReceived), start=mark)
-    assert isinstance(invitation, InvitationReceived)
-    assert invitation.invitation.group_id == group_id
-    await invitee.command(AnswerInvitation(invitation.invitation.invitation_id, True))
-    await invitee.wait_for(
-        lambda e: isinstance(e, MessageReceived) and e.line.text.startswith("You joined"),
-        start=mark,
     )
 
 

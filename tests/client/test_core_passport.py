@@ -6,18 +6,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from client_world import ALICE, BOB, RunningClient, World, start_client_fixture, world_fixture  # noqa: F401 (fixtures)
+from client_world import (  # noqa: F401 (fixtures)
+    ALICE,
+    BOB,
+    RunningClient,
+    World,
+    create_group,
+    join,
+    start_client_fixture,
+    world_fixture,
+)
 
 from client.core.events import (
-    AnswerInvitation,
     ConnectionChanged,
     ConnectionState,
     CoreEvent,
-    CreateGroup,
     EpochChanged,
-    GroupsChanged,
-    InvitationReceived,
-    InviteNumber,
     MembersChanged,
     MessageReceived,
     SelfIdentity,
@@ -51,15 +55,8 @@ async def test_passport_members_chat_and_renew(world: World, start_client: Start
     assert me.identity.name == "Alice"
     assert me.identity.assurance is AssuranceLevel.PROVIDER_ATTESTED_KEY
 
-    await alice.command(CreateGroup("Family"))
-    created = await alice.wait_for(lambda e: isinstance(e, GroupsChanged) and bool(e.groups))
-    assert isinstance(created, GroupsChanged)
-    group_id = created.groups[0].group_id
-    await alice.command(InviteNumber(group_id, BOB))
-    invitation = await bob.wait_for(lambda e: isinstance(e, InvitationReceived))
-    assert isinstance(invitation, InvitationReceived)
-    await bob.command(AnswerInvitation(invitation.invitation.invitation_id, True))
-    await bob.wait_for(lambda e: isinstance(e, MessageReceived) and "joined" in e.line.text)
+    group_id = await create_group(alice, "Family")
+    await join(alice, bob, group_id, BOB)
     await alice.command(SendText(group_id, "hi"))
     line = await bob.wait_for(lambda e: isinstance(e, MessageReceived) and e.line.text == "hi")
     assert isinstance(line, MessageReceived) and line.line.sender == "Alice  +1 202-555-0101"
