@@ -3,6 +3,7 @@ a WireClient on a real WebSocket. Only what the delivery-service tests need."""
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,3 +189,31 @@ class Member:
 
     def texts(self) -> list[str]:
         return [data.decode() for _, data in self.received]
+
+
+async def three_in_a_group(
+    url: str,
+    stack: AsyncExitStack,
+    pki: DemoPKI,
+    ca: IssuedCert,
+    group_id: bytes,
+    tns: tuple[str, str, str],
+    *,
+    features: tuple[str, ...] = (),
+) -> tuple[Member, Member, Member]:
+    """Three registered members; the first creates ``group_id`` and adds the other two
+    in one commit, whose one Welcome (naming both) reaches both."""
+    alice, bob, carol = (Member.make(pki, ca, tn) for tn in tns)
+    for m in (alice, bob, carol):
+        ws = await stack.enter_async_context(WireClient.connect(url, features=features))
+        await m.register(ws)
+    await bob.publish(2)
+    await carol.publish(1)
+    await alice.create_group(group_id)
+    answer = await alice.add(group_id, bob.tn, carol.tn)
+    assert isinstance(answer, CommitAccepted) and answer.epoch == 1
+    for m in (bob, carol):
+        (welcome,) = await m.pump(1)
+        assert welcome.kind is DeliveryKind.WELCOME and welcome.sender == alice.tn
+        assert m.groups[group_id].epoch == 1
+    return alice, bob, carol

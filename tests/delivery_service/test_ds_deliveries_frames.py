@@ -9,16 +9,14 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import trio
-from mls_member import Member
+from mls_member import Member, three_in_a_group
 from wire_client import WireClient
 
 from shared.protocol import (
     FEATURE_DELIVERIES,
     Ack,
-    CommitAccepted,
     Deliver,
     Deliveries,
-    DeliveryKind,
     Ok,
     SendMessage,
     Sent,
@@ -30,28 +28,14 @@ GID = b"batch-group"
 BATCH = (FEATURE_DELIVERIES,)
 
 
-async def _group(
-    url: str, stack: AsyncExitStack, pki: DemoPKI, ca: IssuedCert
-) -> tuple[Member, Member, Member]:
-    alice, bob, carol = (Member.make(pki, ca, tn) for tn in (ALICE, BOB, CAROL))
-    for m in (alice, bob, carol):
-        await m.register(await stack.enter_async_context(WireClient.connect(url, features=BATCH)))
-    await bob.publish(1)
-    await carol.publish(1)
-    await alice.create_group(GID)
-    assert isinstance(await alice.add(GID, BOB, CAROL), CommitAccepted)
-    for m in (bob, carol):
-        (welcome,) = await m.pump(1)
-        assert welcome.kind is DeliveryKind.WELCOME
-    return alice, bob, carol
-
-
 async def test_queued_mail_comes_as_one_frame_and_a_partly_acked_batch_comes_again(
     start_ds: Any, pki: DemoPKI, provider_ca: IssuedCert
 ) -> None:
     ds = await start_ds()
     async with AsyncExitStack() as stack:
-        alice, bob, carol = await _group(ds.url, stack, pki, provider_ca)
+        alice, bob, carol = await three_in_a_group(
+            ds.url, stack, pki, provider_ca, GID, (ALICE, BOB, CAROL), features=BATCH
+        )
         await carol.c.ws.aclose()
         for i in range(6):
             assert isinstance(await alice.say(GID, f"m{i}"), Sent)
@@ -92,7 +76,9 @@ async def test_a_burst_stored_together_is_one_frame_for_each_batching_recipient(
     connected again without the feature, gets two deliver frames in the same order."""
     ds = await start_ds(batch_window=0.3)
     async with AsyncExitStack() as stack:
-        alice, bob, carol = await _group(ds.url, stack, pki, provider_ca)
+        alice, bob, carol = await three_in_a_group(
+            ds.url, stack, pki, provider_ca, GID, (ALICE, BOB, CAROL), features=BATCH
+        )
         await bob.c.ws.aclose()
         bob.client = await stack.enter_async_context(WireClient.connect(ds.url))
         await bob.login(bob.c, with_credential=False)

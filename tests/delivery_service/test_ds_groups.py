@@ -10,7 +10,7 @@ from typing import Any
 import openmls
 import trio
 from ds_constants import PROVIDER_RANGE
-from mls_member import Member
+from mls_member import Member, three_in_a_group
 from wire_client import WireClient
 
 from shared.protocol import (
@@ -43,30 +43,14 @@ async def _connect_all(stack: AsyncExitStack, url: str, *members: Member) -> Non
         await m.register(await stack.enter_async_context(WireClient.connect(url)))
 
 
-async def _three_in_a_group(
-    url: str, stack: AsyncExitStack, pki: DemoPKI, ca: IssuedCert
-) -> tuple[Member, Member, Member]:
-    alice, bob, carol = (Member.make(pki, ca, tn) for tn in (ALICE, BOB, CAROL))
-    await _connect_all(stack, url, alice, bob, carol)
-    await bob.publish(2)
-    await carol.publish(1)
-    await alice.create_group(GID)
-    answer = await alice.add(GID, BOB, CAROL)
-    assert isinstance(answer, CommitAccepted) and answer.epoch == 1
-    # One Welcome naming two members reaches both of them.
-    for m in (bob, carol):
-        (welcome,) = await m.pump(1)
-        assert welcome.kind is DeliveryKind.WELCOME and welcome.sender == ALICE
-        assert m.groups[GID].epoch == 1
-    return alice, bob, carol
-
-
 async def test_three_clients_lifecycle(
     start_ds: Any, pki: DemoPKI, provider_ca: IssuedCert
 ) -> None:
     ds = await start_ds()
     async with AsyncExitStack() as stack:
-        alice, bob, carol = await _three_in_a_group(ds.url, stack, pki, provider_ca)
+        alice, bob, carol = await three_in_a_group(
+            ds.url, stack, pki, provider_ca, GID, (ALICE, BOB, CAROL)
+        )
         # Chat both ways.
         assert isinstance(await alice.say(GID, "hello from alice"), Sent)
         assert isinstance(await bob.say(GID, "hi, bob here"), Sent)
@@ -113,7 +97,9 @@ async def test_concurrent_commits_one_wins_loser_recovers(
 ) -> None:
     ds = await start_ds()
     async with AsyncExitStack() as stack:
-        alice, bob, carol = await _three_in_a_group(ds.url, stack, pki, provider_ca)
+        alice, bob, carol = await three_in_a_group(
+            ds.url, stack, pki, provider_ca, GID, (ALICE, BOB, CAROL)
+        )
         answers: dict[str, Any] = {}
 
         async def commit(m: Member) -> None:
@@ -147,7 +133,9 @@ async def test_offline_member_gets_mail_in_order_once(
 ) -> None:
     ds = await start_ds()
     async with AsyncExitStack() as stack:
-        alice, bob, carol = await _three_in_a_group(ds.url, stack, pki, provider_ca)
+        alice, bob, carol = await three_in_a_group(
+            ds.url, stack, pki, provider_ca, GID, (ALICE, BOB, CAROL)
+        )
         await carol.c.ws.aclose()
         for i in range(5):
             assert isinstance(await alice.say(GID, f"m{i}"), Sent)
@@ -176,7 +164,9 @@ async def test_resync_by_external_commit(
 ) -> None:
     ds = await start_ds()
     async with AsyncExitStack() as stack:
-        alice, bob, carol = await _three_in_a_group(ds.url, stack, pki, provider_ca)
+        alice, bob, carol = await three_in_a_group(
+            ds.url, stack, pki, provider_ca, GID, (ALICE, BOB, CAROL)
+        )
         bob.fresh_state()  # lost every group
         info = await bob.c.request(FetchGroupInfo(id=bob.c.next_id(), group_id=GID))
         assert isinstance(info, GroupInfoReply) and info.epoch == 1
@@ -209,7 +199,9 @@ async def test_non_member_cannot_post_fetch_or_join(
     ds = await start_ds()
     dave_tn = "12025550104"
     async with AsyncExitStack() as stack:
-        alice, bob, _carol = await _three_in_a_group(ds.url, stack, pki, provider_ca)
+        alice, bob, _carol = await three_in_a_group(
+            ds.url, stack, pki, provider_ca, GID, (ALICE, BOB, CAROL)
+        )
         dave = Member.make(pki, provider_ca, dave_tn)
         await _connect_all(stack, ds.url, dave)
         info = await dave.c.request(FetchGroupInfo(id=dave.c.next_id(), group_id=GID))
@@ -238,7 +230,9 @@ async def test_commit_with_untrusted_credential_is_refused(
     rogue = DemoPKI.init(tmp_path / "rogue", name="Rogue STI")
     rogue_ca = rogue.issue_spc("Rogue", "6666", [PROVIDER_RANGE], ca=True)
     async with AsyncExitStack() as stack:
-        alice, _bob, _carol = await _three_in_a_group(ds.url, stack, pki, provider_ca)
+        alice, _bob, _carol = await three_in_a_group(
+            ds.url, stack, pki, provider_ca, GID, (ALICE, BOB, CAROL)
+        )
         impostor = Member.make(rogue, rogue_ca, "12025550109")
         kp = impostor.key_package()  # never published: the adder takes it straight
         answer = await alice.submit(GID, alice.groups[GID].add_members([kp]))
@@ -257,7 +251,9 @@ async def test_bad_mls_input_changes_nothing(
 ) -> None:
     ds = await start_ds()
     async with AsyncExitStack() as stack:
-        alice, bob, _carol = await _three_in_a_group(ds.url, stack, pki, provider_ca)
+        alice, bob, _carol = await three_in_a_group(
+            ds.url, stack, pki, provider_ca, GID, (ALICE, BOB, CAROL)
+        )
         c = alice.c
         good_gi = alice.groups[GID].export_group_info()
         cases = [
@@ -324,7 +320,9 @@ async def test_old_application_messages_are_dropped(
 ) -> None:
     ds = await start_ds()
     async with AsyncExitStack() as stack:
-        alice, bob, carol = await _three_in_a_group(ds.url, stack, pki, provider_ca)
+        alice, bob, carol = await three_in_a_group(
+            ds.url, stack, pki, provider_ca, GID, (ALICE, BOB, CAROL)
+        )
         stale = bob.groups[GID].create_message(b"from epoch 1")
         for expected in (2, 3, 4):
             assert isinstance(
@@ -428,7 +426,9 @@ async def test_leaving_by_proposal_then_commit(
 ) -> None:
     ds = await start_ds()
     async with AsyncExitStack() as stack:
-        alice, bob, carol = await _three_in_a_group(ds.url, stack, pki, provider_ca)
+        alice, bob, carol = await three_in_a_group(
+            ds.url, stack, pki, provider_ca, GID, (ALICE, BOB, CAROL)
+        )
         proposal = bob.groups[GID].leave()
         stale = await bob.c.request(
             Propose(id=bob.c.next_id(), group_id=GID, epoch=0, proposal=proposal)
