@@ -64,6 +64,7 @@ from shared.protocol import (
     ServerFrame,
     decode_frame,
     encode_frame,
+    request_id,
 )
 
 if TYPE_CHECKING:
@@ -370,10 +371,12 @@ class DeliveryServer:
             )
             return
         if not conn.bucket.allow(trio.current_time()):
+            # The frame is dropped undecoded; only its id is read, so that the client can
+            # tell which request was dropped instead of waiting for its answer.
             await conn.wait_inflight(0)
             await conn.reply(
                 Error(
-                    re=None,
+                    re=request_id(data),
                     code=ErrorCode.RATE_LIMITED,
                     detail=f"over {self.limits.frames_per_second:g} frames/s; frame dropped",
                 )

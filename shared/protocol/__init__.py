@@ -17,6 +17,7 @@ from shared.protocol.codec import (
     deliveries_payload,
     encode_delivery_item,
     encode_frame,
+    request_id,
 )
 from shared.protocol.messages import (
     CLIENT_FRAME_TYPES,
@@ -113,4 +114,5 @@ __all__ = [
     "ds_auth_content",
     "encode_delivery_item",
     "encode_frame",
+    "request_id",
 ]

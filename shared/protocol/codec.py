@@ -193,6 +193,20 @@ def _encode_members(schema: _Schema, frame: Frame, obj: dict[str, Any]) -> dict[
     return obj
 
 
+def request_id(data: str | bytes) -> int | None:
+    """The ``id`` of the request in ``data`` without decoding the frame: for answering a
+    frame that is refused before decoding (``rate_limited``). None when ``data`` is not a
+    JSON object or its ``id`` is not an integer in 0..2^63-1; never raises."""
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    if type(obj) is not dict:
+        return None
+    raw_id = obj.get("id")
+    return raw_id if type(raw_id) is int and 0 <= raw_id <= _MAX_INT else None
+
+
 def decode_frame(data: str | bytes) -> Frame:
     """Parse one wire message into its frame; raises ``FrameError`` naming the problem."""
     try:

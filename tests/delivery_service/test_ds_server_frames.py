@@ -110,9 +110,14 @@ async def test_rate_limit_refuses_frames_over_the_burst(start_ds: Any) -> None:
     async with WireClient.connect(ds.url) as c:
         for i in range(1, 6):
             await c.send(Ping(id=i))
-        answers = [await c.read() for _ in range(5)]
+        # Dropped frames that are not requests with a readable id: the error has no re.
+        await c.send_raw("not json")
+        await c.send_raw('{"v":1,"type":"ping","id":true}')
+        answers = [await c.read() for _ in range(7)]
         assert answers[:3] == [Pong(re=1), Pong(re=2), Pong(re=3)]
         assert all(isinstance(a, Error) and a.code is ErrorCode.RATE_LIMITED for a in answers[3:])
+        # Each error names the request it dropped, so the client need not wait for it.
+        assert [a.re for a in answers[3:]] == [4, 5, None, None]  # type: ignore[union-attr]
     await _well_behaved_quick(ds.url)  # other connections have their own bucket
 
 

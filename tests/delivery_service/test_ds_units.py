@@ -42,6 +42,7 @@ from shared.protocol import (
     decode_frame,
     ds_auth_content,
     encode_delivery_item,
+    request_id,
 )
 from shared.stir.pki import DemoPKI, generate_key
 from shared.stir.tnauthlist import OneTN, TNRange
@@ -100,6 +101,28 @@ def test_token_bucket_refills_at_the_rate() -> None:
     assert bucket.allow(100.0) and bucket.allow(100.0) and not bucket.allow(100.0)
     with pytest.raises(ValueError):
         TokenBucket(rate=0, burst=1, now=0)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ('{"v":1,"type":"ping","id":7}', 7),
+        (b'{"type":"send","id":9223372036854775807,"v":1}', 2**63 - 1),
+        ('{"v":1,"type":"warp","id":4}', 4),  # an unknown type still names its request
+        ('{"v":1,"type":"ping"}', None),
+        ('{"v":1,"type":"ping","id":-1}', None),
+        ('{"v":1,"type":"ping","id":9223372036854775808}', None),
+        ('{"v":1,"type":"ping","id":true}', None),
+        ('{"v":1,"type":"ping","id":"7"}', None),
+        ('{"v":1,"type":"pong","re":6}', None),  # an answer, not a request
+        ("[1, 2]", None),
+        ("not json", None),
+        (b"\xff\xfe", None),
+        ("[" * 100_000, None),  # too deep for json: still no exception
+    ],
+)
+def test_request_id_reads_only_a_valid_request_id(data: str | bytes, expected: int | None) -> None:
+    assert request_id(data) == expected
 
 
 def _private(group_id: bytes, epoch: int, content_type: int = 1) -> bytes:
