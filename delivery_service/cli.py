@@ -72,6 +72,13 @@ def register(subparsers: Any) -> None:
         help="seconds between full garbage collections, which are otherwise off"
         " (a full scan of 1000 connections stalls every delivery); 0: Python's own policy",
     )
+    serve.add_argument(
+        "--loop-stats",
+        type=Path,
+        metavar="FILE",
+        help="record the event loop's task steps, turns and GC pauses; on SIGUSR2 write"
+        " them to FILE (JSON) and start afresh (diagnosis; costs a little per task step)",
+    )
     serve.add_argument("--log-level", default="WARNING")
     serve.set_defaults(func=run_serve)
     ds.set_defaults(func=lambda args: (ds.print_help(), 2)[1])
@@ -124,8 +131,18 @@ def run_serve(args: argparse.Namespace) -> int:
         batch_window=max(0.0, args.batch_window_ms) / 1000,
     )
 
+    monitor = None
+    if args.loop_stats is not None:
+        from delivery_service.loop_monitor import LoopMonitor
+
+        monitor = LoopMonitor()
+
     async def main() -> None:
         async with trio.open_nursery() as nursery:
+            if monitor is not None:
+                from delivery_service.loop_monitor import report_on_signal
+
+                await nursery.start(report_on_signal, monitor, args.loop_stats)
             if args.full_gc_interval > 0:
                 defer_full_collections()
                 nursery.start_soon(collect_periodically, args.full_gc_interval)
@@ -134,11 +151,13 @@ def run_serve(args: argparse.Namespace) -> int:
             print(f"stirmls ds: listening on ws://{args.host}:{port}/ as {args.ds_id}", flush=True)
 
     try:
-        trio.run(main)
+        trio.run(main, instruments=[] if monitor is None else [monitor])
     except KeyboardInterrupt:
         pass
     finally:
         storage.close()
+        if monitor is not None:
+            monitor.close()
     return 0
 
 

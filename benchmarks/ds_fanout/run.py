@@ -674,6 +674,8 @@ def serve_args(db: Path, pki_dir: Path, args: argparse.Namespace) -> list[str]:
     extra = []
     for item in args.serve_arg or []:
         extra.extend(item.split())
+    if args.loop_stats:
+        extra.extend(["--loop-stats", str(db.with_name("loop-stats.json"))])
     return [
         sys.executable,
         *launcher,
@@ -692,6 +694,19 @@ def serve_args(db: Path, pki_dir: Path, args: argparse.Namespace) -> list[str]:
         "1000000000",
         *extra,
     ]
+
+
+async def loop_report(proc: trio.Process, path: Path) -> dict[str, Any]:
+    """The service's event-loop statistics since the last call (``serve --loop-stats``:
+    SIGUSR2 makes it write them and start afresh)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    proc.send_signal(signal.SIGUSR2)
+    with trio.fail_after(30):
+        while not path.exists():
+            await trio.sleep(0.05)
+    report: dict[str, Any] = json.loads(path.read_text())
+    return report
 
 
 async def run_config(
@@ -722,11 +737,16 @@ async def run_config(
                 # (idle_memory.py measures idle connections alone).
                 result["kib_per_client_with_groups"] = round((idle - base) / clients_n, 1)
 
+                loop_stats = Path(tmp) / "loop-stats.json"
+
                 async def measured(**kw: Any) -> dict[str, Any]:
+                    if args.loop_stats:  # from here on: the set-up and earlier runs are out
+                        await loop_report(proc, loop_stats)
                     user0, sys0 = cpu_split(proc.pid)
                     wait0 = runqueue_wait_seconds(proc.pid)
                     stats = await fleet.drive(seconds=args.seconds, **kw)
                     user1, sys1 = cpu_split(proc.pid)
+                    loop = await loop_report(proc, loop_stats) if args.loop_stats else None
                     out = summary(stats, args.seconds, user1 + sys1 - user0 - sys0)
                     out["server_user_s"] = round(user1 - user0, 2)
                     out["server_system_s"] = round(sys1 - sys0, 2)
@@ -738,6 +758,8 @@ async def run_config(
                     out["deliveries_per_push_frame"] = (
                         round(stats.total / fleet.push_frames, 2) if fleet.push_frames else None
                     )
+                    if loop is not None:
+                        out["loop"] = loop
                     return out
 
                 if args.profile_server:  # profile the measured traffic, not the set-up
@@ -893,6 +915,12 @@ def main() -> None:
         help="clients do not ask for deliveries frames (one deliver frame per message)",
     )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare floor")
+    parser.add_argument(
+        "--loop-stats",
+        action="store_true",
+        help="record the service's event loop per measured run (serve --loop-stats):"
+        " longest task steps and loop turns, scheduling delay, GC pauses",
+    )
     parser.add_argument(
         "--service-root",
         type=Path,
