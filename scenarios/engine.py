@@ -23,6 +23,7 @@ from typing import Any
 import trio
 
 from client.core import events as ev
+from scenarios.carrier import make_carrier
 from scenarios.client_state import ClientState
 from scenarios.errors import EngineUnavailable
 from scenarios.expectations import codes_match
@@ -44,9 +45,6 @@ from scenarios.service_host import ServiceHost
 from scenarios.service_process import ServiceProcessHost
 from scenarios.transcript import Recorder
 from shared.profile import GROUP_DEST_PREFIX
-from shared.protocol import Error as ErrorFrame
-from shared.protocol import ErrorCode, PassportIssued, RequestPassport
-from shared.protocol.messages import Frame
 from shared.stir.numbers import display
 
 DS_ID = "ds.scenario"
@@ -141,36 +139,6 @@ class RunningClient:
     handle: ClientHandle
     state: ClientState
     last_event: float = 0.0
-
-
-def make_carrier(
-    pki: RunPKI, rogues: Sequence[RogueProvider] = ()
-) -> Callable[[str, RequestPassport], Frame | None]:
-    """The carriers' STIR authentication service, as the relay answers for each actor.
-
-    An actor gets PASSporTs for its own number only (a group request carries its
-    defect, PROFILE.md §5.5 per-group dest); a rogue provider's impostors get what
-    their provider signs (PROFILE.md §9); other paths are not the run's clients.
-    """
-
-    def carrier(actor: str, request: RequestPassport) -> Frame | None:
-        subject = pki.scenario.actors.get(actor)
-        for rogue in rogues:
-            if subject is None and rogue.impersonated(actor) is not None:
-                token, chain = rogue.sign(actor, request.tn, request.signature_key, request.dest)
-                return PassportIssued(re=request.id, passport=token, certificates=chain)
-        if subject is None:
-            return None
-        if request.tn != subject.tn:
-            return ErrorFrame(
-                re=request.id,
-                code=ErrorCode.PROVIDER_REFUSED,
-                detail=f"{actor}'s carrier does not sign for {request.tn}",
-            )
-        token, chain = pki.passport(actor, request.signature_key, request.dest)
-        return PassportIssued(re=request.id, passport=token, certificates=chain)
-
-    return carrier
 
 
 class RealEngine:

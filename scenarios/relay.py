@@ -4,8 +4,10 @@ Clients connect to ``ws://127.0.0.1:PORT/<actor>``; the relay opens the actor's 
 connection to the delivery service and moves frames both ways, asking the
 ``Interceptor`` what to do with each (the delivery-service adversaries), recording the
 MLS traffic in the transcript, and answering PASSporT requests itself when the run
-plays the carrier (``carrier``). Frames that do not decode are passed on untouched:
-judging garbage is the service's job, not the relay's.
+plays the carrier (``carrier``, ``scenarios.carrier``: it follows each connection's
+handshake so that it can check a request's proof of possession as the service would).
+Frames that do not decode are passed on untouched: judging garbage is the service's
+job, not the relay's.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from typing import Any
 import trio
 import trio_websocket
 
+from scenarios.carrier import SessionNonces
 from scenarios.interception import Action, Direction, Forward, Interceptor, Note, Traffic
 from scenarios.transcript import Recorder
 from shared.protocol import (
     Ack,
     AnswerInvitation,
+    Auth,
+    Challenge,
     ClaimKeyPackage,
     Commit,
     CreateGroup,
@@ -33,6 +38,7 @@ from shared.protocol import (
     Error,
     Frame,
     FrameError,
+    Hello,
     PublishKeyPackages,
     RequestInvitation,
     RequestPassport,
@@ -49,7 +55,10 @@ log = logging.getLogger("stirmls.scenarios.relay")
 INJECTED_ID_BASE = 2_000_000_000
 MAX_FRAME_BYTES = 16 * 1024 * 1024
 
-Carrier = Callable[[str, RequestPassport], Frame | None]
+Carrier = Callable[[str, RequestPassport, SessionNonces], Frame | None]
+"""(path, request, the connection's handshake) -> the carrier's answer, or None to pass
+the request on to the service."""
+_HANDSHAKE = (Hello, Challenge, Auth, Error)
 
 
 class Relay:
@@ -72,6 +81,7 @@ class Relay:
         self.port: int | None = None
         self._clients: dict[str, trio_websocket.WebSocketConnection] = {}
         self._services: dict[str, trio_websocket.WebSocketConnection] = {}
+        self._sessions: dict[str, SessionNonces] = {}  # each path's current handshake
         self._nursery: trio.Nursery | None = None
         self._injected = itertools.count(INJECTED_ID_BASE)
         self.in_flight = 0  # frames an adversary is delaying right now
@@ -132,6 +142,7 @@ class Relay:
             ) as service:
                 self._clients[actor] = client
                 self._services[actor] = service
+                self._sessions[actor] = SessionNonces()
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(self._pump, actor, client, "to_service", nursery)
                     nursery.start_soon(self._pump, actor, service, "to_client", nursery)
@@ -141,6 +152,7 @@ class Relay:
             if self._clients.get(actor) is client:
                 del self._clients[actor]
                 self._services.pop(actor, None)
+                self._sessions.pop(actor, None)
             await client.aclose()
 
     async def _pump(
@@ -172,8 +184,12 @@ class Relay:
             for item in frame.items:
                 await self._intercept(actor, direction, item, None)
             return
+        if isinstance(frame, _HANDSHAKE):
+            session = self._sessions.get(actor)
+            if session is not None:
+                session.observe(frame)
         if direction == "to_service" and isinstance(frame, RequestPassport) and self.carrier:
-            answer = self.carrier(actor, frame)
+            answer = self.carrier(actor, frame, self._sessions.get(actor) or SessionNonces())
             if answer is not None:
                 self.recorder.record(
                     "frame", actor=actor, direction="carrier", message="passport", dest=frame.dest

@@ -96,16 +96,6 @@ class RogueProvider:
                 return path[len(prefix) :]
         return None
 
-    def sign(self, path: str, tn: str, key: bytes, dest: str) -> tuple[str, tuple[bytes, ...]]:
-        """The provider's signer, for its impostors: the victim's number, mky = ``key``."""
-        victim = self.scenario.actors[self.impersonated(path) or ""]
-        if tn != victim.tn:
-            raise ValueError(f"impostor {path} asked for {tn}, not {victim.tn}")
-        token = self.pki.provider_signer(self.provider).sign(
-            victim.tn, dest, key, nam=victim.display_name
-        )
-        return token, self.pki.provider_signer(self.provider).chain
-
     def _note(self, act: str) -> None:
         self.recorder.record("adversary", adversary=self.adversary.index, act=act, narrate=True)
 

@@ -13,6 +13,7 @@ pytest.importorskip(
     "delivery_service.server", reason="the delivery service (issue 4) has not landed yet"
 )
 
+from scenarios.carrier import SessionNonces
 from scenarios.interception import Action, Interceptor, Traffic
 from scenarios.library_files import load_library_scenario
 from scenarios.model import Scenario
@@ -32,6 +33,7 @@ from shared.protocol import (
     PassportIssued,
     RequestPassport,
     decode_frame,
+    ds_auth_content,
     encode_frame,
 )
 
@@ -77,17 +79,20 @@ async def test_relay_answers_passport_requests_as_the_carrier(
     pki = RunPKI.create(scenario, tmp_path)
     host = ServiceHost("ds.scenario", tmp_path / "ds.sqlite", pki.trust)
     recorder = Recorder()
-    asked: list[tuple[str, str]] = []
+    asked: list[tuple[str, str, bytes]] = []
 
-    def carrier(actor: str, request: RequestPassport) -> PassportIssued:
-        asked.append((actor, request.dest))
+    def carrier(actor: str, request: RequestPassport, session: SessionNonces) -> PassportIssued:
+        # The relay hands over the connection's handshake, for the proof-of-possession check.
+        asked.append((actor, request.dest, session.signed_content(request.tn)))
         return PassportIssued(re=request.id, passport="token", certificates=(b"cert",))
 
     relay = Relay(Interceptor(scenario), recorder, await host.start(nursery), carrier=carrier)
     await nursery.start(relay.serve)
+    nonce = os.urandom(NONCE_SIZE)
     async with trio_websocket.open_websocket_url(relay.url_for("alice")) as ws:
-        await ws.send_message(encode_frame(Hello(id=1, client_nonce=os.urandom(NONCE_SIZE))))
-        await ws.get_message()
+        await ws.send_message(encode_frame(Hello(id=1, client_nonce=nonce)))
+        challenge = decode_frame(await ws.get_message())
+        assert isinstance(challenge, Challenge)
         request = RequestPassport(
             id=2,
             tn="12025550101",
@@ -101,7 +106,8 @@ async def test_relay_answers_passport_requests_as_the_carrier(
         with trio.fail_after(5):
             answer = decode_frame(await ws.get_message())
     assert answer == PassportIssued(re=2, passport="token", certificates=(b"cert",))
-    assert asked == [("alice", "mls:ds:ds.scenario")]
+    content = ds_auth_content(challenge.server_nonce, nonce, "ds.scenario", "12025550101")
+    assert asked == [("alice", "mls:ds:ds.scenario", content)]
     assert [e.data.get("message") for e in recorder.events] == ["passport"]
     await host.stop()
 
