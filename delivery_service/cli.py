@@ -12,6 +12,7 @@ import trio
 
 from delivery_service.garbage_collection import (
     FULL_COLLECTION_INTERVAL,
+    YOUNG_COLLECTION_THRESHOLD,
     collect_periodically,
     defer_full_collections,
 )
@@ -71,6 +72,13 @@ def register(subparsers: Any) -> None:
         default=FULL_COLLECTION_INTERVAL,
         help="seconds between full garbage collections, which are otherwise off"
         " (a full scan of 1000 connections stalls every delivery); 0: Python's own policy",
+    )
+    serve.add_argument(
+        "--gc-young-threshold",
+        type=int,
+        default=YOUNG_COLLECTION_THRESHOLD,
+        help="net allocations between young garbage collections (Python's own: 700);"
+        " only with --full-gc-interval > 0",
     )
     serve.add_argument(
         "--loop-stats",
@@ -144,7 +152,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
                 await nursery.start(report_on_signal, monitor, args.loop_stats)
             if args.full_gc_interval > 0:
-                defer_full_collections()
+                defer_full_collections(args.gc_young_threshold)
                 nursery.start_soon(collect_periodically, args.full_gc_interval)
             port = await nursery.start(server.serve_websocket, args.host, args.port)
             # One line on stdout, so scripts (and tests) learn the bound port.

@@ -8,9 +8,10 @@ while installed:
   total per task name, and the longest steps with their task's name);
 - **loop turns**: the work between two I/O waits (``after_io_wait`` to
   ``before_io_wait``): a socket that became readable just after a wait is looked at
-  only after the whole turn;
+  only after the whole turn; wall-clock and the thread's CPU time;
 - **scheduling delay**: from a task being made runnable to its step starting;
-- **garbage collections**: each collection's pause, by generation (``gc.callbacks``).
+- **garbage collections**: each collection's pause, by generation (``gc.callbacks``),
+  wall-clock and CPU time.
 
 It costs two clock reads and a few dictionary operations per task step, so it is off
 unless asked for (``stirmls ds serve --loop-stats FILE``; docs/protocol.md §9). The
@@ -78,8 +79,13 @@ class LoopMonitor(trio.abc.Instrument):
     the last ``reset()``; ``close()`` removes the GC callback.
     """
 
-    def __init__(self, clock: Any = time.perf_counter) -> None:
+    def __init__(self, clock: Any = time.perf_counter, cpu_clock: Any = time.thread_time) -> None:
         self._clock = clock
+        # CPU time of the loop's thread, read per turn and per collection only: a long
+        # wall-clock turn with little CPU time waited for a CPU (a shared machine).
+        self._cpu_clock = cpu_clock
+        self._turn_cpu = 0.0
+        self._gc_cpu = 0.0
         self._scheduled: dict[trio.lowlevel.Task, float] = {}
         self._step_start: float | None = None  # None: no step seen starting (installed mid-step)
         self._turn_start: float | None = None
@@ -93,11 +99,14 @@ class LoopMonitor(trio.abc.Instrument):
         self.started = self._clock()
         self.steps = _Histogram()
         self.turns = _Histogram()
+        self.turns_cpu = _Histogram()
         self.delays = _Histogram()
         self.gc_pauses = {generation: _Histogram() for generation in (0, 1, 2)}
+        self.gc_cpu = {generation: _Histogram() for generation in (0, 1, 2)}
+        self.gc_collected = [0, 0, 0]  # unreachable objects found, per generation
         self.by_task: dict[str, list[float]] = {}  # name -> [steps, seconds, longest]
         self._longest_steps: list[tuple[float, str]] = []
-        self._longest_turns: list[tuple[float, int]] = []
+        self._longest_turns: list[tuple[float, float, int]] = []
         self._turn_steps = 0
 
     def close(self) -> None:
@@ -147,6 +156,7 @@ class LoopMonitor(trio.abc.Instrument):
     def after_io_wait(self, timeout: float) -> None:
         """A loop turn starts (the runnable tasks run next)."""
         self._turn_start = self._clock()
+        self._turn_cpu = self._cpu_clock()
         self._turn_steps = 0
 
     def before_io_wait(self, timeout: float) -> None:
@@ -154,20 +164,25 @@ class LoopMonitor(trio.abc.Instrument):
         if self._turn_start is None:
             return
         seconds = self._clock() - self._turn_start
+        cpu = self._cpu_clock() - self._turn_cpu
         self.turns.add(seconds)
+        self.turns_cpu.add(cpu)
         longest = self._longest_turns
         if len(longest) < LONGEST_KEPT:
-            heapq.heappush(longest, (seconds, self._turn_steps))
+            heapq.heappush(longest, (seconds, cpu, self._turn_steps))
         elif seconds > longest[0][0]:
-            heapq.heapreplace(longest, (seconds, self._turn_steps))
+            heapq.heapreplace(longest, (seconds, cpu, self._turn_steps))
 
     # --- gc.callbacks -------------------------------------------------------------------
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_start = self._clock()
+            self._gc_cpu = self._cpu_clock()
         else:
             self.gc_pauses[info["generation"]].add(self._clock() - self._gc_start)
+            self.gc_cpu[info["generation"]].add(self._cpu_clock() - self._gc_cpu)
+            self.gc_collected[info["generation"]] += info["collected"]
 
     # --- results ------------------------------------------------------------------------
 
@@ -178,8 +193,11 @@ class LoopMonitor(trio.abc.Instrument):
             "seconds": round(self._clock() - self.started, 3),
             "task_steps": self.steps.report(),
             "loop_turns": self.turns.report(),
+            "loop_turns_cpu": self.turns_cpu.report(),
             "scheduling_delay": self.delays.report(),
             "gc_pauses": {str(g): h.report() for g, h in self.gc_pauses.items()},
+            "gc_cpu": {str(g): h.report() for g, h in self.gc_cpu.items()},
+            "gc_collected": {str(g): n for g, n in enumerate(self.gc_collected)},
             "by_task": [
                 {
                     "task": name,
@@ -194,8 +212,8 @@ class LoopMonitor(trio.abc.Instrument):
                 for s, name in sorted(self._longest_steps, reverse=True)
             ],
             "longest_turns": [
-                {"ms": round(s * 1000, 2), "steps": n}
-                for s, n in sorted(self._longest_turns, reverse=True)
+                {"ms": round(s * 1000, 2), "cpu_ms": round(c * 1000, 2), "steps": n}
+                for s, c, n in sorted(self._longest_turns, reverse=True)
             ],
         }
 

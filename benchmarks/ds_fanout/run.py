@@ -71,6 +71,7 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from lean_client import LeanClosed, LeanWebSocket  # noqa: E402
 
 from client.core.connection import ACK_BATCH, ACK_DELAY  # noqa: E402
+from delivery_service.loop_monitor import LoopMonitor  # noqa: E402
 from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE  # noqa: E402
 from shared.protocol import (  # noqa: E402
     DS_AUTH_LABEL,
@@ -281,6 +282,7 @@ class Plan:
     ack_count: int
     quiet_acks: bool
     features: tuple[str, ...]
+    loop_stats: bool = False  # record this process's own event loop per drive
 
 
 class LoadProcess:
@@ -292,6 +294,7 @@ class LoadProcess:
         self.clients: list[LoadClient] = []
         self.members = {m.tn: m for m in plan.mine}
         self.provider = openmls.Provider()
+        self.monitor = LoopMonitor() if plan.loop_stats else None
 
     def group_of(self, index: int) -> int:
         return index // self.plan.group_size
@@ -307,6 +310,8 @@ class LoadProcess:
         return f"bench-{self.plan.clients_n}x{self.plan.group_size}-{group}".encode()
 
     async def serve(self) -> None:
+        if self.monitor is not None:
+            trio.lowlevel.add_instrument(self.monitor)
         async with trio.open_nursery() as nursery:
             while True:
                 command, arg = await trio.to_thread.run_sync(self.pipe.recv)
@@ -435,6 +440,8 @@ class LoadProcess:
         stats.window_end = stats.window_start + spec["seconds"]
         to_trio = trio.current_time() - time.monotonic()  # trio's clock has its own offset
         end = stats.window_end + to_trio
+        if self.monitor is not None:
+            self.monitor.reset()
         async with trio.open_nursery() as run:
             for c in self.clients:
                 run.start_soon(self.client_reader, c, stats)
@@ -491,6 +498,7 @@ class LoadProcess:
             "latencies": stats.latencies,
             "ack_frames": sum(c.acks_sent for c in self.clients),
             "push_frames": sum(c.push_frames for c in self.clients),
+            "loop": None if self.monitor is None else self.monitor.report(top_tasks=4),
         }
 
     async def client_reader(self, c: LoadClient, stats: Stats) -> None:
@@ -586,6 +594,7 @@ class LoadFleet:
                 args.ack_count,
                 not args.loud_acks,
                 () if args.single_delivers else (FEATURE_DELIVERIES,),
+                args.loop_stats,
             )
             ours, theirs = ctx.Pipe()
             proc = ctx.Process(target=load_process_main, args=(theirs, plan), daemon=True)
@@ -631,6 +640,7 @@ class LoadFleet:
             stats.latencies.extend(part["latencies"])
         self.ack_frames = sum(part["ack_frames"] for part in parts)
         self.push_frames = sum(part.get("push_frames", 0) for part in parts)
+        self.load_loops = [part["loop"] for part in parts if part.get("loop") is not None]
         return stats
 
     def close(self) -> None:
@@ -760,6 +770,7 @@ async def run_config(
                     )
                     if loop is not None:
                         out["loop"] = loop
+                        out["load_process_loops"] = fleet.load_loops
                     return out
 
                 if args.profile_server:  # profile the measured traffic, not the set-up

@@ -55,6 +55,45 @@ def main(path: str) -> None:
                 f"{'yes' if p['kept_up'] else 'no'} | {_n(p['p50_ms'])} | {_n(p['p99_ms'])} | "
                 f"{_n(p['deliveries_per_server_cpu_s'])} | {_n(p.get('ack_frames'))} |"
             )
+    points = [
+        (r, label, p)
+        for r in run["results"]
+        for label, p in [("sat", r["durable_saturation"])]
+        + [(str(q["fraction"]), q) for q in r.get("durable_sweep", [])]
+        if "loop" in p
+    ]
+    if points:
+        print(
+            "\n| C | G | point | p99 ms | service: longest turn ms | turns > 20 ms (total ms)"
+            " | longest step ms (task) | GC max ms gen 0/1/2 | load processes: longest turn ms"
+            " | turns > 20 ms |"
+        )
+        print("|---" * 10 + "|")
+        for r, label, p in points:
+            loop = p["loop"]
+            long_count, long_ms = _over(loop["loop_turns"], 20)
+            step = loop["longest_steps"][0] if loop["longest_steps"] else {"ms": 0, "task": "-"}
+            gc_max = " / ".join(_n(loop["gc_pauses"][g]["max_ms"]) for g in ("0", "1", "2"))
+            loads = p.get("load_process_loops", [])
+            load_max = ", ".join(_n(x["loop_turns"]["max_ms"]) for x in loads)
+            load_long = ", ".join(str(_over(x["loop_turns"], 20)[0]) for x in loads)
+            print(
+                f"| {r['clients']} | {r['group_size']} | {label} | {_n(p['p99_ms'])} | "
+                f"{_n(loop['loop_turns']['max_ms'])} | {long_count} ({long_ms:,.0f}) | "
+                f"{_n(step['ms'])} ({step['task'].rsplit('.', 1)[-1]}) | {gc_max} | "
+                f"{load_max} | {load_long} |"
+            )
+
+
+def _over(histogram: dict[str, Any], ms: float) -> tuple[int, float]:
+    """(count, total ms) of a loop_monitor histogram's buckets above ``ms``."""
+    count, total = 0, 0.0
+    for label, bucket in histogram["buckets"].items():
+        edge = float(label.lstrip("<=>").removesuffix("ms"))
+        if edge > ms or label.startswith(">"):
+            count += bucket["count"]
+            total += bucket["total_ms"]
+    return count, total
 
 
 if __name__ == "__main__":

@@ -395,6 +395,14 @@ def test_full_collections_can_be_deferred_and_restored() -> None:
     finally:
         gc.set_threshold(*old)
     assert gc.get_threshold() == before
+    old = defer_full_collections(young=20_000)
+    try:
+        assert old == before
+        young0, young1, full = gc.get_threshold()
+        assert (young0, young1) == (20_000, before[1]) and full > 10**9
+    finally:
+        gc.set_threshold(*old)
+    assert gc.get_threshold() == before
 
 
 async def test_full_collections_run_every_interval(autojump_clock: trio.testing.MockClock) -> None:
