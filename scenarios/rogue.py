@@ -1,17 +1,28 @@
 """The rogue provider of PROFILE.md §9 (the draft's §10): a split relayed so chat works.
 
-The provider holds the SPC-level certificate for its subscribers' numbers. It routes
-its victims' traffic: the group's creator stays on the real delivery service, every
-other victim is sent to a shadow service of the provider's own (same service id, so
-nothing looks different). For each victim it runs a real client of its own under the
-victim's number, with a PASSporT it signs whose mky is its own key:
+The provider holds the SPC-level certificate for its subscribers' numbers and routes its
+victims' traffic. One victim, the *anchor* (the first victim to create a group, else the
+first named), stays on the real delivery service; every other victim is *shadowed*:
+sent to a shadow service of the provider's own (same service id, so nothing looks
+different). For each victim it runs a real client of its own under the victim's number,
+with a PASSporT it signs whose mky is its own key:
 
-* on the real service, "Bob" (provider key) joins the creator's group;
-* on the shadow service, "Alice" (provider key) makes a group of the same name and
-  invites the real Bob;
-* each text one side's impostor receives, the other side's impostor sends on.
+* on the real service, "Bob" (provider key) joins the real group for each shadowed Bob;
+* on the shadow service, "Alice" (provider key: the anchor's number) makes one group of
+  the same name and invites every shadowed victim the real group holds;
+* each text one side's real people write, the other side's impostor of its writer says
+  again.
 
-Every credential validates. Only comparing codes out of band shows the split.
+Members who are not its victims (*bystanders*: a friend on another carrier, or a
+subscriber it leaves alone) stay on the real service with the anchor and see the fake
+Bob there. The provider cannot forge a bystander's number, so the shadow group has no
+one in her place: Bob does not see her, and her texts reach him spoken by the fake
+anchor, the only voice the provider has in his group.
+
+Every credential validates. Only comparing codes out of band shows the split: a shadowed
+victim's code differs from everyone's on the real side, while members on the real side
+(the anchor, bystanders) share theirs. ``check_rogue_split`` names the file shapes this
+split does not handle.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ import trio
 
 from client.core import events as ev
 from scenarios.client_state import ClientState
+from scenarios.errors import ScenarioError
 from scenarios.launcher import ClientHandle, ClientLauncher, ClientSpec
 from scenarios.model import Actor, Adversary, Scenario
 from scenarios.relay import Relay
@@ -45,11 +57,98 @@ class Impostor:
 
 
 def real_side_victim(scenario: Scenario, adversary: Adversary) -> str:
-    """The victim who stays on the real service: the first of them to create a group."""
+    """The victim who stays on the real service (the anchor): the first of them to create
+    a group, else the first named."""
     for step in scenario.steps:
         if step.action == "create_group" and step.actor in adversary.victims:
             return step.actor
     return adversary.victims[0]
+
+
+def check_rogue_split(scenario: Scenario) -> None:
+    """Raise ``ScenarioError`` (key and line named) for a ``rogue_provider`` the split
+    cannot play as written; None when every one of them is supported.
+
+    Supported: groups made by the anchor or a bystander, invitations by them (of victims
+    and bystanders alike), sends, updates and comparisons by anyone, removal and leaving
+    of bystanders. Not supported, because the provider would have to mirror a membership
+    change from one side to the other and does not: a shadowed victim who creates a
+    group, invites, removes or leaves; the removal or leaving of a victim from a group
+    it splits; a group that puts a shadowed victim in without the anchor (the shadow
+    group's fake anchor would be a member the real group does not have). Also: fewer
+    than two victims (nobody to shadow), a victim of two rogue providers, and ``group``
+    (the victims are routed for the whole run, so every group of theirs is split).
+    """
+    seen: dict[str, int] = {}
+    for adversary in scenario.adversaries:
+        if adversary.kind != "rogue_provider":
+            continue
+        key = f"adversary[{adversary.index}]"
+
+        def fail(where: str, problem: str, line: int | None = adversary.line) -> None:
+            raise ScenarioError(
+                f"unsupported rogue_provider split: {problem}",
+                key=where,
+                line=line,
+                filename=scenario.source,
+            )
+
+        if len(set(adversary.victims)) < 2:
+            fail(
+                f"{key}.victims",
+                "it needs two victims or more (one stays on the real service and is "
+                "impersonated to the others)",
+            )
+        for victim in adversary.victims:
+            if victim in seen and seen[victim] != adversary.index:
+                fail(f"{key}.victims", f"{victim} is already a victim of adversary[{seen[victim]}]")
+            seen[victim] = adversary.index
+        anchor = real_side_victim(scenario, adversary)
+        victims = set(adversary.victims)
+        shadowed = victims - {anchor}
+        members: dict[str, set[str]] = {}
+        for step in scenario.steps:
+            at, line = f"step[{step.index}]", step.line
+            group = step.group or ""
+            now = members.setdefault(group, set())
+            split = bool(now & shadowed)
+            if step.action == "create_group" and step.actor in shadowed:
+                fail(
+                    f"{at}.actor",
+                    f"{step.actor} is moved to the provider's shadow service and creates a "
+                    f"group (only {anchor} or a bystander may)",
+                    line,
+                )
+            elif step.action == "create_group" and step.actor is not None:
+                members[group] = {step.actor}
+            elif step.action == "invite":
+                joining = set(step.members)
+                if step.actor in shadowed:
+                    fail(f"{at}.actor", f"{step.actor} is shadowed and invites", line)
+                if joining & shadowed and anchor not in now | joining:
+                    fail(
+                        f"{at}.members",
+                        f"{', '.join(sorted(joining & shadowed))} would be in a shadow "
+                        f"{group!r} with a fake {anchor}, who is not in the real one",
+                        line,
+                    )
+                now |= joining
+            elif step.action == "remove":
+                if split and (step.actor in shadowed or set(step.members) & victims):
+                    fail(f"{at}.members", f"a victim's removal from {group!r}", line)
+                now -= set(step.members)
+            elif step.action == "leave" and step.actor is not None:
+                if split and step.actor in victims:
+                    fail(f"{at}.actor", f"{step.actor}, a victim, leaves {group!r}", line)
+                now.discard(step.actor)
+        if adversary.group is not None and any(
+            g != adversary.group and m & shadowed for g, m in members.items()
+        ):
+            fail(
+                f"{key}.group",
+                "its victims are routed for the whole run, so every group they are in is "
+                "split: leave 'group' out",
+            )
 
 
 class RogueProvider:
@@ -68,6 +167,7 @@ class RogueProvider:
         names: dict[bytes, str] | None = None,
     ) -> None:
         assert adversary.provider is not None
+        check_rogue_split(scenario)  # the loader's check too; a run never plays a bad shape
         self.adversary = adversary
         self.provider = adversary.provider
         self.scenario = scenario
@@ -84,6 +184,12 @@ class RogueProvider:
         # Scenario group name -> its id on each side ("real", "shadow").
         self.pairs: dict[str, dict[str, bytes]] = {}
         self.shadow = ServiceHost(ds_id, run_dir / "shadow-ds.sqlite", pki.trust)
+        # Per group name: the real-side impostors in the order they joined (the first
+        # says the real side's texts again in the shadow group: once, not once each)...
+        self.joined: dict[str, list[str]] = {}
+        # ...and who makes the shadow twin (one at a time: impostors join together).
+        self._mirroring: dict[str, trio.Lock] = {}
+        self.by_tn = {a.tn: a.name for a in scenario.actors.values()}
 
     def impersonated(self, path: str) -> str | None:
         """The victim a relay path's client pretends to be (None: not one of ours)."""
@@ -149,14 +255,15 @@ class RogueProvider:
         self.impostors[path] = impostor
         nursery.start_soon(self._pump, impostor)
 
-    def _counterpart(self, impostor: Impostor, sender_tn: str) -> Impostor | None:
-        """Who forwards a text ``impostor`` received from ``sender_tn`` to the other side."""
-        sender = next((a for a in self.scenario.actors.values() if a.tn == sender_tn), None)
-        if sender is None:
-            return None
+    def _voice(self, side: str, speaker: str) -> Impostor | None:
+        """The impostor on ``side`` that says ``speaker``'s texts there: ``speaker``'s
+        own impostor; for a bystander (no impostor of hers anywhere) the fake anchor of
+        the shadow side, the only voice the provider has in a shadowed victim's group."""
         for other in self.impostors.values():
-            if other.side != impostor.side and other.victim == sender.name:
+            if other.side == side and other.victim == speaker:
                 return other
+        if side == "shadow" and speaker not in self.adversary.victims:
+            return self._voice("shadow", self.real_victim)
         return None
 
     async def _pump(self, impostor: Impostor) -> None:
@@ -173,49 +280,74 @@ class RogueProvider:
                         groups_seen.add(summary.group_id)
                         name = self.names.get(summary.group_id, summary.title)
                         self.pairs.setdefault(name, {})["real"] = summary.group_id
+                        self.joined.setdefault(name, []).append(impostor.path)
+                        # Awaited here: the group's first texts come after its twin.
                         await self._mirror(name, impostor)
             elif isinstance(event, ev.MessageReceived):
                 await self._relay_text(impostor, event.line)
 
     async def _mirror(self, title: str, joined: Impostor) -> None:
-        """An impostor joined a real group: make its twin on the shadow side."""
-        creator = next((i for i in self.impostors.values() if i.side == "shadow"), None)
+        """An impostor joined a real group: put its victim in the group's shadow twin
+        (made by the fake anchor on the first such join)."""
+        creator = self._voice("shadow", self.real_victim)
         if creator is None:
             return
-        await creator.handle.send(ev.CreateGroup(title))
-        with trio.move_on_after(10):
-            while creator.state.group_by_title(title) is None:
-                await trio.sleep(0.05)
-        group = creator.state.group_by_title(title)
-        if group is None:
-            self._note(f"could not make the shadow group {title!r}")
-            return
-        self.pairs.setdefault(title, {})["shadow"] = group.group_id
-        self.names[group.group_id] = title  # the report names the shadow group as the real
+        async with self._mirroring.setdefault(title, trio.Lock()):
+            shadow_id = self.pairs.get(title, {}).get("shadow")
+            if shadow_id is None:
+                await creator.handle.send(ev.CreateGroup(title))
+                with trio.move_on_after(10):
+                    while creator.state.group_by_title(title) is None:
+                        await trio.sleep(0.05)
+                group = creator.state.group_by_title(title)
+                if group is None:
+                    self._note(f"could not make the shadow group {title!r}")
+                    return
+                shadow_id = group.group_id
+                self.pairs.setdefault(title, {})["shadow"] = shadow_id
+                self.names[shadow_id] = title  # the report names the shadow group as the real
         victim = self.scenario.actors[joined.victim]
-        await creator.handle.send(ev.InviteNumber(group.group_id, victim.tn))
+        await creator.handle.send(ev.InviteNumber(shadow_id, victim.tn))
         self._note(
             f"{self.provider} puts {joined.victim} in a shadow {title!r} of its own making, "
             f"with a fake {creator.victim}"
         )
 
     async def _relay_text(self, impostor: Impostor, line: ev.ChatLine) -> None:
+        """Say a real person's text again on the other side.
+
+        A text is relayed once: on the real side by the group's first impostor, on the
+        shadow side by the fake anchor (the only impostor there). Texts from a number the
+        provider itself speaks for on this side are its own relays, never relayed back.
+        """
         if line.own or line.system:
             return
         sender_tn = next(
             (tn for shown, tn in impostor.state.tn_of_sender.items() if shown in line.sender), ""
         )
-        other = self._counterpart(impostor, sender_tn)
+        speaker = self.by_tn.get(sender_tn)
         name = next(
             (n for n, ids in self.pairs.items() if ids.get(impostor.side) == line.group_id), None
         )
-        if other is None or name is None:
+        if speaker is None or name is None:
             return
-        target = self.pairs[name].get(other.side)
-        if target is None:
+        if impostor.side == "real":
+            if speaker in self.shadow_victims or self.joined[name][0] != impostor.path:
+                return
+            other = self._voice("shadow", speaker)
+        else:
+            if speaker not in self.shadow_victims:
+                return
+            other = self._voice("real", speaker)
+        target = self.pairs[name].get("shadow" if impostor.side == "real" else "real")
+        if other is None or target is None:
             return
         await other.handle.send(ev.SendText(target, line.text))
-        self._note(f"{self.provider} reads {line.text!r} and relays it to the other half")
+        voice = "" if other.victim == speaker else f", in {other.victim}'s name"
+        self._note(
+            f"{self.provider} reads {speaker}'s {line.text!r} and relays it to the other "
+            f"half{voice}"
+        )
 
 
 def _no_certificate(public_key: bytes) -> tuple[bytes, ...]:
