@@ -5,6 +5,7 @@
 //! (read-only views), group, staged (inspection before acceptance), public_group
 //! (delivery service), interop (test vectors only), errors.
 
+pub mod certificate_check;
 pub mod credential;
 pub mod crypto;
 pub mod errors;
@@ -46,6 +47,8 @@ fn _openmls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<staged::ExternalJoin>()?;
     m.add_class::<group::PyGroup>()?;
     m.add_class::<public_group::PyPublicGroup>()?;
+    m.add_class::<certificate_check::KnownIssuer>()?;
+    m.add_class::<certificate_check::LeafFacts>()?;
     interop::register(m)?;
     Ok(())
 }

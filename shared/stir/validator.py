@@ -31,7 +31,12 @@ certificate chain against a given trust store does not depend on the time, once 
 time is inside every validity period, so it is kept per (chain bytes, trust store) with
 its validity window. A new leaf under an issuer chain already verified is checked by
 the same X.509 verifier with the verified issuer as its only anchor (one signature),
-which is what makes thousands of members of one provider cheap.
+which is what makes thousands of members of one provider cheap. Before that, the
+binding's accept-only check (``openmls.KnownIssuer``, in Rust) is asked: when it shows
+the leaf passes every check the verifier and our static checks make, the member's
+certificate verdict is built from its facts without cryptography's per-certificate work;
+whenever it does not ("not decided"), or any rule below fails, the path above decides,
+so every rejection and its reason come from that path.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from cryptography.x509.verification import (
     Store,
     VerificationError,
 )
+from openmls import KnownIssuer
 
 from shared.profile import (
     CERTIFICATE_CIPHERSUITES,
@@ -79,6 +85,7 @@ from shared.stir.claim_constraints import (
     RCD_CLAIM,
     ClaimConstraints,
     EnhancedJWTClaimConstraints,
+    JWTClaimConstraints,
     claim_constraints_of,
     display_name_of,
     nam_permitted,
@@ -418,6 +425,21 @@ class _IssuerFacts:
     # chain[1] as the only anchor; built on first use (building it is not free, and most
     # issuer chains remembered by a short-lived Validator are never used again).
     store: Store | None = None
+    # chain[1] for the binding's accept-only leaf check (None: it cannot check under it).
+    native: KnownIssuer | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _NativeLeaf:
+    """A leaf the binding accepted under a known issuer, and the per-chain rules applied
+    to it (cached per chain, as :class:`ChainFacts` is on the full path)."""
+
+    point: bytes
+    tnauthlist: TNAuthList
+    constraints: ClaimConstraints | None
+    not_before: float
+    not_after: float
+    bounds: tuple[tuple[TimeBound, ...], tuple[TimeBound, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -684,8 +706,16 @@ class Validator:
     (:func:`clear_shared_caches`). No verification outcome is shared that way.
     """
 
-    def __init__(self, *, cache_size: int = 4096) -> None:
+    def __init__(self, *, cache_size: int = 4096, native: bool = True) -> None:
         self._cache_size = cache_size
+        # Ask the binding's accept-only check first for leaves under known issuers.
+        self._native = native
+        self._native_leaves: OrderedDict[
+            tuple[int, tuple[bytes, ...]], tuple[TrustStore, _NativeLeaf]
+        ]
+        self._native_leaves = OrderedDict()
+        #: Certificate verdicts built from the binding's facts (for tests and benchmarks).
+        self.native_accepts = 0
         self._chains: OrderedDict[tuple[int, tuple[bytes, ...]], tuple[TrustStore, ChainFacts]]
         self._chains = OrderedDict()
         self._issuers: OrderedDict[tuple[int, tuple[bytes, ...]], _IssuerFacts] = OrderedDict()
@@ -696,6 +726,7 @@ class Validator:
         """Forget every cached chain (e.g. after the trust configuration changed)."""
         self._chains.clear()
         self._issuers.clear()
+        self._native_leaves.clear()
         self._passport_headers.clear()
         clear_shared_caches()
 
@@ -740,6 +771,9 @@ class Validator:
             leaf_constraints = _leaf_constraints(leaf)
             path, tnals, nb, na = self._verify_under_issuer(leaf, issuer, now)
             _check_scope(path, tnals, trust, start=0, scope=issuer.scope)
+            if issuer.native is not None:
+                # Accepted the long way: the binding may take leaves laid out like it.
+                issuer.native.learn(leaf_der)
             return ChainFacts(
                 certificates=path[: len(certificates)],
                 path=path,
@@ -794,6 +828,7 @@ class Validator:
             not_after=min(ends),
             starts=starts,
             ends=ends,
+            native=_native_issuer(certificates[1], certificates[0]) if self._native else None,
         )
         self._remember(self._issuers, (id(trust), certificates[1:]), facts)
 
@@ -932,6 +967,23 @@ class Validator:
                 "(its signature key is not an ES256 key)",
             )
         _check_p256_encoding(signature_key)
+        if self._native:
+            native = self._native_leaf(credential.certificates, trust)
+            if native is not None and native.point == signature_key:
+                try:
+                    identity = _certificate_identity(
+                        native.tnauthlist,
+                        native.constraints,
+                        native.not_before,
+                        native.not_after,
+                        application_id,
+                        trust,
+                    )
+                except CredentialRejected:
+                    pass  # the full path below words the rejection
+                else:
+                    self.native_accepts += 1
+                    return Verdict(identity, *native.bounds)
         facts = self.chain_facts(credential.certificates, trust, now)
         leaf_point = facts.leaf_point
         if leaf_point is None:
@@ -947,30 +999,61 @@ class Validator:
                 "§4.2",
                 "certificates[0]'s public key is not the LeafNode signature key",
             )
-        tnal = facts.leaf_tnauthlist
-        claimed = None
-        if tnal.spc_only:
-            kind, assurance = KIND_SPC_CERT, Assurance.CARRIER_KEY
-            tns: tuple[str | TNRange, ...] = ()
-            claimed = _claimed_tn(application_id, tnal, trust)
-        else:
-            kind, assurance = KIND_TN_CERT, Assurance.END_TO_END
-            tns = tuple(e.tn if isinstance(e, OneTN) else e for e in tnal.number_entries)
-        name = display_name_of(facts.leaf_constraints)
-        identity = Identity(
-            kind=kind,
-            tns=tns,
-            display_name=name,
-            name_source="certificate" if name else None,
-            signer_scope=tnal.description,
-            signer_entries=tnal.entries,
-            assurance=assurance,
-            credential_type=CREDENTIAL_TYPE_STIR_CERTIFICATE,
-            not_after=_utc(facts.not_after),
-            valid_from=_utc(facts.not_before),
-            claimed_tn=claimed,
+        identity = _certificate_identity(
+            facts.leaf_tnauthlist,
+            facts.leaf_constraints,
+            facts.not_before,
+            facts.not_after,
+            application_id,
+            trust,
         )
         return Verdict(identity, *facts.bounds)
+
+    def _native_leaf(
+        self, certificates: tuple[bytes, ...], trust: TrustStore
+    ) -> _NativeLeaf | None:
+        """chain[0] checked by the binding under its known issuer chain, with the rules of
+        the full path that need no certificate object (TNAuthList and claim constraints
+        decoded, delegation scope, time window); None whenever anything is not shown, so
+        that the full path decides."""
+        key = (id(trust), certificates)
+        hit = self._native_leaves.get(key)
+        if hit is not None and hit[0] is trust:
+            return hit[1]
+        if len(certificates) < 2 or key in self._chains:
+            return None
+        issuer = self._issuers.get((id(trust), certificates[1:]))
+        if issuer is None or issuer.trust is not trust or issuer.native is None:
+            return None
+        facts = issuer.native.check_leaf(certificates[0])
+        if facts is None:
+            return None
+        nb = max(float(facts.not_before), issuer.not_before)
+        na = min(float(facts.not_after), issuer.not_after)
+        if nb > na:
+            return None
+        try:
+            tnal = decode_tnauthlist(facts.tnauthlist)
+            constraints = _constraints_of_values(
+                facts.jwt_claim_constraints, facts.enhanced_jwt_claim_constraints
+            )
+        except MalformedError:
+            return None
+        scope = issuer.scope
+        if (
+            scope is not None
+            and entries_within(tnal, scope, trust.spc_assignments) is not Coverage.COVERED
+        ):
+            return None
+        bounds = _bounds(
+            nb,
+            na,
+            (float(facts.not_before), *issuer.starts),
+            (float(facts.not_after), *issuer.ends),
+        )
+        leaf = _NativeLeaf(facts.public_key, tnal, constraints, nb, na, bounds)
+        self._remember(self._native_leaves, key, (trust, leaf))
+        return leaf
 
     def _passport_verdict(
         self,
@@ -1109,26 +1192,90 @@ def _iat_rules(future_skew: timedelta, max_age: timedelta) -> tuple[float, float
 def _chain_bounds(facts: ChainFacts) -> tuple[tuple[TimeBound, ...], tuple[TimeBound, ...]]:
     starts = facts.starts or tuple(_not_before(c) for c in facts.path)
     ends = facts.ends or tuple(_not_after(c) for c in facts.path)
+    return _bounds(facts.not_before, facts.not_after, starts, ends)
+
+
+def _bounds(
+    not_before: float, not_after: float, starts: tuple[float, ...], ends: tuple[float, ...]
+) -> tuple[tuple[TimeBound, ...], tuple[TimeBound, ...]]:
     i_first, i_last = starts.index(max(starts)), ends.index(min(ends))
     return (
         (
             TimeBound(
-                facts.not_before,
+                not_before,
                 "not-yet-valid",
                 "§4.1",
                 f"certificates[{i_first}] is not valid before " + "{when}",
-                facts.not_before,
+                not_before,
             ),
         ),
         (
             TimeBound(
-                facts.not_after,
+                not_after,
                 "expired",
                 "§4.1",
                 f"certificates[{i_last}] expired at " + "{when}",
-                facts.not_after,
+                not_after,
             ),
         ),
+    )
+
+
+def _native_issuer(issuer_der: bytes, leaf_der: bytes) -> KnownIssuer | None:
+    """chain[1] for the binding's leaf check, with the extension layout of ``leaf_der`` (a
+    leaf the full checks accepted under it), or None when the binding cannot check leaves
+    under it."""
+    try:
+        native = KnownIssuer(issuer_der)
+    except ValueError:
+        return None
+    native.learn(leaf_der)
+    return native
+
+
+def _constraints_of_values(plain: bytes | None, enhanced: bytes | None) -> ClaimConstraints | None:
+    """As :func:`~shared.stir.claim_constraints.claim_constraints_of`, from the extension
+    values. Raises :class:`MalformedError`."""
+    if enhanced is not None and plain is not None:
+        raise MalformedError("both JWTClaimConstraints and EnhancedJWTClaimConstraints")
+    if enhanced is not None:
+        return EnhancedJWTClaimConstraints.decode(enhanced)
+    if plain is not None:
+        return JWTClaimConstraints.decode(plain)
+    return None
+
+
+def _certificate_identity(
+    tnal: TNAuthList,
+    constraints: ClaimConstraints | None,
+    not_before: float,
+    not_after: float,
+    application_id: bytes | None,
+    trust: TrustStore,
+) -> Identity:
+    """The Identity of a 0xF001 credential whose every non-time rule held, but the
+    carrier-level claim (§4.4), checked here."""
+    claimed = None
+    if tnal.spc_only:
+        kind, assurance = KIND_SPC_CERT, Assurance.CARRIER_KEY
+        tns: tuple[str | TNRange, ...] = ()
+        claimed = _claimed_tn(application_id, tnal, trust)
+    else:
+        kind, assurance = KIND_TN_CERT, Assurance.END_TO_END
+        tns = tuple(e.tn if isinstance(e, OneTN) else e for e in tnal.number_entries)
+    name = display_name_of(constraints)
+    return Identity(
+        kind=kind,
+        tns=tns,
+        display_name=name,
+        name_source="certificate" if name else None,
+        signer_scope=tnal.description,
+        signer_entries=tnal.entries,
+        assurance=assurance,
+        credential_type=CREDENTIAL_TYPE_STIR_CERTIFICATE,
+        not_after=_utc(not_after),
+        valid_from=_utc(not_before),
+        claimed_tn=claimed,
     )
 
 

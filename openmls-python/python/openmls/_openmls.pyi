@@ -666,5 +666,64 @@ def inspect_message(data: bytes) -> MessageInfo:
     """Parse an MLSMessage's framing (all bytes must be consumed).
     Raises :class:`InvalidMessage`."""
 
+# ------------------------------------------------------------- STIR member certificates
+
+@final
+class LeafFacts:
+    """What :meth:`KnownIssuer.check_leaf` established about a member certificate."""
+
+    @property
+    def not_before(self) -> int:
+        """notBefore, POSIX seconds."""
+    @property
+    def not_after(self) -> int:
+        """notAfter, POSIX seconds."""
+    @property
+    def public_key(self) -> bytes:
+        """The certificate's key: the 65-byte uncompressed P-256 point (on the curve)."""
+    @property
+    def tnauthlist(self) -> bytes:
+        """The TNAuthList extension's value (DER, undecoded)."""
+    @property
+    def jwt_claim_constraints(self) -> bytes | None:
+        """The JWTClaimConstraints extension's value (DER, undecoded), if present."""
+    @property
+    def enhanced_jwt_claim_constraints(self) -> bytes | None:
+        """The EnhancedJWTClaimConstraints extension's value (DER, undecoded), if present."""
+
+@final
+class KnownIssuer:
+    """An issuer certificate the caller has already verified, ready to check member
+    (end-entity) certificates under it: an **accept-only** check.
+
+    :meth:`check_leaf` returns :class:`LeafFacts` only when it has shown everything the
+    caller's full check (cryptography's X.509 verifier with the issuer as the only anchor,
+    plus cryptography loading the certificate and its extensions) would accept: strict
+    DER that re-encodes to the same bytes; X.509 v3; serial of 1-21 octets, not negative;
+    no unique identifiers; inner = outer signature algorithm = ecdsa-with-SHA256 without
+    parameters; issuer name bytes = the issuer's subject bytes; both validity times
+    UTCTime; a non-empty plain subject; a P-256 key on the curve; the extension list
+    matching a layout :meth:`learn` took from a leaf the caller accepted (same OIDs,
+    criticality and value bytes, except subjectKeyIdentifier and the STIR extensions, which
+    are per member); and the signature, verified with ``ring`` over the original TBS
+    bytes. Anything else gives ``None`` ("not decided"): the caller then decides (and words
+    any rejection) with its full check. The validity period is returned, not checked.
+    """
+
+    def __new__(cls, issuer_der: bytes) -> KnownIssuer:
+        """Raises ValueError when leaves under this issuer cannot be checked here (not
+        DER, not a P-256 key, empty subject)."""
+    def learn(self, leaf_der: bytes) -> bool:
+        """Remember the extension layout of ``leaf_der``, a leaf the caller's full check
+        accepted under this issuer. False when it is not learnable (subjectAltName,
+        nameConstraints, a critical STIR extension, no TNAuthList, a duplicate extension,
+        not parsed here) or eight layouts are known already."""
+    def check_leaf(self, leaf_der: bytes) -> LeafFacts | None:
+        """The leaf's facts when every check passes, else None; never raises for any
+        input bytes."""
+    @property
+    def layouts_known(self) -> int:
+        """How many extension layouts :meth:`learn` has remembered."""
+
 interop: ModuleType
 """Test-vector helpers; import them as ``openmls.interop`` (typed there)."""

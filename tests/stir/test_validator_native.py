@@ -1,0 +1,276 @@
+"""The binding's accept-only leaf check (``openmls.KnownIssuer``) inside the validator.
+
+A validator that has verified a provider's issuer chain asks the binding first about each
+new member certificate under it. The binding may only ever *accept*: whenever it does,
+a fresh validator with the binding switched off (the full path: cryptography's verifier
+and our static checks) must reach the same verdict, Identity and time rules included;
+whenever it does not, the full path decides. Leaves here are the crafted defects of
+test_validator_known_issuer.py and random mutations of a member certificate's TBS,
+**re-signed by the issuer** so that the structural checks, not the signature, decide.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE
+from shared.stir.credential_codec import STIRCertificateCredential
+from shared.stir.errors import CredentialRejected
+from shared.stir.pki import DemoPKI, IssuedCert
+from shared.stir.tnauthlist import OneTN, TNRange
+from shared.stir.trust import TrustStore
+from shared.stir.validator import Validator, Verdict
+
+from .conftest import Provider, make_member_key, member_point
+from .fixtures_validator import GROUP_ID, now, validate_cert
+from .test_validator_known_issuer import CASES, ECDSA_SHA256, Mutation, craft
+
+ECDSA_SHA256_DER = bytes.fromhex(ECDSA_SHA256)
+
+
+def _content(leaf: bytes, ca: IssuedCert) -> bytes:
+    return STIRCertificateCredential((leaf, *ca.chain)).encode()
+
+
+def _verdict(validator: Validator, content: bytes, key: bytes, trust: TrustStore) -> Any:
+    """The verdict, or the rejection's (reason, rule, detail), or another error's repr."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return validator.verdict(
+                CREDENTIAL_TYPE_STIR_CERTIFICATE,
+                content,
+                key,
+                group_id=GROUP_ID,
+                trust=trust,
+                now=now(),
+            )
+    except CredentialRejected as exc:
+        return (exc.reason, exc.rule, exc.detail)
+    except Exception as exc:  # compared below, whatever it is
+        return repr(exc)
+
+
+class Warm:
+    """A native validator that has verified the provider CA's chain (one member seen)."""
+
+    def __init__(self, pki: DemoPKI, provider: Provider, trust: TrustStore) -> None:
+        self.pki, self.ca, self.trust = pki, provider.ca, trust
+        self.validator = Validator()
+        first = make_member_key()
+        seen = pki.issue_delegate(self.ca, [OneTN("12025550100")], first.public_key())
+        validate_cert(
+            _content(seen.der, self.ca), member_point(first), trust, validator=self.validator
+        )
+        assert len(self.validator._issuers) == 1
+
+    def check(self, leaf: bytes, point: bytes) -> tuple[bool, Any]:
+        """(whether the binding accepted, the native validator's verdict); asserts that a
+        full-path validator agrees exactly whenever the binding accepted."""
+        content = _content(leaf, self.ca)
+        before = self.validator.native_accepts
+        native = _verdict(self.validator, content, point, self.trust)
+        accepted = self.validator.native_accepts > before
+        full = _verdict(Validator(native=False), content, point, self.trust)
+        if accepted:
+            assert isinstance(native, Verdict)
+        assert native == full
+        return accepted, native
+
+
+@pytest.fixture
+def warm(pki: DemoPKI, provider: Provider, trust: TrustStore) -> Warm:
+    return Warm(pki, provider, trust)
+
+
+def test_ordinary_members_are_accepted_natively_with_the_full_paths_verdict(warm: Warm) -> None:
+    accepted = 0
+    for i in range(6):
+        key = make_member_key()
+        entries = [OneTN(f"1202555011{i}")] if i % 2 else [TNRange("12025550120", 10)]
+        leaf = warm.pki.issue_delegate(warm.ca, entries, key.public_key())
+        ok, verdict = warm.check(leaf.der, member_point(key))
+        assert isinstance(verdict, Verdict)
+        accepted += ok
+    assert accepted == 6
+
+
+def test_a_member_with_a_display_name_is_accepted_natively_once_its_layout_is_known(
+    warm: Warm,
+) -> None:
+    # The first leaf with claim constraints has a new extension layout: the full path
+    # accepts it and the binding learns it; the next one is the binding's.
+    outcomes = []
+    for i in range(3):
+        key = make_member_key()
+        leaf = warm.pki.issue_delegate(
+            warm.ca,
+            [OneTN(f"1202555013{i}")],
+            key.public_key(),
+            permitted_nam=f"Member {i}",
+        )
+        ok, verdict = warm.check(leaf.der, member_point(key))
+        assert isinstance(verdict, Verdict)
+        assert verdict.identity.display_name == f"Member {i}"
+        outcomes.append(ok)
+    assert outcomes == [False, True, True]
+
+
+def test_a_repeated_chain_is_served_from_the_native_cache(warm: Warm) -> None:
+    key = make_member_key()
+    leaf = warm.pki.issue_delegate(warm.ca, [OneTN("12025550140")], key.public_key())
+    first = warm.check(leaf.der, member_point(key))
+    count = warm.validator.native_accepts
+    second = _verdict(warm.validator, _content(leaf.der, warm.ca), member_point(key), warm.trust)
+    assert first == (True, second)
+    assert warm.validator.native_accepts == count + 1
+
+
+def test_rejections_come_from_the_full_path(warm: Warm) -> None:
+    key, other = make_member_key(), make_member_key()
+    leaf = warm.pki.issue_delegate(warm.ca, [OneTN("12025550141")], key.public_key())
+    # The wrong member key: the binding accepts the certificate, the key rule falls to
+    # the full path, which words the rejection.
+    ok, verdict = warm.check(leaf.der, member_point(other))
+    assert not ok
+    assert verdict[0] == "key-mismatch"
+    # Outside the provider's scope (a deliberately wider delegate): the same.
+    wide = warm.pki.issue_delegate(
+        warm.ca, [OneTN("19995550601")], key.public_key(), check_scope=False
+    )
+    ok, verdict = warm.check(wide.der, member_point(key))
+    assert not ok
+    assert verdict[0] == "delegate-scope"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "inner", "outer", "expected"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_crafted_leaves_native_accepts_only_what_the_full_path_accepts(
+    warm: Warm, mutate: Mutation | None, inner: str, outer: str | None, expected: str
+) -> None:
+    key = make_member_key()
+    template = warm.pki.issue_delegate(warm.ca, [OneTN("12025550150")], key.public_key())
+    assert isinstance(warm.ca.key, ec.EllipticCurvePrivateKey)
+    leaf = craft(template.der, warm.ca.key, mutate, inner=inner, outer=outer)
+    ok, verdict = warm.check(leaf, member_point(key))
+    got = verdict[0] if isinstance(verdict, tuple) else "ok"
+    assert got == expected
+    if ok:
+        assert expected == "ok"
+
+
+# --- random mutations of the TBS, re-signed ----------------------------------------------
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def _tlv(tag: int, body: bytes) -> bytes:
+    return bytes([tag]) + _der_length(len(body)) + body
+
+
+def _split_tbs(der: bytes) -> bytes:
+    """The TBSCertificate TLV of a certificate's DER (lengths read as encoded)."""
+    i = 1
+    first = der[i]
+    i += 1 + (first & 0x7F if first & 0x80 else 0)
+    start = i
+    first = der[i + 1]
+    if first & 0x80:
+        n = first & 0x7F
+        length = int.from_bytes(der[i + 2 : i + 2 + n], "big")
+        return der[start : i + 2 + n + length]
+    return der[start : i + 2 + first]
+
+
+def resign(tbs: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
+    """A certificate of ``tbs`` (any bytes) signed with ECDSA SHA-256 by ``key``."""
+    signature = key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    return _tlv(0x30, tbs + ECDSA_SHA256_DER + _tlv(0x03, b"\x00" + signature))
+
+
+def test_resigning_an_unchanged_tbs_gives_an_accepted_leaf(warm: Warm) -> None:
+    key = make_member_key()
+    leaf = warm.pki.issue_delegate(warm.ca, [OneTN("12025550160")], key.public_key())
+    assert isinstance(warm.ca.key, ec.EllipticCurvePrivateKey)
+    again = resign(_split_tbs(leaf.der), warm.ca.key)
+    x509.load_der_x509_certificate(again)
+    assert warm.check(again, member_point(key))[0]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_mutated_resigned_leaves_native_accepts_only_what_the_full_path_accepts(
+    warm: Warm, data: st.DataObject
+) -> None:
+    key = make_member_key()
+    leaf = warm.pki.issue_delegate(warm.ca, [OneTN("12025550170")], key.public_key())
+    tbs = bytearray(_split_tbs(leaf.der))
+    for _ in range(data.draw(st.integers(1, 3))):
+        position = data.draw(st.integers(0, 4095)) % len(tbs)
+        if data.draw(st.booleans()):
+            tbs[position] = data.draw(st.integers(0, 255))
+        else:  # small changes: a length off by one, a bit flipped, a tag changed
+            tbs[position] ^= 1 << data.draw(st.integers(0, 7))
+    assert isinstance(warm.ca.key, ec.EllipticCurvePrivateKey)
+    warm.check(resign(bytes(tbs), warm.ca.key), member_point(key))
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_corrupted_leaves_native_accepts_only_what_the_full_path_accepts(
+    warm: Warm, data: st.DataObject
+) -> None:
+    key = make_member_key()
+    leaf = bytearray(warm.pki.issue_delegate(warm.ca, [OneTN("12025550180")], key.public_key()).der)
+    for _ in range(data.draw(st.integers(1, 3))):
+        leaf[data.draw(st.integers(0, 4095)) % len(leaf)] = data.draw(st.integers(0, 255))
+    ok, _ = warm.check(bytes(leaf), member_point(key))
+    assert not ok  # the signature no longer verifies (or nothing changed: never drawn equal)
+
+
+def test_time_failures_are_applied_to_native_verdicts(warm: Warm) -> None:
+    key = make_member_key()
+    leaf = warm.pki.issue_delegate(warm.ca, [OneTN("12025550190")], key.public_key())
+    ok, verdict = warm.check(leaf.der, member_point(key))
+    assert ok
+    later = now() + timedelta(days=3650)
+    failed = verdict.time_failure(later.timestamp(), 0)
+    assert failed is not None and failed.reason == "expired"
+
+
+def test_switched_off_the_binding_is_never_asked(
+    pki: DemoPKI, provider: Provider, trust: TrustStore
+) -> None:
+    validator = Validator(native=False)
+    for i in range(3):
+        key = make_member_key()
+        leaf = pki.issue_delegate(provider.ca, [OneTN(f"1202555019{i + 5}")], key.public_key())
+        validate_cert(
+            _content(leaf.der, provider.ca), member_point(key), trust, validator=validator
+        )
+    assert validator.native_accepts == 0
