@@ -167,7 +167,9 @@ class RogueProvider:
         names: dict[bytes, str] | None = None,
     ) -> None:
         assert adversary.provider is not None
-        check_rogue_split(scenario)  # the loader's check too; a run never plays a bad shape
+        # A run never plays a shape the split cannot (the file's check should refuse it
+        # first, with exit status 2: that needs the loader to call this too).
+        check_rogue_split(scenario)
         self.adversary = adversary
         self.provider = adversary.provider
         self.scenario = scenario
