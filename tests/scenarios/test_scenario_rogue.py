@@ -3,6 +3,7 @@ not its victims, run for real; and the file shapes the split does not handle, na
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from scenarios.engine import RealEngine, Timeouts
 from scenarios.errors import ScenarioError
 from scenarios.library_files import load_library_scenario
 from scenarios.loader import parse_scenario
+from scenarios.model import Step
 from scenarios.readiness import missing_pieces
 from scenarios.rogue import check_rogue_split, real_side_victim
 from scenarios.runner import run_scenario_async
@@ -316,14 +318,10 @@ members = ["bob", "carol"]
     ],
 )
 def test_unsupported_split_shapes_are_named(extra: str, key: str, words: str) -> None:
-    scenario = parse_scenario(
-        CAST.replace('victims = ["alice", "bob", "dave"]', 'victims = ["alice", "bob"]')
-        + G1
-        + extra,
-        filename="s.toml",
-    )
+    text = CAST.replace('victims = ["alice", "bob", "dave"]', 'victims = ["alice", "bob"]')
     with pytest.raises(ScenarioError) as info:
-        check_rogue_split(scenario)
+        # The loader may refuse it already (once it calls the check); else the check does.
+        check_rogue_split(parse_scenario(text + G1 + extra, filename="s.toml"))
     assert info.value.key == key
     assert info.value.problem == f"unsupported rogue_provider split: {words}"
     assert info.value.line is not None and str(info.value).startswith(f"s.toml:{info.value.line}:")
@@ -337,32 +335,53 @@ def test_removing_a_bystander_is_supported_and_adversary_shapes_are_named() -> N
             'members = ["carol"]\n'
         )
     )
-    one = parse_scenario(
-        CAST.replace('victims = ["alice", "bob", "dave"]', 'victims = ["bob"]') + G1
-    )
-    with pytest.raises(ScenarioError) as info:
-        check_rogue_split(one)
+    one = CAST.replace('victims = ["alice", "bob", "dave"]', 'victims = ["bob"]') + G1
+    with pytest.raises(ScenarioError) as info:  # from the loader once it checks, else here
+        check_rogue_split(parse_scenario(one))
     assert info.value.key == "adversary[1].victims" and "two victims or more" in info.value.problem
-    grouped = parse_scenario(
+    grouped = (
         two.replace('victims = ["alice", "bob"]', 'victims = ["alice", "bob"]\ngroup = "g2"')
         + '\n[[step]]\nactor = "alice"\naction = "create_group"\ngroup = "g2"\n'
     )
     with pytest.raises(ScenarioError) as info:
-        check_rogue_split(grouped)
+        check_rogue_split(parse_scenario(grouped))
     assert info.value.key == "adversary[1].group"
 
 
 @needs_engine
 async def test_a_run_refuses_an_unsupported_split_naming_it(tmp_path: Path) -> None:
-    """Run directly (not through the loader's check), the engine does not play it."""
-    scenario = parse_scenario(
-        CAST.replace('victims = ["alice", "bob", "dave"]', 'victims = ["alice", "bob"]')
-        + G1
-        + '\n[[step]]\nactor = "bob"\naction = "leave"\ngroup = "g1"\n',
+    """Given to the engine directly (past any check of the loader's), the run does not
+    play it."""
+    supported = parse_scenario(
+        CAST.replace('victims = ["alice", "bob", "dave"]', 'victims = ["alice", "bob"]') + G1,
         filename="s.toml",
     )
+    leave = Step(index=3, action="leave", actor="bob", group="g1", line=52)
+    scenario = dataclasses.replace(supported, steps=(*supported.steps, leave))
     outcome = await run_scenario_async(scenario, out=tmp_path)
     assert outcome.result.error is not None
     assert "ScenarioError" in outcome.result.error
     assert "key 'step[3].actor': unsupported rogue_provider split" in outcome.result.error
     assert not outcome.result.views  # no client was started
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="scenarios/loader.py does not call check_rogue_split yet (patch handed to its "
+    "owner): until then such a file loads, and only the run refuses it",
+)
+def test_scenario_check_exits_2_naming_an_unsupported_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scenarios import cli as scenario_cli
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        CAST.replace('victims = ["alice", "bob", "dave"]', 'victims = ["alice", "bob"]')
+        + G1
+        + '\n[[step]]\nactor = "bob"\naction = "leave"\ngroup = "g1"\n'
+    )
+    status = scenario_cli.check_command(scenario_cli.argparse.Namespace(files=[str(path)]))
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "key 'step[3].actor': unsupported rogue_provider split: bob, a victim, leaves" in err
