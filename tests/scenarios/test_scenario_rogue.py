@@ -253,7 +253,12 @@ async def test_the_bystander_library_scenario_tells_which_side_is_which(tmp_path
     )
     assert outcome.passed, [v.explanation for v in outcome.verdicts if not v.held]
     codes = {c.between: c.match for c in outcome.result.comparisons}
-    assert codes == {("alice", "bob"): False, ("carol", "bob"): False, ("alice", "carol"): True}
+    assert codes == {
+        ("alice", "bob"): False,
+        ("carol", "bob"): False,
+        ("alice", "carol"): True,
+        ("carol", "erin"): True,  # two bystanders
+    }
     report = outcome.report.read_text()
     assert "codes of alice and carol in g1 are the same" in report
 
