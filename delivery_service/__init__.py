@@ -15,7 +15,9 @@ Storage:
     sqlite_storage   SQLiteStorage (WAL); ":memory:" for throwaway runs
 I/O:
     batching     WriteBatcher: group commit of writes, pushes after the commit
-    transport    FrameTransport: WebSocketTransport, MemoryTransport
+    websocket    RFC 6455 server side, sans-I/O: handshake answer, frame codec
+    transport    FrameTransport: WebSocketTransport (accept_websocket), MemoryTransport
     server       DeliveryServer: serve_websocket(host, port), connect_in_memory()
+    loop_monitor LoopMonitor: where the event loop's time goes (serve --loop-stats)
     cli          `stirmls ds serve`
 """

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
-import trio_websocket
 
 from delivery_service.batching import WriteBatcher
 from delivery_service.errors import Refused
@@ -36,7 +35,7 @@ from delivery_service.transport import (
     FrameTransport,
     MemoryTransport,
     TransportClosed,
-    WebSocketTransport,
+    accept_websocket,
     memory_transport_pair,
 )
 from delivery_service.wire_frames import OutFrame
@@ -184,26 +183,27 @@ class DeliveryServer:
         *,
         task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Run the service on ``ws://host:port/``; reports the bound port when started."""
+        """Run the service on ``ws://host:port/`` (any path); reports the bound port
+        when started."""
         async with trio.open_nursery() as nursery:
             await nursery.start(self.run)
-            server = await nursery.start(
-                functools.partial(
-                    trio_websocket.serve_websocket,
-                    self._accept_websocket,
-                    host,
-                    port,
-                    None,
-                    max_message_size=self.limits.max_frame_bytes,
-                    message_queue_size=4,
-                    disconnect_timeout=5,
-                )
+            listeners = await nursery.start(
+                functools.partial(trio.serve_tcp, self._accept_tcp, port, host=host)
             )
-            task_status.started(server.port)
+            task_status.started(listeners[0].socket.getsockname()[1])
 
-    async def _accept_websocket(self, request: trio_websocket.WebSocketRequest) -> None:
-        ws = await request.accept()
-        await self.handle(WebSocketTransport(ws))
+    async def _accept_tcp(self, stream: trio.SocketStream) -> None:
+        # The opening handshake counts against the handshake timeout too.
+        transport = None
+        with trio.move_on_after(self.limits.handshake_timeout):
+            transport = await accept_websocket(stream, self.limits.max_frame_bytes)
+        if transport is None:
+            with trio.move_on_after(1) as scope:
+                scope.shield = True
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await stream.aclose()
+            return
+        await self.handle(transport)
 
     def connect_in_memory(self, buffer: int | float = math.inf) -> MemoryTransport:
         """A new in-memory client connection (the server must be running); ``buffer``

@@ -7,16 +7,29 @@ text travels over a real socket (``WebSocketTransport``) or a trio memory channe
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
 from collections.abc import Sequence
 from typing import Protocol
 
 import trio
-import trio_websocket
-from wsproto.connection import ConnectionState
 
-from delivery_service.wire_frames import OutFrame
+from delivery_service.websocket import (
+    CLOSE_ABNORMAL,
+    CLOSE_NO_STATUS,
+    CLOSE_NORMAL,
+    Event,
+    HandshakeRefused,
+    PingReceived,
+    ServerWebSocket,
+    WebSocketError,
+    accept_handshake,
+    close_frame,
+    handshake_head_end,
+    pong_frame,
+)
+from delivery_service.wire_frames import OutFrame, websocket_text_message
 
 
 class TransportClosed(Exception):
@@ -59,146 +72,126 @@ class FrameTransport(Protocol):
         ...
 
 
-class _TailFirstStream(trio.abc.HalfCloseableStream):
-    """A connection's stream whose next write starts with what a non-blocking send left.
-
-    trio-websocket writes through its connection's stream under its send lock (our
-    writer, and its own pong and close frames); with this stream in place, whichever of
-    them writes next sends the unsent tail of a partial non-blocking send first, so no
-    frame can be cut into by another.
-    """
-
-    __slots__ = ("_chunk", "inner", "tail")
-
-    def __init__(self, inner: trio.SocketStream) -> None:
-        self.inner = inner
-        # A view into the frame bytes shared by every recipient of a fan-out, not a copy
-        # of them: a large frame left unsent to many slow readers is held once.
-        self.tail: bytes | memoryview = b""
-        self._chunk: bytearray | None = None
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Write the pending tail, then ``data``."""
-        if self.tail:
-            tail, self.tail = self.tail, b""
-            await self.inner.send_all(tail)
-        await self.inner.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        """As the wrapped stream."""
-        await self.inner.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        """As the wrapped stream."""
-        await self.inner.send_eof()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        """As the wrapped stream, as a bytearray that the next call empties.
-
-        trio-websocket's reader keeps its last chunk referenced while it waits for the
-        next one, so an idle connection would hold its last frame's bytes (for a new
-        session: the Auth frame, credential and all). wsproto has copied the chunk into
-        its own buffer by the time the reader asks for more.
-        """
-        if self._chunk is not None:
-            self._chunk.clear()
-        chunk = self._chunk = bytearray(await self.inner.receive_some(max_bytes))
-        return chunk
-
-    async def aclose(self) -> None:
-        """As the wrapped stream."""
-        await self.inner.aclose()
+RECEIVE_BYTES = 65536  # per read of a connection's socket
+CLOSE_WAIT = 1.0  # seconds to wait for the peer's close frame after ours
 
 
 class WebSocketTransport:
-    """``FrameTransport`` over a trio-websocket connection.
+    """``FrameTransport`` over one accepted TCP connection speaking WebSocket
+    (``delivery_service.websocket``: the codec; ``accept_websocket``: the handshake).
 
-    Frames go out as pre-built WebSocket messages (``OutFrame.websocket``: made once per
-    fan-out, not once per recipient) written to the connection's stream under its send
-    lock; on the wire these are exactly the messages trio-websocket would write.
-    ``send_nowait`` goes one step further: when no write is in progress it hands the
-    bytes to the kernel with a non-blocking ``send``, so a fan-out needs no task switch
-    per recipient; a tail the kernel did not take is written first by the next write
-    (``_TailFirstStream``). Both use trio-websocket and trio internals (the
-    connection's wsproto state, stream and send lock; the stream's socket): when they
-    are not there (another version, or TLS) it falls back to ``send_message`` and the
-    writer task.
+    Messages are read and parsed in the task that asks for the next one (the
+    connection's reader): no reader task and no channel per connection. Pings are
+    answered and a close frame is echoed there too. Frames go out as pre-built
+    WebSocket messages (``OutFrame.websocket``: made once per fan-out, not once per
+    recipient). ``send_nowait`` hands them to the kernel with a non-blocking ``send``
+    when no write is in progress, so a fan-out needs no task switch per recipient; a
+    tail the kernel did not take is written first by the next write, whoever makes it
+    (the writer task, a pong, a close frame), under the connection's write lock.
     """
 
-    __slots__ = ("_raw", "_sock", "_tail_first", "_ws", "partial_sends")
+    __slots__ = (
+        "_close_sent",
+        "_lock",
+        "_pending",
+        "_protocol",
+        "_received",
+        "_sock",
+        "_stream",
+        "_tail",
+        "partial_sends",
+    )
 
-    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
-        self._ws = ws
-        proto = getattr(ws, "_wsproto", None)
-        lock = getattr(ws, "_stream_lock", None)
-        stream = getattr(ws, "_stream", None)
-        self._raw = (
-            proto is not None and isinstance(lock, trio.StrictFIFOLock) and stream is not None
-        )
-        self._sock: socket.socket | None = None
-        self._tail_first: _TailFirstStream | None = None
+    def __init__(self, stream: trio.SocketStream, max_message: int, received: bytes = b"") -> None:
+        self._stream = stream
+        self._protocol = ServerWebSocket(max_message)
+        self._received = received  # bytes that came right behind the handshake
+        self._pending: list[Event] | None = None  # parsed, not handed out yet
+        self._lock = trio.StrictFIFOLock()
+        # A view into the frame bytes shared by every recipient of a fan-out, not a copy
+        # of them: a large frame left unsent to many slow readers is held once.
+        self._tail: bytes | memoryview = b""
+        self._close_sent = False
+        sock = getattr(stream.socket, "_sock", None)  # the stdlib socket under trio's
+        self._sock = sock if isinstance(sock, socket.socket) else None
         self.partial_sends = 0  # non-blocking sends that left a tail (tests, diagnosis)
-        if self._raw and isinstance(stream, trio.SocketStream):
-            sock = getattr(stream.socket, "_sock", None)
-            if isinstance(sock, socket.socket):
-                self._sock = sock
-                self._tail_first = ws._stream = _TailFirstStream(stream)
-        _drop_handshake_state(proto)
 
     async def receive(self) -> str | bytes:
-        """Next WebSocket message."""
-        try:
-            return await self._ws.get_message()
-        except trio_websocket.ConnectionClosed as exc:
-            raise _closed(exc) from None
+        """Next WebSocket message (answering pings and a close on the way)."""
+        while True:
+            pending = self._pending
+            while pending:
+                event = pending.pop(0)
+                if not pending:
+                    self._pending = pending = None
+                if isinstance(event, str | bytes):
+                    return event
+                if isinstance(event, PingReceived):
+                    await self._write(pong_frame(event.payload))
+                    continue
+                self._pending = None  # a close: nothing after it counts (§5.5.1)
+                if not self._close_sent:
+                    self._close_sent = True
+                    code = CLOSE_NORMAL if event.code == CLOSE_NO_STATUS else event.code
+                    with contextlib.suppress(TransportClosed), trio.move_on_after(CLOSE_WAIT):
+                        await self._write(close_frame(code))
+                raise TransportClosed(event.code, event.reason)
+            if self._received:
+                data, self._received = self._received, b""
+            else:
+                try:
+                    data = await self._stream.receive_some(RECEIVE_BYTES)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    raise TransportClosed(CLOSE_ABNORMAL, "connection lost") from None
+                if not data:
+                    raise TransportClosed(CLOSE_ABNORMAL, "connection closed without a close")
+            try:
+                self._pending = self._protocol.receive_data(data) or None
+            except WebSocketError as exc:
+                if not self._close_sent:
+                    self._close_sent = True
+                    with contextlib.suppress(TransportClosed), trio.move_on_after(CLOSE_WAIT):
+                        await self._write(close_frame(exc.code, exc.detail))
+                raise TransportClosed(exc.code, exc.detail) from None
+
+    async def _write(self, data: bytes) -> None:
+        async with self._lock:
+            try:
+                if self._tail:
+                    tail, self._tail = self._tail, b""
+                    await self._stream.send_all(tail)
+                if data:
+                    await self._stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                raise TransportClosed(CLOSE_ABNORMAL, "connection lost") from None
 
     async def send(self, message: str) -> None:
         """Send one text message."""
-        try:
-            await self._ws.send_message(message)
-        except trio_websocket.ConnectionClosed as exc:
-            raise _closed(exc) from None
-
-    def _open(self) -> bool:
-        ws = self._ws
-        return not ws._close_reason and ws._wsproto.state is ConnectionState.OPEN
+        if self._close_sent:
+            raise TransportClosed(CLOSE_NORMAL, "closing")
+        await self._write(websocket_text_message(message.encode()))
 
     async def send_frames(self, frames: Sequence[OutFrame]) -> None:
         """Send frames in order with one socket write (after a pending tail, if any)."""
-        if not self._raw:
-            for frame in frames:
-                await self.send(frame.text)
+        if not frames and not self._tail:
             return
-        if not frames and not (self._tail_first and self._tail_first.tail):
-            return
-        ws = self._ws
-        data = b"".join(f.websocket() for f in frames)
-        try:
-            if not self._open():
-                raise trio_websocket.ConnectionClosed(ws._close_reason)
-            async with ws._stream_lock:
-                try:
-                    await ws._stream.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    await ws._abort_web_socket()
-                    raise trio_websocket.ConnectionClosed(ws._close_reason) from None
-        except trio_websocket.ConnectionClosed as exc:
-            raise _closed(exc) from None
+        if self._close_sent:
+            raise TransportClosed(CLOSE_NORMAL, "closing")
+        await self._write(b"".join(f.websocket() for f in frames))
 
     def ready_nowait(self) -> bool:
         """No write in progress or pending on an open plain-TCP connection."""
-        tail_first = self._tail_first
         return (
-            tail_first is not None
-            and not tail_first.tail
-            and not self._ws._stream_lock.locked()
-            and self._open()
+            self._sock is not None
+            and not self._tail
+            and not self._close_sent
+            and not self._lock.locked()
         )
 
     def send_nowait(self, frames: Sequence[OutFrame]) -> bool:
         """One non-blocking ``send`` of the frames' bytes; False if part of them is
         left for the next write (``send_frames``, possibly with no frames)."""
-        assert self._sock is not None and self._tail_first is not None
+        assert self._sock is not None
         data = (
             frames[0].websocket() if len(frames) == 1 else b"".join(f.websocket() for f in frames)
         )
@@ -210,34 +203,48 @@ class WebSocketTransport:
             sent = 0  # the next write meets the error and ends the connection
         if sent == len(data):
             return True
-        self._tail_first.tail = memoryview(data)[sent:]
+        self._tail = memoryview(data)[sent:]
         self.partial_sends += 1
         return False
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close handshake (bounded by the library's disconnect timeout)."""
-        await self._ws.aclose(code, reason)
+    async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+        """Closing handshake (our close frame, then the peer's, at most ``CLOSE_WAIT``
+        s each), then the TCP connection; idempotent."""
+        if not self._close_sent:
+            self._close_sent = True
+            with contextlib.suppress(TransportClosed), trio.move_on_after(CLOSE_WAIT):
+                await self._write(close_frame(code, reason))
+                while True:  # until the peer's close frame, the end of the stream, or an error
+                    await self.receive()
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+            await self._stream.aclose()
 
 
-def _drop_handshake_state(proto: object) -> None:
-    """Free what wsproto keeps of a finished opening handshake (its HTTP/1.1 parser and
-    the request): once the connection is open wsproto reads and writes only through the
-    established connection, and the handshake's own event queue is only ever emptied.
-    Part of an idle connection's memory (benchmarks/ds_fanout/idle_memory.py)."""
-    handshake = getattr(proto, "handshake", None)
-    if (
-        getattr(proto, "connection", None) is not None
-        and getattr(handshake, "state", None) is ConnectionState.OPEN
-        and not getattr(handshake, "_events", True)
-    ):
-        for name in ("_h11_connection", "_initiating_request"):
-            if hasattr(handshake, name):
-                setattr(handshake, name, None)
-
-
-def _closed(exc: trio_websocket.ConnectionClosed) -> TransportClosed:
-    reason = exc.reason
-    return TransportClosed(None if reason is None else reason.code, getattr(reason, "reason", None))
+async def accept_websocket(
+    stream: trio.SocketStream, max_message: int
+) -> WebSocketTransport | None:
+    """Read a WebSocket opening request from ``stream`` and answer it: the open
+    connection's transport, or None when the request was refused (with an HTTP error
+    response naming why) or the peer went away."""
+    data = bytearray()
+    try:
+        while True:
+            chunk = await stream.receive_some(4096)
+            if not chunk:
+                return None
+            data += chunk
+            try:
+                end = handshake_head_end(data)
+                if end < 0:
+                    continue
+                response = accept_handshake(bytes(data[:end]))
+            except HandshakeRefused as exc:
+                await stream.send_all(exc.response)
+                return None
+            await stream.send_all(response)
+            return WebSocketTransport(stream, max_message, bytes(data[end:]))
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return None
 
 
 class MemoryTransport:

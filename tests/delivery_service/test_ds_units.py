@@ -273,19 +273,34 @@ def test_websocket_message_framing_matches_wsproto() -> None:
 
 async def test_the_next_write_starts_with_a_partial_sends_tail() -> None:
     """A tail a non-blocking send left is written before anything else, by whoever
-    writes next (our writer, or trio-websocket's own pong/close under its lock)."""
-    from trio.testing import memory_stream_pair
+    writes next (the writer task, or the reader answering a ping)."""
+    from wsproto import ConnectionType
+    from wsproto.connection import Connection
+    from wsproto.events import Message, Ping, TextMessage
 
-    from delivery_service.transport import _TailFirstStream
+    from delivery_service.transport import WebSocketTransport
 
-    left, right = memory_stream_pair()
-    stream = _TailFirstStream(left)  # type: ignore[arg-type]
-    stream.tail = b"end-of-a-frame|"
-    await stream.send_all(b"pong")
-    assert await right.receive_some() == b"end-of-a-frame|pong"
-    assert stream.tail == b""
-    await stream.send_all(b"next")
-    assert await right.receive_some() == b"next"
+    a, b = trio.socket.socketpair()
+    server_end, client_end = trio.SocketStream(a), trio.SocketStream(b)
+    transport = WebSocketTransport(server_end, max_message=1000)
+    transport._tail = b"end-of-a-frame|"
+    assert not transport.ready_nowait()  # a tail is pending: writes wait for it
+    client = Connection(ConnectionType.CLIENT)
+    await client_end.send_all(client.send(Ping(b"p")) + client.send(TextMessage("hi")))
+    assert await transport.receive() == "hi"  # the ping was answered on the way
+    got = b""
+    while len(got) < len(b"end-of-a-frame|") + 3:
+        got += await client_end.receive_some()
+    assert got.startswith(b"end-of-a-frame|")
+    client.receive_data(got[len(b"end-of-a-frame|") :])
+    assert [type(e).__name__ for e in client.events()] == ["Pong"]
+    assert transport.ready_nowait()
+    await transport.send_frames([OutFrame("x")])
+    client.receive_data(await client_end.receive_some())
+    (message,) = client.events()
+    assert isinstance(message, Message) and message.data == "x"
+    await client_end.aclose()
+    await server_end.aclose()
 
 
 async def test_outbox_reply_waits_while_the_replies_are_full() -> None:
