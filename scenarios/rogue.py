@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import trio
 
@@ -85,7 +86,7 @@ def check_rogue_split(scenario: Scenario) -> None:
             continue
         key = f"adversary[{adversary.index}]"
 
-        def fail(where: str, problem: str, line: int | None = adversary.line) -> None:
+        def fail(where: str, problem: str, line: int | None = adversary.line) -> NoReturn:
             raise ScenarioError(
                 f"unsupported rogue_provider split: {problem}",
                 key=where,
@@ -134,8 +135,11 @@ def check_rogue_split(scenario: Scenario) -> None:
                     )
                 now |= joining
             elif step.action == "remove":
-                if split and (step.actor in shadowed or set(step.members) & victims):
-                    fail(f"{at}.members", f"a victim's removal from {group!r}", line)
+                if step.actor in shadowed:
+                    fail(f"{at}.actor", f"{step.actor} is shadowed and removes", line)
+                if split and set(step.members) & victims:
+                    removed = ", ".join(sorted(set(step.members) & victims))
+                    fail(f"{at}.members", f"{removed}, a victim, is removed from {group!r}", line)
                 now -= set(step.members)
             elif step.action == "leave" and step.actor is not None:
                 if split and step.actor in victims:

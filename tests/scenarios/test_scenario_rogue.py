@@ -304,8 +304,14 @@ members = ["bob", "carol"]
         pytest.param(
             '\n[[step]]\nactor = "alice"\naction = "remove"\ngroup = "g1"\nmembers = ["bob"]\n',
             "step[3].members",
-            "a victim's removal from 'g1'",
+            "bob, a victim, is removed from 'g1'",
             id="victim-removed",
+        ),
+        pytest.param(
+            '\n[[step]]\nactor = "bob"\naction = "remove"\ngroup = "g1"\nmembers = ["carol"]\n',
+            "step[3].actor",
+            "bob is shadowed and removes",
+            id="shadowed-victim-removes",
         ),
         pytest.param(
             '\n[[step]]\nactor = "bob"\naction = "leave"\ngroup = "g1"\n',
