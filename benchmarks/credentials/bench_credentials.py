@@ -16,10 +16,14 @@ What is measured (all in one process, one run, so the figures compare):
     clears those too;
   - known issuer: one long-lived Validator, every validation a different member whose
     issuer chain it has seen (the steady state of a client or delivery service);
+    with the binding's accept-only leaf check (``openmls.KnownIssuer``, the default) and
+    without it (``Validator(native=False)``: cryptography's verifier, the Python path);
   - cached: :class:`ValidationCache` hits (the same credential again);
   and the cold cost in units of the floor times the number of signatures it must verify;
 - 10,000 distinct members of one provider (delegate certificates under the provider's
   CA) validated by one fresh Validator: the total time;
+- the binding's ``KnownIssuer.check_leaf`` alone per new leaf, and ``ring``'s raw P-256
+  verification (through ``openmls.verify_with_label``), in floors;
 - per new leaf, parts of a known-issuer validation that are cryptography's own work
   (load, extensions, TBS re-serialisation as any signature check over it needs, key
   load), in floors: what no code of ours can make cheaper.
@@ -42,6 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import openmls
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -272,6 +277,38 @@ def verifier_floor(
     return statistics.median(full_ratios), statistics.median(leaf_ratios), every
 
 
+def native_floor(
+    case: Case, trust: TrustStore, floor: Floor, now: datetime, rounds: int = 15
+) -> tuple[float, float]:
+    """The binding's leaf check alone (per new leaf, issuer known, layout learnt) and
+    ring's raw P-256 verify, each ÷ floor (medians over ``rounds`` of 20)."""
+    validator = Validator()
+    content, key = case.items[0]
+    validator.validate(case.credential_type, content, key, group_id=GROUP_ID, trust=trust, now=now)
+    native = next(iter(validator._issuers.values())).native
+    assert native is not None
+    leaves = [decode_credential(case.credential_type, c).certificates[0] for c, _ in case.items]
+    signer = openmls.SignatureKeyPair.generate(2)
+    message = bytes(400)
+    signature = signer.sign_with_label("floor", message)
+    check_ratios, ring_ratios = [], []
+    for r in range(rounds):
+        chunk = leaves[r * 20 : (r + 1) * 20] or leaves[:20]
+        before = floor.us(50)
+        start = time.process_time()
+        for der in chunk:
+            assert native.check_leaf(der) is not None
+        check_us = (time.process_time() - start) / len(chunk) * 1e6
+        start = time.process_time()
+        for _ in chunk:
+            openmls.verify_with_label(0x0403, signer.public_key, "floor", message, signature)
+        ring_us = (time.process_time() - start) / len(chunk) * 1e6
+        f = (before + floor.us(50)) / 2
+        check_ratios.append(check_us / f)
+        ring_ratios.append(ring_us / f)
+    return statistics.median(check_ratios), statistics.median(ring_ratios)
+
+
 def leaf_parts(case: Case, floor: Floor, rounds: int = 15) -> list[tuple[str, float]]:
     """What a known-issuer 0xF001 validation must have cryptography do per new leaf, each
     in floors (median over ``rounds`` of 20 leaves, each part on freshly loaded leaves):
@@ -330,6 +367,16 @@ def main() -> None:
         ) -> object:
             return v.validate(kind, item[0], item[1], group_id=GROUP_ID, trust=trust, now=now)
 
+        off_validator = Validator(native=False)
+        off_validator.validate(
+            kind, case.items[0][0], case.items[0][1], group_id=GROUP_ID, trust=trust, now=now
+        )
+
+        def known_off(
+            item: tuple[bytes, bytes], kind: int = kind, v: Validator = off_validator
+        ) -> object:
+            return v.validate(kind, item[0], item[1], group_id=GROUP_ID, trust=trust, now=now)
+
         cache = ValidationCache(Validator())
         sample = case.items[1:201]
         for item in sample:
@@ -351,6 +398,7 @@ def main() -> None:
                 # A new member's certificate: keep the issuer chain, forget the whole
                 # chain. (A PASSporT's signer chain is shared: it stays known.)
                 v._chains.clear()
+                v._native_leaves.clear()
             return v.validate(kind, c, k, group_id=GROUP_ID, trust=trust, now=now)
 
         def iso_cold(kind: int = kind, c: bytes = content, k: bytes = key) -> object:
@@ -375,6 +423,7 @@ def main() -> None:
                 measure(cold, case.items[1:201], floor),
                 measure(known, case.items[201:1201] or case.items[1:201], floor),
                 measure(cached, sample * 100, floor),
+                measure(known_off, case.items[201:1201] or case.items[1:201], floor),
             )
         )
 
@@ -389,21 +438,31 @@ def main() -> None:
         )
     many = time.process_time() - start
     floor_after = floor.us(1000)
+    validator = Validator(native=False)
+    start = time.process_time()
+    for content, key in tn_case.items:
+        validator.validate(
+            CREDENTIAL_TYPE_STIR_CERTIFICATE, content, key, group_id=GROUP_ID, trust=trust, now=now
+        )
+    many_off = time.process_time() - start
+    native_alone, ring_alone = native_floor(tn_case, trust, floor, now)
 
     print("floor = one raw ES256 verification, measured next to every pass")
     print()
     print(
         "| credential kind | cold /s | cold µs (floor µs) | cold ÷ (sigs * floor) "
-        "| known issuer /s | known µs | known ÷ (sigs * floor) | cached /s |"
+        "| known issuer /s | known µs | known ÷ (sigs * floor) | known, binding off ÷ floor "
+        "| cached /s |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for case, cold_m, known_m, cached_m in rows:
+    print("|---|---|---|---|---|---|---|---|---|")
+    for case, cold_m, known_m, cached_m, off_m in rows:
         print(
             f"| {case.name} | {1e6 / cold_m.per_op_us:,.0f} "
             f"| {cold_m.per_op_us:.0f} ({cold_m.floor_us:.0f}) "
             f"| {cold_m.ratio / case.signatures_cold:.2f} ({case.signatures_cold} sigs) "
             f"| {1e6 / known_m.per_op_us:,.0f} | {known_m.per_op_us:.0f} "
             f"| {known_m.ratio / case.signatures_known:.2f} ({case.signatures_known} sig) "
+            f"| {off_m.ratio / case.signatures_known:.2f} "
             f"| {1e6 / cached_m.per_op_us:,.0f} |"
         )
     print()
@@ -425,7 +484,13 @@ def main() -> None:
         f"{len(tn_case.items):,} distinct members of one provider (0xF001 delegates), one "
         f"fresh Validator: {many:.2f} s ({len(tn_case.items) / many:,.0f}/s; floor "
         f"{floor_before:.0f} µs before, {floor_after:.0f} µs after, so the signatures alone "
-        f"take {len(tn_case.items) * (floor_before + floor_after) / 2e6:.2f} s)"
+        f"take {len(tn_case.items) * (floor_before + floor_after) / 2e6:.2f} s); "
+        f"binding off: {many_off:.2f} s"
+    )
+    print()
+    print(
+        f"The binding's KnownIssuer.check_leaf alone: {native_alone:.2f} floors a new leaf; "
+        f"ring's raw P-256 verification (openmls.verify_with_label): {ring_alone:.2f} floors"
     )
     print()
     print("Per new leaf, cryptography's own work (each on freshly loaded leaves), in floors:")

@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pyasn1.type import univ
+from pyasn1_alt_modules import rfc5280
 
 from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE
 from shared.stir.credential_codec import STIRCertificateCredential
@@ -169,6 +171,77 @@ def test_crafted_leaves_native_accepts_only_what_the_full_path_accepts(
     assert got == expected
     if ok:
         assert expected == "ok"
+
+
+def _subject(value_der: bytes | None) -> Mutation:
+    """The subject: one CN whose value is ``value_der`` (any DER), or empty (None)."""
+
+    def mutate(tbs: Any) -> None:
+        rdns = rfc5280.RDNSequence()
+        if value_der is not None:
+            atv = rfc5280.AttributeTypeAndValue()
+            atv["type"] = univ.ObjectIdentifier("2.5.4.3")
+            atv["value"] = rfc5280.AttributeValue(value_der)
+            rdn = rfc5280.RelativeDistinguishedName()
+            rdn.append(atv)
+            rdns.append(rdn)
+        name = rfc5280.Name()
+        name["rdnSequence"] = rdns
+        tbs["subject"] = name
+
+    return mutate
+
+
+def _utc(which: str, text: str) -> Mutation:
+    def mutate(tbs: Any) -> None:
+        tbs["validity"][which]["utcTime"] = text
+
+    return mutate
+
+
+def _subject_is_issuer(tbs: Any) -> None:
+    tbs["subject"] = tbs["issuer"]
+
+
+# (case, mutation, whether the binding may decide it at all)
+FIELD_CASES: list[tuple[str, Mutation, bool]] = [
+    ("PrintableString CN", _subject(b"\x13\x05Alice"), True),
+    ("UTF8String CN", _subject("\x0c\x06Zo\u00eb".encode("latin-1")), True),
+    ("IA5String CN", _subject(b"\x16\x05alice"), True),
+    ("PrintableString CN with '*'", _subject(b"\x13\x05Al*ce"), False),
+    ("UTF8String CN not UTF-8", _subject(b"\x0c\x02\xc3\x28"), False),
+    ("BMPString CN", _subject(b"\x1e\x04\x00A\x00B"), False),
+    ("BMPString CN of odd length", _subject(b"\x1e\x03\x00A\x00"), False),
+    ("empty subject", _subject(None), False),
+    ("subject is the issuer's", _subject_is_issuer, False),
+    ("notAfter on a leap day", _utc("notAfter", "280229120000Z"), True),
+    ("notAfter on 29 February of a common year", _utc("notAfter", "270229120000Z"), False),
+    ("notAfter at second 60", _utc("notAfter", "271231235960Z"), False),
+    ("notAfter without seconds", _utc("notAfter", "2712312359Z"), False),
+    ("notBefore in 1999", _utc("notBefore", "991231235959Z"), True),
+    ("notBefore after notAfter", _utc("notBefore", "280301000000Z"), True),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "decidable"), [c[1:] for c in FIELD_CASES], ids=[c[0] for c in FIELD_CASES]
+)
+def test_names_and_times_native_accepts_only_what_the_full_path_accepts(
+    warm: Warm, mutate: Mutation, decidable: bool
+) -> None:
+    key = make_member_key()
+    template = warm.pki.issue_delegate(warm.ca, [OneTN("12025550151")], key.public_key())
+    assert isinstance(warm.ca.key, ec.EllipticCurvePrivateKey)
+    leaf = craft(template.der, warm.ca.key, mutate)
+    warm.check(leaf, member_point(key))  # the full path may accept it: its layout is learnt
+    key = make_member_key()
+    template = warm.pki.issue_delegate(warm.ca, [OneTN("12025550152")], key.public_key())
+    ok, verdict = warm.check(craft(template.der, warm.ca.key, mutate), member_point(key))
+    if decidable:
+        # Not stricter than it needs to be: what the full path accepts, it takes.
+        assert ok == isinstance(verdict, Verdict)
+    else:
+        assert not ok
 
 
 # --- random mutations of the TBS, re-signed ----------------------------------------------
