@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from delivery_service.errors import Refused
-from delivery_service.provider import LabelVerifier, PassportIssuer, Subscriber
+from delivery_service.provider import PassportIssuer, Subscriber
 from shared.profile import GROUP_DEST_PREFIX
 from shared.protocol import (
     Auth,
@@ -97,12 +97,10 @@ class RunCarrier:
         rogues: Sequence[RogueProvider] = (),
         *,
         secret: str = DEFAULT_SECRET,
-        verify_label: LabelVerifier | None = None,
     ) -> None:
         self.pki = pki
         self.rogues = rogues  # the engine adds to its list as it makes them
         self.secret = secret
-        self._verify = verify_label
         self._issuers: dict[str, PassportIssuer] = {}
 
     def __call__(self, path: str, request: RequestPassport, session: SessionNonces) -> Frame | None:
@@ -151,11 +149,7 @@ class RunCarrier:
                 for a in actors
                 if a.name in served
             }
-            signer = self.pki.provider_signer(provider)
-            if self._verify is None:
-                issuer = PassportIssuer(signer, subscribers)
-            else:
-                issuer = PassportIssuer(signer, subscribers, verify_label=self._verify)
+            issuer = PassportIssuer(self.pki.provider_signer(provider), subscribers)
             self._issuers[provider] = issuer
         return issuer
 
