@@ -136,13 +136,13 @@ class WebSocketTransport:
                     with contextlib.suppress(TransportClosed), trio.move_on_after(CLOSE_WAIT):
                         await self._write(close_frame(code))
                 raise TransportClosed(event.code, event.reason)
+            data: bytes | None
             if self._received:
                 data, self._received = self._received, b""
             else:
-                try:
-                    data = await self._stream.receive_some(RECEIVE_BYTES)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    raise TransportClosed(CLOSE_ABNORMAL, "connection lost") from None
+                data = await self._read()
+                if data is None:
+                    continue
                 if not data:
                     raise TransportClosed(CLOSE_ABNORMAL, "connection closed without a close")
             try:
@@ -153,6 +153,26 @@ class WebSocketTransport:
                     with contextlib.suppress(TransportClosed), trio.move_on_after(CLOSE_WAIT):
                         await self._write(close_frame(exc.code, exc.detail))
                 raise TransportClosed(exc.code, exc.detail) from None
+
+    async def _read(self) -> bytes | None:
+        """The next bytes from the socket (b"" at its end; None: nothing after all).
+
+        Waits for the socket to be readable first, then reads: a client's next frame is
+        rarely there yet when its last one has been handled, so trying first (what
+        ``receive_some`` does) costs a failed ``recv`` per frame."""
+        sock = self._sock
+        if sock is None:
+            try:
+                return await self._stream.receive_some(RECEIVE_BYTES)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                raise TransportClosed(CLOSE_ABNORMAL, "connection lost") from None
+        try:
+            await trio.lowlevel.wait_readable(sock)
+            return sock.recv(RECEIVE_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return None  # a spurious wake-up
+        except (OSError, trio.ClosedResourceError):
+            raise TransportClosed(CLOSE_ABNORMAL, "connection lost") from None
 
     async def _write(self, data: bytes) -> None:
         async with self._lock:
