@@ -220,6 +220,14 @@ class _Run:
         # Steps whose end the engine saw happen everywhere (a message read by every
         # member): nothing is left to settle after them, so no quiet period is waited.
         self._seen_done: set[int] = set()
+        # What the delivery-service adversaries did (their "adversary" events): a step
+        # whose traffic none of them touched ran as it would without them, so the end
+        # the engine saw is its end. A rogue provider's split has no such event per
+        # frame (its halves talk through its shadow service): with one, steps always
+        # end with the quiet period.
+        self._adversary_acts = 0
+        self._batch_acts = 0  # the count when the current batch started
+        self._rogue = any(a.kind == "rogue_provider" for a in scenario.adversaries)
         self._streams: dict[int, list[Step]] = {}  # send steps that stream (send_streams)
         self._stream_base: dict[str, int] = {}  # actor -> messages it held at the start
         self._stream_notices = 0  # the sender's notices at the start of the stream
@@ -284,8 +292,16 @@ class _Run:
                         await rogue.setup(nursery, trust_dir)
                 for actor in self.scenario.actors.values():
                     await self._start_client(actor.name, trust_dir, MemberKey.generate())
-                await self._connected(list(self.clients.values()))
-                await self._settle()
+                    # A checkpoint per client: a worker process's launch orders leave
+                    # as they are made, so its clients start while the rest are being
+                    # launched (at N = 300 the workers sat idle until all 300 were).
+                    await trio.lowlevel.checkpoint()
+                connected = await self._connected(list(self.clients.values()))
+                # Every client connected and registered: each has said all it says at
+                # start (its groups, its identity) before it connects, so nothing is
+                # left to settle. Otherwise (a refusal, a client not there yet) the
+                # quiet period lets the stragglers' events in.
+                await self._settle(until_quiet=not connected)
                 batches = step_batches(self.scenario.steps)
                 self._streams = send_streams(batches, self.scenario)
                 for i, batch in enumerate(batches):
@@ -333,7 +349,13 @@ class _Run:
             await client.handle.stop()
 
     def _on_event(self, event: Event) -> None:
-        """The service's refusals, as the relay recorded them (PROFILE.md §6)."""
+        """The service's refusals, as the relay recorded them (PROFILE.md §6); the
+        adversaries' acts (they end waits for a step's definite end)."""
+        if event.kind == "adversary":
+            self._adversary_acts += 1
+            for _, woken in self._waiters:
+                woken.set()
+            return
         if event.kind != "verdict" or event.data.get("verifier") != "delivery-service":
             return
         about = event.data.get("about")
@@ -469,8 +491,9 @@ class _Run:
             return True
         return predicate()
 
-    async def _connected(self, clients: Sequence[RunningClient]) -> None:
-        """Wait until every client is connected and registered (or CONNECT_TIMEOUT)."""
+    async def _connected(self, clients: Sequence[RunningClient]) -> bool:
+        """Wait until every client is connected and registered (or CONNECT_TIMEOUT);
+        whether all are (none refused)."""
 
         def all_connected() -> bool:
             return all(
@@ -482,6 +505,8 @@ class _Run:
         if not await self._wait_for(all_connected, limit, clients):
             late = [c.actor for c in clients if c.state.connection != ev.ConnectionState.CONNECTED]
             self.recorder.record("service", state="clients not connected", detail=", ".join(late))
+            return False
+        return not self.refused
 
     async def _settle(self, *, until_quiet: bool = True) -> None:
         """Until no frame is held back by a delay and (with ``until_quiet``) no client has
@@ -509,6 +534,7 @@ class _Run:
         # Traffic of a parallel batch cannot be told apart by step: it belongs to the
         # batch's label (adversaries select it with step = "<parallel label>").
         label = batch[0].parallel if len(batch) > 1 else None
+        self._batch_acts = self._adversary_acts
         for step in batch:
             await self.relay.step_started(step.label, attribute_to=label)
         results: dict[int, StepResult] = {}
@@ -524,7 +550,11 @@ class _Run:
         # produced an event yet.
         self._last_command = trio.current_time()
         await self.relay.flush(later)
-        await self._settle(until_quiet=not all(s.index in self._seen_done for s in batch))
+        # The end seen everywhere, and no adversary touched the batch's traffic (also
+        # not a release just now): no quiet period. Else it catches what is still
+        # under way (a delayed frame, then what its recipient does with it).
+        done = all(s.index in self._seen_done for s in batch) and not self._acted()
+        await self._settle(until_quiet=not done)
         self.steps += [results[s.index] for s in batch]
 
     async def _run_step(self, step: Step, results: dict[int, StepResult]) -> None:
@@ -587,6 +617,11 @@ class _Run:
         """How long a stream of ``messages`` may take to reach every member."""
         return self.t.delivery + messages * len(self.clients) * self.t.per_delivery
 
+    def _acted(self) -> bool:
+        """Whether an adversary acted during this batch, or one that cannot be followed
+        frame by frame (a rogue provider) is in the run."""
+        return self._rogue or self._adversary_acts > self._batch_acts
+
     def _client(self, actor: str | None) -> RunningClient:
         assert actor is not None  # the loader guarantees it for these actions
         return self.clients[actor]
@@ -638,8 +673,7 @@ class _Run:
             raise StepFailed(error)
         g = client.state.group_by_title(step.group)
         assert g is not None
-        if not self.scenario.adversaries:
-            self._seen_done.add(step.index)  # only its creator is involved
+        self._seen_done.add(step.index)  # only its creator is involved
         self.group_ids[(client.actor, step.group)] = g.group_id
         self.names_by_id[g.group_id] = step.group
         self.interceptor.bind_group(step.group, g.group_id)
@@ -705,12 +739,17 @@ class _Run:
         await self._seen_everywhere(step, client, gid, joiners)
 
     async def _seen_everywhere(
-        self, step: Step, committer: RunningClient, gid: bytes, joiners: Sequence[RunningClient]
+        self,
+        step: Step,
+        committer: RunningClient,
+        gid: bytes,
+        joiners: Sequence[RunningClient] = (),
     ) -> None:
         """After a commit: when every joiner joined and every other member reached the
-        committer's epoch, nothing is left to settle (no quiet period). Only without
-        adversaries: theirs (a delayed frame) have no event that says they are over."""
-        if self.scenario.adversaries:
+        committer's epoch (or left the group), nothing is left to settle (no quiet
+        period). Not when an adversary touched the step's traffic: a frame it delays or
+        drops has no event that says it is over (the quiet period catches it)."""
+        if self._acted():
             return
         group = step.group or ""
         if not all(j.state.group_by_title(group) is not None for j in joiners):
@@ -722,15 +761,24 @@ class _Run:
             g = c.state.group_by_title(group)
             if c.actor not in named and g is not None and g.active:
                 others.append(c)
+        waiting = iter(others)
+        current = next(waiting, None)
+
+        def behind(c: RunningClient) -> bool:
+            g = c.state.group_by_title(group)
+            return g is not None and g.active and g.epoch < epoch
 
         def caught_up() -> bool:
-            for c in others:
-                g = c.state.group_by_title(group)
-                if g is not None and g.active and g.epoch < epoch:
-                    return False
-            return True
+            # Members in order: each is checked until it caught up, then never again
+            # (with every member's event re-checking all of them, a 300-member group
+            # cost O(N^2) checks per commit).
+            nonlocal current
+            while current is not None and not behind(current):
+                current = next(waiting, None)
+            return current is None
 
-        if await self._wait_for(caught_up, self.t.delivery, others):
+        await self._wait_for(lambda: caught_up() or self._acted(), self.t.delivery, others)
+        if caught_up() and not self._acted():
             self._seen_done.add(step.index)
 
     async def _answer_together(self, count: int) -> None:
@@ -817,7 +865,15 @@ class _Run:
                 current = next(waiting, None)
             return current is None
 
-        if await self._wait_for(delivered, limit, readers):
+        def touched() -> bool:
+            # A delivery-service adversary acted on the batch's traffic (dropped, held,
+            # delayed, replayed): some reader may never read it, or later; the quiet
+            # period takes over instead of waiting out the limit (5 s for a drop). A
+            # rogue provider's relayed messages are waited for as they come.
+            return not self._rogue and self._adversary_acts > self._batch_acts
+
+        await self._wait_for(lambda: delivered() or touched(), limit, readers)
+        if delivered():
             self._seen_done.update(s.index for s in stream)
 
     def _member_key(self, client: RunningClient, gid: bytes, tn: str) -> str:
@@ -837,6 +893,7 @@ class _Run:
             lambda: not (tns & self._member_tns(client, gid)), math.inf, [client]
         ):
             raise StepFailed("the members are still in the group")
+        await self._seen_everywhere(step, client, gid)
 
     async def _do_update(self, step: Step) -> None:
         client = self._client(step.actor)
@@ -855,6 +912,7 @@ class _Run:
         error = self._error_since(client, seen_notices)
         if error is not None:
             raise StepFailed(error)
+        await self._seen_everywhere(step, client, gid)
 
     async def _do_leave(self, step: Step) -> None:
         client = self._client(step.actor)
@@ -903,11 +961,15 @@ class _Run:
         if not match:
             # Both clients raise the mismatch alarm (PROFILE.md §8).
             told = [c for c, v in ((a, va), (b, vb)) if v is not None]
-            await self._wait_for(
+            if not await self._wait_for(
                 lambda: all(c.state.groups[self._group_id(c.actor, group)].alarm for c in told),
                 self.t.delivery,
                 told,
-            )
+            ):
+                return
+        # Only the two clients are told, each in its command order (a later command
+        # waits behind it): nothing else to settle.
+        self._seen_done.add(step.index)
 
     async def _do_restart(self, step: Step) -> None:
         if step.actor is None:
