@@ -1,21 +1,12 @@
-"""The engine's parts that do not need running clients: batching, the carrier."""
+"""The engine's parts that do not need running clients: batching, streams, the relay's
+need (the carrier is tested in test_scenario_carrier.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from pathlib import Path
-
-import pytest
-
-from scenarios.engine import group_id_of_dest, make_carrier, needs_relay, send_streams, step_batches
+from scenarios.engine import group_id_of_dest, needs_relay, send_streams, step_batches
 from scenarios.library_files import load_library_scenario
 from scenarios.loader import parse_scenario
-from scenarios.run_pki import MemberKey, RunPKI
-from shared.profile import CREDENTIAL_TYPE_STIR_PASSPORT, group_dest_uri
-from shared.protocol import Error, ErrorCode, PassportIssued, RequestPassport
-from shared.stir.credential_codec import STIRPASSporTCredential
-from shared.stir.errors import CredentialRejected
-from shared.stir.validator import validate
+from shared.profile import group_dest_uri
 
 
 def test_parallel_steps_are_batched_together() -> None:
@@ -33,105 +24,6 @@ def test_group_id_of_dest_round_trips() -> None:
     for gid in (b"g", b"group-one", bytes(range(32))):
         assert group_id_of_dest(group_dest_uri(gid)) == gid
     assert group_id_of_dest("mls:ds:ds.scenario") is None
-
-
-def request(tn: str, dest: str, key: bytes) -> RequestPassport:
-    return RequestPassport(7, tn, dest, 0x0403, key, "scenario", b"sig")
-
-
-def test_the_carrier_signs_own_numbers_with_the_actors_defect(tmp_path: Path) -> None:
-    pki = RunPKI.create(load_library_scenario("passport_other_group"), tmp_path)
-    carrier = make_carrier(pki)
-    key = MemberKey.generate().public_point
-    group = b"the-group"
-
-    refused = carrier("alice", request("12025550102", group_dest_uri(group), key))
-    assert isinstance(refused, Error) and refused.code == ErrorCode.PROVIDER_REFUSED
-    assert carrier("somebody-else", request("12025550101", group_dest_uri(group), key)) is None
-
-    def content(answer: object) -> bytes:
-        assert isinstance(answer, PassportIssued) and answer.re == 7
-        token = answer.passport.encode("ascii")
-        return STIRPASSporTCredential(answer.certificates, token).encode()
-
-    now = datetime.now(UTC)
-    good = carrier("alice", request("12025550101", group_dest_uri(group), key))
-    identity = validate(
-        CREDENTIAL_TYPE_STIR_PASSPORT, content(good), key, group_id=group, trust=pki.trust, now=now
-    )
-    assert identity.primary_tn == "12025550101"
-
-    bad = carrier("mallory", request("12025550166", group_dest_uri(group), key))
-    with pytest.raises(CredentialRejected) as info:
-        validate(
-            CREDENTIAL_TYPE_STIR_PASSPORT,
-            content(bad),
-            key,
-            group_id=group,
-            trust=pki.trust,
-            now=now,
-        )
-    assert info.value.reason == "dest"
-    # Her registration PASSporT is sound.
-    sound = carrier("mallory", request("12025550166", "mls:ds:ds.scenario", key))
-    registered = validate(
-        CREDENTIAL_TYPE_STIR_PASSPORT,
-        content(sound),
-        key,
-        group_id=None,
-        ds_id="ds.scenario",
-        trust=pki.trust,
-        now=now,
-    )
-    assert registered.primary_tn == "12025550166"
-
-
-def test_the_rogue_providers_impostors_get_valid_passports_for_the_victims(
-    tmp_path: Path,
-) -> None:
-    """PROFILE.md §9: the provider signs for its subscriber's number with its own key."""
-    from scenarios.interception import Interceptor
-    from scenarios.relay import Relay
-    from scenarios.rogue import RogueProvider, real_side_victim
-    from scenarios.transcript import Recorder
-
-    scenario = load_library_scenario("rogue_mky_detected")
-    (adversary,) = scenario.adversaries
-    assert real_side_victim(scenario, adversary) == "alice"
-    pki = RunPKI.create(scenario, tmp_path)
-    recorder = Recorder()
-    relay = Relay(Interceptor(scenario), recorder, "ws://127.0.0.1:1/")
-    rogue = RogueProvider(
-        adversary,
-        scenario,
-        pki,
-        relay,
-        launcher=None,
-        recorder=recorder,  # type: ignore[arg-type]
-        run_dir=tmp_path,
-        ds_id="ds.scenario",
-    )
-    assert rogue.shadow_victims == ["bob"]
-    assert rogue.impersonated("rogue-real-bob") == "bob"
-    assert rogue.impersonated("rogue-shadow-alice") == "alice"
-    assert rogue.impersonated("bob") is None
-    carrier = make_carrier(pki, [rogue])
-    provider_key = MemberKey.generate().public_point
-    group = b"alice-group"
-    answer = carrier("rogue-real-bob", request("12025550202", group_dest_uri(group), provider_key))
-    assert isinstance(answer, PassportIssued)
-    content = STIRPASSporTCredential(answer.certificates, answer.passport.encode()).encode()
-    identity = validate(
-        CREDENTIAL_TYPE_STIR_PASSPORT,
-        content,
-        provider_key,
-        group_id=group,
-        trust=pki.trust,
-        now=datetime.now(UTC),
-    )
-    assert (identity.primary_tn, identity.display_name) == ("12025550202", "Bob Dylan")
-    with pytest.raises(ValueError, match="not 12025550202"):
-        carrier("rogue-real-bob", request("12025550201", group_dest_uri(group), provider_key))
 
 
 _CHAT = """
