@@ -42,6 +42,7 @@ from scenarios.model import (
     StepOutcomeExpectation,
 )
 from scenarios.phone_numbers import NumberNotValid, normalise_tn
+from scenarios.rogue_shapes import check_rogue_split
 from scenarios.source_positions import key_lines, line_of
 
 DEFAULT_CIPHERSUITE = 0x0002  # PROFILE.md §1 (shared.profile.DEFAULT_CIPHERSUITE)
@@ -299,7 +300,7 @@ class _Loader:
         expectations = tuple(
             self.expectation(i, e) for i, e in enumerate(self.array(data, "expect"), start=1)
         )
-        return Scenario(
+        scenario = Scenario(
             name=name,
             description=description,
             ciphersuite=ciphersuite,
@@ -311,6 +312,8 @@ class _Loader:
             crowds=dict(self.crowds),
             source=self.filename,
         )
+        check_rogue_split(scenario)  # a rogue_provider's unsupported shapes, key named
+        return scenario
 
     def array(self, data: Mapping[str, object], key: str) -> list[dict[str, Any]]:
         value = data.get(key, [])

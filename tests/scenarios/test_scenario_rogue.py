@@ -14,7 +14,7 @@ from scenarios.library_files import load_library_scenario
 from scenarios.loader import parse_scenario
 from scenarios.model import Step
 from scenarios.readiness import missing_pieces
-from scenarios.rogue import check_rogue_split, real_side_victim
+from scenarios.rogue_shapes import check_rogue_split, real_side_victim
 from scenarios.runner import run_scenario_async
 
 MISSING = missing_pieces()
@@ -376,11 +376,6 @@ async def test_a_run_refuses_an_unsupported_split_naming_it(tmp_path: Path) -> N
     assert not outcome.result.views  # no client was started
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scenarios/loader.py does not call check_rogue_split yet (patch handed to its "
-    "owner): until then such a file loads, and only the run refuses it",
-)
 def test_scenario_check_exits_2_naming_an_unsupported_split(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
