@@ -65,9 +65,10 @@ def evaluate(result: RunResult) -> tuple[Verdict, ...]:
     return tuple(check(e, result) for e in result.scenario.expectations)
 
 
-def all_held(verdicts: tuple[Verdict, ...]) -> bool:
-    """True when every expectation held (an empty list holds)."""
-    return all(v.held for v in verdicts)
+def run_passed(result: RunResult, verdicts: tuple[Verdict, ...]) -> bool:
+    """True when the run went to its end and every expectation held (an empty list
+    holds; a run that stopped early never passes, with expectations or without)."""
+    return result.error is None and all(v.held for v in verdicts)
 
 
 def check(e: Expectation, result: RunResult) -> Verdict:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from scenarios.expectations import Verdict, all_held
+from scenarios.expectations import Verdict, run_passed
 from scenarios.results import Event, JSONValue, RunResult
 
 # Mermaid renders slowly past a few hundred messages; the transcript keeps everything.
@@ -124,7 +124,7 @@ def render_report(
     """The Markdown report of a run."""
     scenario = result.scenario
     held = sum(1 for v in verdicts if v.held)
-    status = "PASSED" if all_held(verdicts) else "FAILED"
+    status = "PASSED" if run_passed(result, verdicts) else "FAILED"
     out = [f"# Scenario: {scenario.name}", ""]
     if scenario.description:
         out += [scenario.description.strip(), ""]
@@ -245,7 +245,7 @@ def summary(
     return {
         "scenario": result.scenario.name,
         "file": result.scenario.source,
-        "passed": all_held(verdicts),
+        "passed": run_passed(result, verdicts),
         "seconds": round(result.seconds, 3),
         "error": result.error,
         "expectations": [

@@ -16,7 +16,7 @@ from typing import Protocol
 import trio
 
 from scenarios.errors import EngineUnavailable, WorkerFailed
-from scenarios.expectations import Verdict, all_held, evaluate
+from scenarios.expectations import Verdict, evaluate, run_passed
 from scenarios.model import Scenario
 from scenarios.readiness import missing_pieces, scenario_waits_for
 from scenarios.report import render_report, summary
@@ -47,12 +47,12 @@ class RunOutcome:
 
     @property
     def passed(self) -> bool:
-        """Every expectation held."""
-        return all_held(self.verdicts)
+        """The run went to its end and every expectation held."""
+        return run_passed(self.result, self.verdicts)
 
     @property
     def exit_status(self) -> int:
-        """0 when every expectation held, 1 otherwise (the CLI's status)."""
+        """0 when the run passed, 1 otherwise (the CLI's status)."""
         return 0 if self.passed else 1
 
     def summary(self) -> dict[str, JSONValue]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from recorded_runs import CODE_A, CODE_B, split_run
 
-from scenarios.expectations import all_held, check, evaluate
+from scenarios.expectations import check, evaluate, run_passed
 from scenarios.model import (
     AlarmExpectation,
     CodesExpectation,
@@ -26,8 +26,9 @@ from scenarios.transcript import Recorder, read_transcript
 
 
 def test_the_headline_expectations_hold_on_a_split_run() -> None:
-    verdicts = evaluate(split_run())
-    assert all_held(verdicts), [v.explanation for v in verdicts if not v.held]
+    run = split_run()
+    verdicts = evaluate(run)
+    assert run_passed(run, verdicts), [v.explanation for v in verdicts if not v.held]
     assert len(verdicts) == 8
 
 
@@ -122,6 +123,19 @@ def test_report_shows_codes_credentials_and_a_sequence_diagram(tmp_path: Path) -
     assert 'DS->>bob: "hi Bob, is this really you?" from alice [g1]' in diagram
     assert "alice-->>bob: out of band: CODES DIFFER" in diagram
     assert "Note over DS: rejects +12025550266: mky (§5.4)" in diagram
+
+
+def test_a_run_that_stopped_early_fails_even_without_expectations(tmp_path: Path) -> None:
+    run = split_run()
+    bare = dataclasses.replace(run.scenario, expectations=())
+    stopped = dataclasses.replace(run, scenario=bare, error="ScenarioError: it stopped")
+    outcome = finish(stopped, tmp_path)
+    assert not outcome.passed and outcome.exit_status == 1
+    assert "**FAILED**: 0 of 0 expectations hold" in outcome.report.read_text()
+    data = json.loads(summary_line(outcome.summary()))
+    assert data["passed"] is False and data["error"] == "ScenarioError: it stopped"
+    # The same run, gone to its end, passes with no expectations.
+    assert finish(dataclasses.replace(stopped, error=None), tmp_path).passed
 
 
 def test_a_failing_expectation_shows_in_report_and_summary(tmp_path: Path) -> None:
