@@ -290,11 +290,18 @@ class ChatClient:
         backoff: Backoff | None = None,
         renew_check: float = 60.0,
         proposal_patience: float = PROPOSAL_PATIENCE,
+        release_storage: bool = True,
     ) -> None:
         """``renew_check``: seconds between checks of PASSporT age (renewal at max_age/2);
         ``proposal_patience``: how long a member that is not the designated committer of
-        a proposal waits before committing it itself."""
+        a proposal waits before committing it itself; ``release_storage``: let go of
+        the binding's storage when ``run`` ends, which closes its SQLite file (see
+        ``_close``). A process that exits right after its clients stop (a scenario
+        worker) passes False and keeps the client object: the file is then left as a
+        crash leaves it, every change committed to its write-ahead log, which SQLite
+        reads back on the next open."""
         self.profile = profile
+        self._release_storage = release_storage
         self._proposal_patience = proposal_patience
         self._renew_check = renew_check
         self._emit = emit
@@ -412,12 +419,16 @@ class ChatClient:
         (a WAL checkpoint and its syncs, 20-50 ms): left to the garbage of a finished
         ``run``, that happened in the event loop's thread, and the clients of a process
         stopping together waited for each other's (3 s for 150 clients in a worker).
-        Nothing is lost either way: every change was committed when it was made."""
+        Nothing is lost either way: every change was committed when it was made. The
+        close copies the write-ahead log into the database (a checkpoint): after a scale
+        run's 100 messages that is ~7 MB per client, which is why a process about to
+        exit may keep the storage open (``release_storage``)."""
         history = getattr(self, "history", None)
         if history is not None:
             history.close()
-        self.slots.clear()
-        self.__dict__.pop("provider", None)
+        if self._release_storage:
+            self.slots.clear()
+            self.__dict__.pop("provider", None)
 
     # ------------------------------------------------------------------ connection
 
