@@ -699,7 +699,10 @@ class Validator:
       kept with it; time rules are re-applied on every validation;
     - verified issuer chains (chain[1:]) by the same key: a new chain[0] under a known
       issuer is verified by the same verifier and policies with chain[1] as the only
-      anchor (one signature), unless an issuer carries name constraints.
+      anchor (one signature), unless an issuer carries name constraints. Before that,
+      with ``native=True`` (the default), the binding's accept-only ``KnownIssuer``
+      check (one ``ring`` signature, no cryptography objects); its accepted chains are
+      kept by the same key. ``native_accepts`` counts the verdicts built that way.
 
     Shared by every Validator in the process (no trust or time in them): parsed and
     statically checked certificates by DER bytes, and built verifiers by store and second
@@ -1256,20 +1259,30 @@ def _certificate_identity(
     """The Identity of a 0xF001 credential whose every non-time rule held, but the
     carrier-level claim (§4.4), checked here."""
     claimed = None
-    if tnal.spc_only:
+    entries = tnal.entries
+    if len(entries) == 1 and type(entries[0]) is OneTN:
+        # A member's own number, the common case: what the general case below gives,
+        # without making the TNAuthList's derived attributes (a sizeable share of a
+        # known-issuer validation once the certificate check is native).
+        kind, assurance = KIND_TN_CERT, Assurance.END_TO_END
+        tns: tuple[str | TNRange, ...] = (entries[0].tn,)
+        scope = entries[0].tn
+    elif tnal.spc_only:
         kind, assurance = KIND_SPC_CERT, Assurance.CARRIER_KEY
-        tns: tuple[str | TNRange, ...] = ()
+        tns = ()
         claimed = _claimed_tn(application_id, tnal, trust)
+        scope = tnal.description
     else:
         kind, assurance = KIND_TN_CERT, Assurance.END_TO_END
         tns = tuple(e.tn if isinstance(e, OneTN) else e for e in tnal.number_entries)
+        scope = tnal.description
     name = display_name_of(constraints)
     return Identity(
         kind=kind,
         tns=tns,
         display_name=name,
         name_source="certificate" if name else None,
-        signer_scope=tnal.description,
+        signer_scope=scope,
         signer_entries=tnal.entries,
         assurance=assurance,
         credential_type=CREDENTIAL_TYPE_STIR_CERTIFICATE,
