@@ -34,10 +34,20 @@ from typing import Any
 import trio
 
 from client.core import events as ev
+from delivery_service.garbage_collection import collect_periodically, defer_full_collections
 from scenarios.frame_outbox import FrameOutbox
 from scenarios.worker_frames import FrameDecoder, LaunchOrder, Message
 
 STOP_WAIT = 10.0  # how long the clients get to stop cleanly when the worker ends
+# Garbage collection in a worker: CPython's own policy ran a full collection each time
+# the surviving objects grew by a quarter, i.e. again and again while a large group
+# forms (every joiner keeps a verdict, a view and a roster entry per member): at N = 300
+# nine full collections of up to 1.5 s each, and ~1,000 young ones, ~12 s of each
+# worker's 52 s (measured, gc.callbacks). Reference counting frees almost everything at
+# once; cycles wait for the next full collection, every FULL_GC_INTERVAL seconds (as
+# the delivery service does, docs/protocol.md).
+FULL_GC_INTERVAL = 120.0
+YOUNG_GC_THRESHOLD = 20_000
 WATCH_EVERY = 0.5  # seconds between the watchdog's looks at the runner's process
 
 
@@ -169,6 +179,7 @@ async def serve(fd_in: int, fd_out: int, probe: ModuleType | None) -> None:
     decoder = FrameDecoder()
     async with trio.open_nursery() as nursery:
         nursery.start_soon(outbox.pump, trio.lowlevel.FdStream(fd_out))
+        nursery.start_soon(collect_periodically, FULL_GC_INTERVAL)
         async with trio.open_nursery() as clients:
             while True:
                 try:
@@ -213,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     # The client core now, not at the first launch: the runner starts its workers early
     # (ProcessLauncher.prepare) so that this overlaps the run's set-up.
     importlib.import_module("client.core.client")
+    defer_full_collections(YOUNG_GC_THRESHOLD)
     probe: ModuleType | None = None
     if args.probe:
         sys.path[:0] = args.path

@@ -20,6 +20,7 @@ import pytest
 import trio
 
 from scenarios.cli import run_command
+from scenarios.client_worker import YOUNG_GC_THRESHOLD
 from scenarios.engine import RealEngine, Timeouts
 from scenarios.errors import WorkerFailed
 from scenarios.library_files import load_library_scenario
@@ -360,3 +361,24 @@ async def test_a_worker_that_cannot_start_says_why(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "exited with status 1" in message and "no_such_probe_module" in message
     assert set(caught.value.actors) == {"alice", "bob", "carol"}
+
+
+def test_a_worker_runs_young_collections_less_often_and_full_ones_on_a_schedule() -> None:
+    # Python's own policy made ~1,000 young and 9 full collections (up to 1.5 s each)
+    # per worker while a 300-member group formed.
+    here = Path(__file__).resolve().parent
+    command = [sys.executable, "-m", "scenarios.client_worker", "--probe", "gc_policy_probe"]
+    worker = subprocess.run(
+        [*command, "--path", str(here)],
+        input=b"",
+        capture_output=True,
+        cwd=here.parents[1],
+        timeout=60,
+        check=True,
+    )
+    reports = [m[1] for m in FrameDecoder().feed(worker.stdout) if m[0] == "report"]
+    assert len(reports) == 1
+    young, _, full = reports[0]["gc_threshold"]
+    assert reports[0]["gc_enabled"]
+    assert young == YOUNG_GC_THRESHOLD
+    assert full >= 2**30  # automatic full collections off: FULL_GC_INTERVAL instead
