@@ -41,6 +41,12 @@ from shared.protocol import ClientFrame, Deliver, Error, ErrorCode, ServerFrame
 
 # Matches the service's default frame limit (docs/protocol.md §6).
 MAX_FRAME_BYTES = 8 * 1024 * 1024
+# Bytes asked of the socket per read (trio-websocket's default is 4 KiB). A Welcome to a
+# 300-member group is ~1 MB of frame text: 250 reads of 4 KiB each, every one a GIL
+# release and re-acquisition beside the worker threads' validation (a scale run's
+# worker spent 2.5 s of its event loop's CPU in them during formation). 64 KiB stays
+# below malloc's mmap threshold, so a small frame's read costs what it did.
+RECEIVE_BUFFER_BYTES = 64 * 1024
 
 ACK_DELAY = 1.0  # seconds queued mids wait for more before their ack frame goes out
 ACK_BATCH = 512  # queued mids that send an ack frame at once
@@ -116,7 +122,10 @@ async def open_websocket_link(
     """Open a WebSocket to the service; raises ``LinkClosed`` when it cannot."""
     try:
         async with trio_websocket.open_websocket_url(
-            url, max_message_size=MAX_FRAME_BYTES, connect_timeout=connect_timeout
+            url,
+            max_message_size=MAX_FRAME_BYTES,
+            connect_timeout=connect_timeout,
+            receive_buffer_size=RECEIVE_BUFFER_BYTES,
         ) as ws:
             yield WebSocketLink(ws)
     except (OSError, trio_websocket.HandshakeError) as exc:
