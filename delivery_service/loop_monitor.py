@@ -91,8 +91,8 @@ class LoopMonitor(trio.abc.Instrument):
         self._turn_start: float | None = None
         self._turn_steps = 0
         self._gc_start = 0.0
-        gc.callbacks.append(self._on_gc)
         self.reset()
+        gc.callbacks.append(self._on_gc)  # after reset: a collection may come at once
 
     def reset(self) -> None:
         """Forget everything recorded so far (e.g. a benchmark's set-up)."""
