@@ -260,3 +260,28 @@ async def test_a_protocol_violation_closes_that_connection_with_its_code(start_d
     closes = [e for e in client.events() if isinstance(e, CloseConnection)]
     assert closes and closes[0].code == CLOSE_PROTOCOL_ERROR
     await stream.aclose()
+
+
+async def test_an_unfinished_opening_request_is_closed_at_the_handshake_timeout(
+    start_ds: Any,
+) -> None:
+    from delivery_service.limits import Limits
+
+    ds = await start_ds(Limits(handshake_timeout=0.3))
+    port = int(ds.url.rsplit(":", 1)[1].strip("/"))
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+    with trio.fail_after(5):
+        assert await stream.receive_some() == b""  # closed by the server, no answer
+    await stream.aclose()
+    big = await trio.open_tcp_stream("127.0.0.1", port)
+    # Just over the 16 KiB limit, all of it read by the server before it answers (so its
+    # close cannot reset the connection over unread bytes).
+    head = b"GET / HTTP/1.1\r\nX-Filler: "
+    await big.send_all(head + b"a" * (16_400 - len(head)))
+    answer = b""
+    with trio.fail_after(5):
+        while chunk := await big.receive_some():
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 ") and answer.endswith(b"request head too long")
+    await big.aclose()
