@@ -102,7 +102,7 @@ class WebSocketTransport:
         "partial_sends",
     )
 
-    def __init__(self, stream: trio.SocketStream, max_message: int, received: bytes = b"") -> None:
+    def __init__(self, stream: trio.abc.Stream, max_message: int, received: bytes = b"") -> None:
         self._stream = stream
         self._protocol = ServerWebSocket(max_message)
         self._received = received  # bytes that came right behind the handshake
@@ -112,7 +112,9 @@ class WebSocketTransport:
         # of them: a large frame left unsent to many slow readers is held once.
         self._tail: bytes | memoryview = b""
         self._close_sent = False
-        sock = getattr(stream.socket, "_sock", None)  # the stdlib socket under trio's
+        # The stdlib socket under trio's, for non-blocking sends and reads; another
+        # stream (TLS, a test's memory stream) goes through its own methods instead.
+        sock = getattr(getattr(stream, "socket", None), "_sock", None)
         self._sock = sock if isinstance(sock, socket.socket) else None
         self.partial_sends = 0  # non-blocking sends that left a tail (tests, diagnosis)
 
@@ -163,7 +165,7 @@ class WebSocketTransport:
         sock = self._sock
         if sock is None:
             try:
-                return await self._stream.receive_some(RECEIVE_BYTES)
+                return bytes(await self._stream.receive_some(RECEIVE_BYTES))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 raise TransportClosed(CLOSE_ABNORMAL, "connection lost") from None
         try:
@@ -240,9 +242,7 @@ class WebSocketTransport:
             await self._stream.aclose()
 
 
-async def accept_websocket(
-    stream: trio.SocketStream, max_message: int
-) -> WebSocketTransport | None:
+async def accept_websocket(stream: trio.abc.Stream, max_message: int) -> WebSocketTransport | None:
     """Read a WebSocket opening request from ``stream`` and answer it: the open
     connection's transport, or None when the request was refused (with an HTTP error
     response naming why) or the peer went away."""

@@ -285,3 +285,52 @@ async def test_an_unfinished_opening_request_is_closed_at_the_handshake_timeout(
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 400 ") and answer.endswith(b"request head too long")
     await big.aclose()
+
+
+async def test_the_transport_over_a_stream_without_a_socket() -> None:
+    """TLS or any other trio stream: no non-blocking path, the same messages."""
+    from trio.testing import memory_stream_pair
+    from wsproto import WSConnection
+    from wsproto.events import AcceptConnection, Request
+
+    from delivery_service.transport import TransportClosed, accept_websocket
+    from delivery_service.wire_frames import OutFrame
+
+    server_end, client_end = memory_stream_pair()
+    client = WSConnection(ConnectionType.CLIENT)
+
+    async def peer() -> list[object]:
+        await client_end.send_all(client.send(Request(host="x", target="/")))
+        client.receive_data(await client_end.receive_some())
+        assert [type(e) for e in client.events()] == [AcceptConnection]
+        await client_end.send_all(
+            client.send(TextMessage("one"))
+            + client.send(Ping(b"p"))
+            + client.send(TextMessage("two"))
+        )
+        seen: list[object] = []
+        while not any(isinstance(e, CloseConnection) for e in seen):
+            data = await client_end.receive_some()
+            client.receive_data(data)
+            seen.extend(client.events())
+            if any(isinstance(e, CloseConnection) for e in seen):
+                await client_end.send_all(client.send(CloseConnection(1000)))
+        return seen
+
+    seen: list[object] = []
+
+    async def run_peer() -> None:
+        seen.extend(await peer())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_peer)
+        ws = await accept_websocket(server_end, 1000)
+        assert ws is not None and not ws.ready_nowait()  # no socket: the writer's path
+        assert await ws.receive() == "one"
+        assert await ws.receive() == "two"  # the ping was answered in between
+        await ws.send_frames([OutFrame("back")])
+        await ws.close()
+        with pytest.raises(TransportClosed):
+            await ws.send("late")
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds[:2] == ["Pong", "TextMessage"] and kinds[-1] == "CloseConnection"
