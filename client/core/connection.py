@@ -133,7 +133,10 @@ async def open_websocket_link(
 
 
 @dataclass
-class _Waiter:
+class PendingRequest:
+    """A request queued on the connection (``request``), waiting for its reply."""
+
+    request_id: int = 0
     event: trio.Event = field(default_factory=trio.Event)
     reply: ServerFrame | None = None
     error: Error | None = None
@@ -150,7 +153,7 @@ class DeliveryConnection:
     def __init__(self, link: FrameLink, session: ClientSession) -> None:
         self._link = link
         self.session = session
-        self._waiters: dict[int, _Waiter] = {}
+        self._waiters: dict[int, PendingRequest] = {}
         self._ready = trio.Event()
         self._challenged = trio.Event()
         self._failure: str | None = None
@@ -279,24 +282,35 @@ class DeliveryConnection:
         assert scope.cancelled_caught
         raise HandshakeFailed(f"the service did not complete the handshake in {timeout} s")
 
+    def request(self, make: Callable[[int], ClientFrame]) -> PendingRequest:
+        """Queue a request now, without waiting (frames leave in the order queued); its
+        reply is awaited with ``reply``. Raises LinkClosed when the connection is gone."""
+        if self._closed:
+            raise LinkClosed(self._failure or "connection closed")
+        pending = PendingRequest(self.session.request(make))
+        self._waiters[pending.request_id] = pending
+        return pending
+
+    async def reply(self, pending: PendingRequest, *, timeout: float = 60.0) -> ServerFrame:
+        """Send what is queued, then wait for ``pending``'s reply; raises RequestRefused
+        or LinkClosed."""
+        await self._flush()
+        with trio.move_on_after(timeout):
+            await pending.event.wait()
+        if pending.error is not None:
+            raise RequestRefused(pending.error)
+        if pending.reply is None:
+            self._waiters.pop(pending.request_id, None)
+            raise LinkClosed(
+                self._failure or f"no answer to request {pending.request_id} in {timeout} s"
+            )
+        return pending.reply
+
     async def call(
         self, make: Callable[[int], ClientFrame], *, timeout: float = 60.0
     ) -> ServerFrame:
         """Send a request and wait for its reply; raises RequestRefused or LinkClosed."""
-        if self._closed:
-            raise LinkClosed(self._failure or "connection closed")
-        request_id = self.session.request(make)
-        waiter = _Waiter()
-        self._waiters[request_id] = waiter
-        await self._flush()
-        with trio.move_on_after(timeout):
-            await waiter.event.wait()
-        if waiter.error is not None:
-            raise RequestRefused(waiter.error)
-        if waiter.reply is None:
-            self._waiters.pop(request_id, None)
-            raise LinkClosed(self._failure or f"no answer to request {request_id} in {timeout} s")
-        return waiter.reply
+        return await self.reply(self.request(make), timeout=timeout)
 
     async def ack(self, mids: tuple[int, ...]) -> None:
         """Acknowledge handled deliveries: queued, sent as a quiet ``ack`` when due (see

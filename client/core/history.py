@@ -173,6 +173,18 @@ class ChatHistory:
         """
         return self._store([(mid, lines)])[0]
 
+    def add_lines_if_free(self, lines: Sequence[ChatLine]) -> bool:
+        """Store lines now (one transaction) unless another thread is using the history;
+        False, storing nothing, if one is (the caller then stores them from a worker
+        thread, where waiting is harmless)."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._store([(None, lines)])
+        finally:
+            self._lock.release()
+        return True
+
     def add_batch(self, items: Sequence[tuple[int, Sequence[ChatLine]]]) -> list[bool]:
         """Store several deliveries' lines, each marking its ``mid`` handled, in one
         transaction (one commit for a burst of messages instead of one per message).

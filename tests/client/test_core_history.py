@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -195,3 +196,29 @@ def test_payload_round_trip_and_errors() -> None:
             decode_payload(bad)
     with pytest.raises(PayloadError, match="longer"):
         encode_payload(Text("x" * (MAX_TEXT + 1)))
+
+
+def test_lines_are_stored_at_once_only_while_no_other_thread_uses_the_history(
+    tmp_path: Path,
+) -> None:
+    h = ChatHistory(tmp_path / "history.sqlite")
+    h.add_group(G, "Family")
+    assert h.add_lines_if_free([line("mine", own=True)])
+    inside = threading.Event()
+    release = threading.Event()
+    answers: list[bool] = []
+
+    def apply(position: int) -> list[ChatLine]:
+        inside.set()  # a burst is being applied in a worker thread
+        release.wait(10)
+        return [line("theirs")]
+
+    worker = threading.Thread(target=h.handle_new, args=([7], apply))
+    worker.start()
+    assert inside.wait(10)
+    answers.append(h.add_lines_if_free([line("not now", own=True)]))
+    release.set()
+    worker.join(10)
+    assert answers == [False]  # busy: nothing stored, the caller goes to a thread
+    assert [x.text for x in h.lines(G)] == ["mine", "theirs"]
+    h.close()
