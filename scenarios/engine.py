@@ -749,7 +749,16 @@ class _Run:
             return joined or self._new_rejection(j, seen_by[j.actor]) is not None
 
         limit = self.t.delivery + len(joiners) * self.t.per_member / 2
-        await self._wait_for(lambda: all(done(j) for j in joiners), limit, joiners)
+        pending = list(joiners)
+
+        def all_done() -> bool:
+            # One joiner at a time until it is done, then never again: re-checking all
+            # of them on every joiner's event was O(N^2) checks for a large group.
+            while pending and done(pending[-1]):
+                pending.pop()
+            return not pending
+
+        await self._wait_for(all_done, limit, joiners)
         await self._seen_everywhere(step, client, gid, joiners)
 
     async def _seen_everywhere(
