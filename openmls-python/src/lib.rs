@@ -9,6 +9,7 @@ pub mod certificate_check;
 pub mod credential;
 pub mod crypto;
 pub mod errors;
+pub mod es256;
 pub mod group;
 pub mod inspection;
 pub mod interop;
@@ -49,6 +50,8 @@ fn _openmls(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<public_group::PyPublicGroup>()?;
     m.add_class::<certificate_check::KnownIssuer>()?;
     m.add_class::<certificate_check::LeafFacts>()?;
+    m.add_function(wrap_pyfunction!(es256::p256_point_is_valid, m)?)?;
+    m.add_function(wrap_pyfunction!(es256::verify_es256, m)?)?;
     interop::register(m)?;
     Ok(())
 }

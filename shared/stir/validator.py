@@ -41,6 +41,8 @@ so every rejection and its reason come from that path.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import enum
 import functools
@@ -64,7 +66,7 @@ from cryptography.x509.verification import (
     Store,
     VerificationError,
 )
-from openmls import KnownIssuer
+from openmls import KnownIssuer, p256_point_is_valid, verify_es256
 
 from shared.profile import (
     CERTIFICATE_CIPHERSUITES,
@@ -96,7 +98,12 @@ from shared.stir.credential_codec import (
     decode_credential,
 )
 from shared.stir.errors import CredentialRejected, MalformedError
-from shared.stir.passport import HeaderCache, Passport, verify_passport_signature
+from shared.stir.passport import (
+    HeaderCache,
+    Passport,
+    parse_passport_unverified,
+    verify_passport_signature,
+)
 from shared.stir.tnauthlist import (
     SPC,
     Coverage,
@@ -308,7 +315,9 @@ def decode_p256_signature_key(signature_key: bytes) -> ec.EllipticCurvePublicKey
         ) from exc
 
 
-def _check_passport_member_key(signature_key: bytes, ciphersuite: int | None) -> None:
+def _check_passport_member_key(
+    signature_key: bytes, ciphersuite: int | None, native: bool = False
+) -> None:
     # mky binds any key type, but the key must still be in its one canonical encoding.
     if ciphersuite is not None and ciphersuite not in PASSPORT_CIPHERSUITES:
         raise CredentialRejected(
@@ -321,6 +330,11 @@ def _check_passport_member_key(signature_key: bytes, ciphersuite: int | None) ->
             raise CredentialRejected(
                 "unsupported-key", "§1", "an Ed25519 signature key is 32 bytes"
             )
+        return
+    if native and p256_point_is_valid(signature_key):
+        # The binding shows it is the one P-256 encoding of a point on the curve: what
+        # loading it with cryptography shows (which also multiplies it by the group order,
+        # ≈ 0.17 signatures), so only a key it does not show goes on to be decoded.
         return
     decode_p256_signature_key(signature_key)
 
@@ -704,6 +718,11 @@ class Validator:
       check (one ``ring`` signature, no cryptography objects); its accepted chains are
       kept by the same key. ``native_accepts`` counts the verdicts built that way.
 
+    With ``native=True`` a PASSporT's ES256 signature is also verified by the binding
+    (``ring``) and a P-256 member key's point checked by it (``p256``), accept-only:
+    whatever they do not show goes through cryptography as before
+    (``native_passports`` counts the PASSporTs verified that way).
+
     Shared by every Validator in the process (no trust or time in them): parsed and
     statically checked certificates by DER bytes, and built verifiers by store and second
     (:func:`clear_shared_caches`). No verification outcome is shared that way.
@@ -719,6 +738,8 @@ class Validator:
         self._native_leaves = OrderedDict()
         #: Certificate verdicts built from the binding's facts (for tests and benchmarks).
         self.native_accepts = 0
+        #: PASSporTs whose signature the binding verified (likewise).
+        self.native_passports = 0
         self._chains: OrderedDict[tuple[int, tuple[bytes, ...]], tuple[TrustStore, ChainFacts]]
         self._chains = OrderedDict()
         self._issuers: OrderedDict[tuple[int, tuple[bytes, ...]], _IssuerFacts] = OrderedDict()
@@ -1071,15 +1092,19 @@ class Validator:
         check_key: bool = True,
     ) -> Verdict:
         if check_key:
-            _check_passport_member_key(signature_key, ciphersuite)
+            _check_passport_member_key(signature_key, ciphersuite, self._native)
         try:
             token = credential.passport_text
         except MalformedError as exc:
             raise CredentialRejected("malformed", "§5.2", str(exc)) from exc
         facts = self.chain_facts(credential.certificates, trust, now)
-        passport = verify_passport_signature(
-            token, facts.signer_key, headers=self._passport_headers
-        )
+        passport = _native_passport(token, facts) if self._native else None
+        if passport is not None:
+            self.native_passports += 1
+        else:
+            passport = verify_passport_signature(
+                token, facts.signer_key, headers=self._passport_headers
+            )
         tnal = facts.leaf_tnauthlist
         coverage = trust.coverage(passport.orig_tn, tnal)
         if coverage is Coverage.SPC_UNASSIGNED:
@@ -1246,6 +1271,29 @@ def _constraints_of_values(plain: bytes | None, enhanced: bytes | None) -> Claim
     if plain is not None:
         return JWTClaimConstraints.decode(plain)
     return None
+
+
+def _native_passport(token: str, facts: ChainFacts) -> Passport | None:
+    """The PASSporT when the binding verifies its ES256 signature under chain[0]'s point
+    and every other check of :func:`verify_passport_signature` passes; None otherwise,
+    so that the full check decides and words the rejection (accept-only)."""
+    point = facts.leaf_point
+    if point is None:
+        return None
+    head, _, encoded = token.strip().rpartition(".")
+    try:
+        # Lenient here (stray characters are skipped): the full parse below is strict and
+        # refuses any segment this decoding would have read differently.
+        signature = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        signing_input = head.encode("ascii")
+    except (ValueError, binascii.Error):
+        return None
+    if not verify_es256(point, signing_input, signature):
+        return None
+    try:
+        return parse_passport_unverified(token)
+    except CredentialRejected:
+        return None
 
 
 def _certificate_identity(

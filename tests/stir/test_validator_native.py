@@ -11,6 +11,7 @@ test_validator_known_issuer.py and random mutations of a member certificate's TB
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from datetime import timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 from pyasn1.type import univ
 from pyasn1_alt_modules import rfc5280
 
-from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE
+from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE, CREDENTIAL_TYPE_STIR_PASSPORT
 from shared.stir.credential_codec import STIRCertificateCredential
 from shared.stir.errors import CredentialRejected
 from shared.stir.pki import DemoPKI, IssuedCert
@@ -33,7 +34,15 @@ from shared.stir.trust import TrustStore
 from shared.stir.validator import Validator, Verdict
 
 from .conftest import Provider, make_member_key, member_point
-from .fixtures_validator import GROUP_ID, now, validate_cert
+from .fixtures_validator import (
+    GROUP_ID,
+    craft_passport,
+    now,
+    passport_claims,
+    passport_content,
+    sign_passport,
+    validate_cert,
+)
 from .test_validator_known_issuer import CASES, ECDSA_SHA256, Mutation, craft
 
 ECDSA_SHA256_DER = bytes.fromhex(ECDSA_SHA256)
@@ -349,3 +358,159 @@ def test_switched_off_the_binding_is_never_asked(
             _content(leaf.der, provider.ca), member_point(key), trust, validator=validator
         )
     assert validator.native_accepts == 0
+
+
+# --- PASSporTs (0xF002): the ES256 signature and the member key checked by the binding ---
+
+
+def _pp_verdict(validator: Validator, content: bytes, key: bytes, trust: TrustStore) -> Any:
+    try:
+        return validator.verdict(
+            CREDENTIAL_TYPE_STIR_PASSPORT, content, key, group_id=GROUP_ID, trust=trust, now=now()
+        )
+    except CredentialRejected as exc:
+        return (exc.reason, exc.rule, exc.detail)
+    except Exception as exc:  # compared below, whatever it is
+        return repr(exc)
+
+
+class WarmSigner:
+    """A native validator that has verified the provider's PASSporT signer chain."""
+
+    def __init__(self, provider: Provider, trust: TrustStore) -> None:
+        self.signer, self.trust = provider.signer, trust
+        self.validator = Validator()
+        key = member_point(make_member_key())
+        token = sign_passport(self.signer, "12025550100", key)
+        assert isinstance(
+            _pp_verdict(self.validator, passport_content(self.signer, token), key, trust), Verdict
+        )
+
+    def check(self, token: str, point: bytes) -> tuple[bool, Any]:
+        """(whether the binding verified the PASSporT, the native validator's verdict); the
+        binding off must give the same verdict, always."""
+        content = passport_content(self.signer, token)
+        before = self.validator.native_passports
+        native = _pp_verdict(self.validator, content, point, self.trust)
+        verified = self.validator.native_passports > before
+        assert native == _pp_verdict(Validator(native=False), content, point, self.trust)
+        return verified, native
+
+
+@pytest.fixture
+def warm_signer(provider: Provider, trust: TrustStore) -> WarmSigner:
+    return WarmSigner(provider, trust)
+
+
+def _claims_token(signer: IssuedCert, point: bytes, **header: Any) -> str:
+    head = {"alg": "ES256", "typ": "passport", **header}
+    return craft_passport(signer, head, passport_claims("12025550101", point))
+
+
+def _off_curve(point: bytes) -> bytes:
+    return point[:-1] + bytes([point[-1] ^ 1])
+
+
+P256_PRIME = 2**256 - 2**224 + 2**192 + 2**96 - 1
+
+
+def test_ordinary_passports_are_verified_natively(warm_signer: WarmSigner) -> None:
+    for i in range(4):
+        point = member_point(make_member_key())
+        token = sign_passport(warm_signer.signer, f"1202555010{i}", point, nam=f"Member {i}")
+        verified, verdict = warm_signer.check(token, point)
+        assert verified
+        assert isinstance(verdict, Verdict)
+        assert verdict.identity.display_name == f"Member {i}"
+
+
+def _tokens(signer: IssuedCert, point: bytes) -> dict[str, tuple[str, bytes, bool]]:
+    """(token, member key, whether the binding verifies it) by case: only sound tokens
+    for a sound member key (a bad key is refused before the PASSporT is looked at)."""
+    good = sign_passport(signer, "12025550102", point)
+    head, body, sig = good.split(".")
+    other = make_member_key()
+    alien = dataclasses.replace(signer, key=other)  # the chain says signer, the key is not
+    return {
+        "as signed": (good, point, True),
+        "spaces around": (f"  {good}\n", point, True),
+        "signed by another key": (sign_passport(alien, "12025550102", point), point, False),
+        "payload changed after signing": (f"{head}.{body[:-2]}AA.{sig}", point, False),
+        "stray character in the signature": (f"{head}.{body}.{sig[:10]}!{sig[10:]}", point, False),
+        "padding on the signature": (f"{head}.{body}.{sig}==", point, False),
+        "four segments": (f"{head}.{body}.{sig}.{sig}", point, False),
+        "signature one byte short": (f"{head}.{body}.{sig[:-3]}", point, False),
+        "alg ES384, signed": (_claims_token(signer, point, alg="ES384"), point, False),
+        "typ missing, signed": (
+            craft_passport(signer, {"alg": "ES256"}, passport_claims("12025550102", point)),
+            point,
+            False,
+        ),
+        "member key off the curve": (
+            sign_passport(signer, "12025550102", _off_curve(point)),
+            _off_curve(point),
+            False,
+        ),
+        "member key x = p": (
+            sign_passport(
+                signer, "12025550102", b"\x04" + P256_PRIME.to_bytes(32, "big") + point[33:]
+            ),
+            b"\x04" + P256_PRIME.to_bytes(32, "big") + point[33:],
+            False,
+        ),
+        "member key compressed": (
+            sign_passport(signer, "12025550102", b"\x02" + point[1:33]),
+            b"\x02" + point[1:33],
+            False,
+        ),
+        "member key P-384 length": (
+            sign_passport(signer, "12025550102", b"\x04" + bytes(96)),
+            b"\x04" + bytes(96),
+            False,
+        ),
+    }
+
+
+CASE_NAMES = [
+    "as signed",
+    "spaces around",
+    "signed by another key",
+    "payload changed after signing",
+    "stray character in the signature",
+    "padding on the signature",
+    "four segments",
+    "signature one byte short",
+    "alg ES384, signed",
+    "typ missing, signed",
+    "member key off the curve",
+    "member key x = p",
+    "member key compressed",
+    "member key P-384 length",
+]
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_crafted_passports_same_verdict_with_and_without_the_binding(
+    warm_signer: WarmSigner, case: str
+) -> None:
+    token, key, verifies = _tokens(warm_signer.signer, member_point(make_member_key()))[case]
+    verified, _ = warm_signer.check(token, key)
+    assert verified == verifies
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(data=st.data())
+def test_mutated_passports_same_verdict_with_and_without_the_binding(
+    warm_signer: WarmSigner, data: st.DataObject
+) -> None:
+    point = member_point(make_member_key())
+    token = list(sign_passport(warm_signer.signer, "12025550103", point))
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=! "
+    for _ in range(data.draw(st.integers(1, 3))):
+        position = data.draw(st.integers(0, 4095)) % len(token)
+        token[position] = data.draw(st.sampled_from(alphabet))
+    warm_signer.check("".join(token), point)

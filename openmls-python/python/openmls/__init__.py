@@ -40,6 +40,8 @@ from openmls._openmls import (
     UnknownGroup,
     WrongEpoch,
     inspect_message,
+    p256_point_is_valid,
+    verify_es256,
     verify_with_label,
 )
 
@@ -102,5 +104,7 @@ __all__ = [
     "UnknownGroup",
     "WrongEpoch",
     "inspect_message",
+    "p256_point_is_valid",
+    "verify_es256",
     "verify_with_label",
 ]

@@ -725,5 +725,14 @@ class KnownIssuer:
     def layouts_known(self) -> int:
         """How many extension layouts :meth:`learn` has remembered."""
 
+def p256_point_is_valid(point: bytes) -> bool:
+    """Whether ``point`` is an uncompressed SEC1 P-256 point (65 bytes, 0x04 || X || Y) on
+    the curve, coordinates below p. Never raises."""
+
+def verify_es256(point: bytes, message: bytes, signature: bytes) -> bool:
+    """Whether ``signature`` (64 bytes, r || s: JWS ES256) is a valid ECDSA P-256 / SHA-256
+    signature of ``message`` by the uncompressed P-256 ``point`` (``ring``). Never raises;
+    malformed input is False."""
+
 interop: ModuleType
 """Test-vector helpers; import them as ``openmls.interop`` (typed there)."""
