@@ -147,6 +147,11 @@ def cpu_split(pid: int) -> tuple[float, float]:
 
 
 SERVICE_ROOT = REPO  # --service-root: run another checkout's service (before/after pairs)
+# --pin: the service (and the floor) on one CPU, the load processes and this coordinator on
+# the other, so that the service never waits for its own load generator (other
+# processes on the machine still share both).
+SERVICE_CPU = 1
+LOAD_CPU = 0
 
 
 async def start_process(args: list[str], cwd: Path = REPO) -> tuple[trio.Process, str]:
@@ -600,6 +605,8 @@ class LoadFleet:
             ours, theirs = ctx.Pipe()
             proc = ctx.Process(target=load_process_main, args=(theirs, plan), daemon=True)
             proc.start()
+            if args.pin:
+                os.sched_setaffinity(proc.pid, {LOAD_CPU})
             self.pipes.append(ours)
             self.procs.append(proc)
         self.senders = [
@@ -734,6 +741,8 @@ async def run_config(
             proc, url = await start_process(
                 serve_args(Path(tmp) / "bench.sqlite", pki_dir, args), cwd=args.service_root
             )
+            if args.pin:
+                os.sched_setaffinity(proc.pid, {SERVICE_CPU})
             try:
                 base = rss_kib(proc.pid)
                 t0 = time.monotonic()
@@ -807,6 +816,8 @@ async def run_config(
             proc, url = await start_process(
                 [sys.executable, str(Path(__file__).parent / "bare_server.py")]
             )
+            if args.pin:
+                os.sched_setaffinity(proc.pid, {SERVICE_CPU})
             try:
                 await fleet.all("connect_bare", url)
                 user0, sys0 = cpu_split(proc.pid)
@@ -881,6 +892,7 @@ async def main_async(args: argparse.Namespace) -> None:
             "load_procs": args.load_procs,
             "serve_args": args.serve_arg,
             "service_root": str(args.service_root),
+            "pin": args.pin,
         },
         "note": (
             f"load clients run in {args.load_procs} separate processes, sharing the machine's"
@@ -928,6 +940,13 @@ def main() -> None:
     )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare floor")
     parser.add_argument(
+        "--pin",
+        action="store_true",
+        help=f"the service and the floor on CPU {SERVICE_CPU}, the load processes and the"
+        f" coordinator on CPU {LOAD_CPU} (a diagnosis: the machine's other work still"
+        " shares both)",
+    )
+    parser.add_argument(
         "--loop-stats",
         action="store_true",
         help="record the service's event loop per measured run (serve --loop-stats):"
@@ -943,6 +962,8 @@ def main() -> None:
         "--serve-arg", action="append", help="extra arguments for 'ds serve' (repeatable)"
     )
     args = parser.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, {LOAD_CPU})
     trio.run(main_async, args)
 
 
