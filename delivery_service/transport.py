@@ -73,6 +73,9 @@ class FrameTransport(Protocol):
 
 
 RECEIVE_BYTES = 65536  # per read of a connection's socket
+# Messages handed out from one read's bytes before the reader lets the other tasks run:
+# a read can hold thousands of small frames, and handing them out needs no wait.
+MESSAGES_PER_TURN = 32
 CLOSE_WAIT = 1.0  # seconds to wait for the peer's close frame after ours
 
 
@@ -92,6 +95,7 @@ class WebSocketTransport:
 
     __slots__ = (
         "_close_sent",
+        "_handed",
         "_lock",
         "_pending",
         "_protocol",
@@ -107,6 +111,7 @@ class WebSocketTransport:
         self._protocol = ServerWebSocket(max_message)
         self._received = received  # bytes that came right behind the handshake
         self._pending: list[Event] | None = None  # parsed, not handed out yet
+        self._handed = 0  # messages handed out since the last wait
         self._lock = trio.StrictFIFOLock()
         # A view into the frame bytes shared by every recipient of a fan-out, not a copy
         # of them: a large frame left unsent to many slow readers is held once.
@@ -123,10 +128,14 @@ class WebSocketTransport:
         while True:
             pending = self._pending
             while pending:
+                if self._handed >= MESSAGES_PER_TURN:
+                    self._handed = 0
+                    await trio.lowlevel.checkpoint()  # before taking one: none is lost
                 event = pending.pop(0)
                 if not pending:
                     self._pending = pending = None
                 if isinstance(event, str | bytes):
+                    self._handed += 1
                     return event
                 if isinstance(event, PingReceived):
                     await self._write(pong_frame(event.payload))
@@ -142,6 +151,7 @@ class WebSocketTransport:
             if self._received:
                 data, self._received = self._received, b""
             else:
+                self._handed = 0
                 data = await self._read()
                 if data is None:
                     continue

@@ -334,3 +334,35 @@ async def test_the_transport_over_a_stream_without_a_socket() -> None:
             await ws.send("late")
     kinds = [type(e).__name__ for e in seen]
     assert kinds[:2] == ["Pong", "TextMessage"] and kinds[-1] == "CloseConnection"
+
+
+async def test_a_read_full_of_messages_lets_other_tasks_run() -> None:
+    """Thousands of small frames can arrive in one read: handing them out needs no wait,
+    so the reader yields every MESSAGES_PER_TURN of them."""
+    from delivery_service.transport import MESSAGES_PER_TURN, WebSocketTransport
+
+    a, b = trio.socket.socketpair()
+    server_end, client_end = trio.SocketStream(a), trio.SocketStream(b)
+    transport = WebSocketTransport(server_end, max_message=1000)
+    client = _client()
+    count = 3 * MESSAGES_PER_TURN
+    await client_end.send_all(b"".join(client.send(TextMessage(str(i))) for i in range(count)))
+    seen_at: list[int] = []  # how many messages were handed out when the other task ran
+    got: list[str | bytes] = []
+
+    async def other() -> None:
+        while len(got) < count:
+            seen_at.append(len(got))
+            await trio.sleep(0)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(other)
+        while len(got) < count:
+            got.append(await transport.receive())
+    assert got == [str(i) for i in range(count)]
+    # The other task ran while one read's messages were being handed out (at a multiple
+    # of MESSAGES_PER_TURN; trio may order a batch's tasks either way, so not at each).
+    middle = [n for n in seen_at if 0 < n < count]
+    assert middle and all(n % MESSAGES_PER_TURN == 0 for n in middle)
+    await client_end.aclose()
+    await server_end.aclose()
