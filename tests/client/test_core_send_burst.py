@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import trio
 from client_world import (  # noqa: F401 (fixtures)
     ALICE,
     BOB,
@@ -63,6 +64,20 @@ def kind(frame: str) -> object:
     return json.loads(frame).get("type")
 
 
+async def title_sent(log: list[tuple[str, str]]) -> None:
+    """Until Alice's title message (her client tells the group its title once Bob is in)
+    has gone out and every request has its answer, so that neither falls into the
+    burst's window."""
+    with trio.fail_after(10):
+        while True:
+            sends = [t for way, t in log if way == "out" and kind(t) == "send"]
+            asked = {json.loads(t)["id"] for way, t in log if way == "out" and '"id"' in t}
+            told = {json.loads(t).get("re") for way, t in log if way == "in"}
+            if sends and asked <= told:
+                return
+            await trio.sleep(0.01)
+
+
 def tapped(url: str, log: list[tuple[str, str]]) -> LinkFactory:
     @asynccontextmanager
     async def factory() -> AsyncIterator[FrameLink]:
@@ -84,6 +99,7 @@ async def test_a_burst_handed_over_at_once_leaves_at_once_and_in_order(
     group_id = await create_group(alice, "Burst")
     await join(alice, bob, group_id, BOB)
     texts = [f"burst {i}" for i in range(20)]
+    await title_sent(log)
     mark = len(log)
     for text in texts:  # all queued before the client runs again
         alice.send.send_nowait(SendText(group_id, text))
