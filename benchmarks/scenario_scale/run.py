@@ -22,6 +22,7 @@ printed as it finishes).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import platform
@@ -148,6 +149,44 @@ class Progress:
             )
 
 
+class DeliveryProfile:
+    """cProfile of this process's event-loop thread (service + runner) during the
+    delivery phase: from the first send step's start to the K-th send step's end.
+    The stats go to ``path`` (``python -m pstats`` reads them). cProfile times in wall
+    clock, so on a busy machine its figures include waits for a core: the phase's CPU
+    time of this process is printed (stderr) beside its wall time to tell them apart."""
+
+    def __init__(self, path: Path, messages: int) -> None:
+        self.path = path
+        self.messages = messages
+        self.ended = 0
+        self.profile = cProfile.Profile()
+        self._start = (0.0, 0.0)
+
+    def on_event(self, event: Any) -> None:
+        """The runner's ``on_event`` hook."""
+        if event.kind != "step" or not str(event.data.get("label", "")).startswith("msg"):
+            return
+        phase = event.data.get("phase")
+        if phase == "start" and event.data.get("label") == "msg1":
+            self._start = (time.perf_counter(), time.process_time())
+            self.profile.enable()
+        elif phase == "end":
+            self.ended += 1
+            if self.ended == self.messages:
+                self.profile.disable()
+                wall = time.perf_counter() - self._start[0]
+                cpu = time.process_time() - self._start[1]
+                self.profile.dump_stats(str(self.path))
+                print(
+                    json.dumps(
+                        {"profiled_delivery_wall_s": round(wall, 2), "cpu_s": round(cpu, 2)}
+                    ),
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+
 def phases(outcome: RunOutcome) -> dict[str, float]:
     """Wall-clock phases of a run from its transcript: setup (PKI, service, clients
     started and connected), formation (create + invite steps), delivery (first send
@@ -202,6 +241,14 @@ def main() -> int:
         default=0.0,
         help="print memory and how many members joined every so many seconds (stderr)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="cProfile this process's event loop (service + runner) during the delivery "
+        "phase into PATH (pstats format; each size overwrites it)",
+    )
     args = parser.parse_args()
     try:
         load_engine()
@@ -237,7 +284,17 @@ def main() -> int:
         progress = Progress(args.progress_every)
         if args.progress_every > 0:
             progress.start()
-        outcome = run_scenario(scenario, engine=engine, on_event=progress.on_event)
+        hook = progress.on_event
+        if args.profile is not None:
+            profile = DeliveryProfile(args.profile, args.messages)
+
+            def hook(
+                event: Any, progress: Progress = progress, profile: DeliveryProfile = profile
+            ) -> None:
+                progress.on_event(event)
+                profile.on_event(event)
+
+        outcome = run_scenario(scenario, engine=engine, on_event=hook)
         progress.stop()
         wall = time.perf_counter() - start
         cpu = time.process_time() - cpu
