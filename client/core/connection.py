@@ -11,12 +11,28 @@ when ``ACK_BATCH`` are waiting, and before a ``close``. Each ack frame costs the
 about what a delivery does; with deliveries a second apart (1000 clients), an ack per
 delivery doubled its work. Waiting costs no safety: a message stays in the mail box
 until acknowledged, and one redelivered after a reconnect is recognised by its mid.
+
+Rate limiting: a request the service dropped with ``rate_limited`` (its ``re`` names it)
+was not processed, so ``reply`` sends it again, rebuilt by the same ``make`` under a new
+id, after the back-off of ``client.core.pacing.RateLimitedRetry``; the caller sees the
+refusal only once the retries are used up. Every request kind is safe to send again
+after that refusal, as nothing of it was stored: fetches and pings are reads;
+``request_invitation``, ``answer_invitation`` (its KeyPackage), ``publish_key_packages``,
+``create_group`` and ``propose`` were not created; a ``commit`` that lost its epoch
+meanwhile is answered ``stale_epoch``, which the commit loop handles. One exception is
+left to the caller (``request(..., retry=False)``): an application message (``send``).
+The service would take the same ciphertext, but OpenMLS keeps the keys of only a few
+(5) past generations per sender, and the sender's later messages are accepted while
+this one waits: the receivers could not decrypt it. The client encrypts it again
+instead. Quiet ``ack`` frames are not retried: their mids stay in the mail box and come
+again after a reconnect (handled mids are recognised).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,7 +41,7 @@ from typing import Protocol
 import trio
 import trio_websocket
 
-from client.core.pacing import frame_pacer
+from client.core.pacing import RateLimitedRetry, frame_pacer
 from client.core.session import (
     Challenged,
     ClientSession,
@@ -140,6 +156,8 @@ class PendingRequest:
     event: trio.Event = field(default_factory=trio.Event)
     reply: ServerFrame | None = None
     error: Error | None = None
+    make: Callable[[int], ClientFrame] | None = None  # set when it may be sent again
+    refusals: int = 0  # ``rate_limited`` refusals so far
 
 
 RegistrationSource = Callable[["DeliveryConnection", str], Awaitable[Registration | None]]
@@ -170,6 +188,9 @@ class DeliveryConnection:
         self._unacked: list[int] = []  # mids queued by ``ack``, not sent yet
         self._ack_due = trio.Event()  # set when the first of them is queued
         self.ack_frames = 0  # ack frames sent (tests, diagnosis)
+        self.retry_policy = RateLimitedRetry()
+        self.rng = random.Random()
+        self.rate_limited = 0  # ``rate_limited`` refusals of our requests (tests, diagnosis)
 
     async def _flush(self) -> None:
         async with self._sending:
@@ -282,21 +303,53 @@ class DeliveryConnection:
         assert scope.cancelled_caught
         raise HandshakeFailed(f"the service did not complete the handshake in {timeout} s")
 
-    def request(self, make: Callable[[int], ClientFrame]) -> PendingRequest:
+    def request(self, make: Callable[[int], ClientFrame], *, retry: bool = True) -> PendingRequest:
         """Queue a request now, without waiting (frames leave in the order queued); its
-        reply is awaited with ``reply``. Raises LinkClosed when the connection is gone."""
+        reply is awaited with ``reply``. With ``retry`` (see the module's rate limiting)
+        a ``rate_limited`` refusal makes ``reply`` send it again. Raises LinkClosed when
+        the connection is gone."""
         if self._closed:
             raise LinkClosed(self._failure or "connection closed")
-        pending = PendingRequest(self.session.request(make))
+        pending = PendingRequest(self.session.request(make), make=make if retry else None)
         self._waiters[pending.request_id] = pending
         return pending
 
+    def _retry_delay(self, pending: PendingRequest) -> float | None:
+        """How long to wait before sending ``pending`` again; None to give its answer."""
+        error = pending.error
+        if error is None or error.code is not ErrorCode.RATE_LIMITED:
+            return None
+        self.rate_limited += 1
+        if pending.make is None:
+            return None
+        pending.refusals += 1
+        return self.retry_policy.delay(pending.refusals, self.rng)
+
+    def _requeue(self, pending: PendingRequest) -> None:
+        assert pending.make is not None
+        if self._closed:
+            raise LinkClosed(self._failure or "connection closed")
+        pending.error = None
+        pending.event = trio.Event()
+        pending.request_id = self.session.request(pending.make)
+        self._waiters[pending.request_id] = pending
+
     async def reply(self, pending: PendingRequest, *, timeout: float = 60.0) -> ServerFrame:
-        """Send what is queued, then wait for ``pending``'s reply; raises RequestRefused
-        or LinkClosed."""
-        await self._flush()
-        with trio.move_on_after(timeout):
-            await pending.event.wait()
+        """Send what is queued, then wait for ``pending``'s reply (sending it again after
+        a ``rate_limited`` refusal when it may be); raises RequestRefused or LinkClosed.
+        ``timeout`` bounds the whole wait, retries included."""
+        deadline = trio.current_time() + timeout
+        while True:
+            # Not under the deadline: a cancelled flush would lose frames taken from
+            # the session.
+            await self._flush()
+            with trio.move_on_at(deadline):
+                await pending.event.wait()
+            delay = self._retry_delay(pending)
+            if delay is None or trio.current_time() + delay >= deadline:
+                break
+            await trio.sleep(delay)
+            self._requeue(pending)
         if pending.error is not None:
             raise RequestRefused(pending.error)
         if pending.reply is None:
@@ -307,10 +360,11 @@ class DeliveryConnection:
         return pending.reply
 
     async def call(
-        self, make: Callable[[int], ClientFrame], *, timeout: float = 60.0
+        self, make: Callable[[int], ClientFrame], *, timeout: float = 60.0, retry: bool = True
     ) -> ServerFrame:
-        """Send a request and wait for its reply; raises RequestRefused or LinkClosed."""
-        return await self.reply(self.request(make), timeout=timeout)
+        """Send a request and wait for its reply (``retry``: see ``request``); raises
+        RequestRefused or LinkClosed."""
+        return await self.reply(self.request(make, retry=retry), timeout=timeout)
 
     async def ack(self, mids: tuple[int, ...]) -> None:
         """Acknowledge handled deliveries: queued, sent as a quiet ``ack`` when due (see

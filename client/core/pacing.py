@@ -1,14 +1,22 @@
-"""Outgoing frame pacing: stay under the service's per-connection rate limit.
+"""Outgoing frame pacing and what to do when the service drops a frame anyway.
 
 The service drops frames over its token bucket (docs/protocol.md §8: 200 frames/s,
-burst 400) and answers with an ``rate_limited`` error that names no request, so a
-dropped request would wait for its reply until the call's timeout. A client that sends
-a burst (1,000 invitations in one step) paces itself below that bucket instead, with the
-same token bucket (``reserve``: how long to wait before the next frame).
+burst 400) and answers with a ``rate_limited`` error whose ``re`` names the dropped
+request (docs/protocol.md §6), so the waiting request is refused at once instead of
+waiting for its reply until the call's timeout. A client that sends a burst (1,000
+invitations in one step) paces itself below that bucket, with the same token bucket
+(``reserve``: how long to wait before the next frame).
+
+A service may still be configured below the pacer (or frames may bunch up on the way):
+a request it dropped was not processed, so it is sent again after a back-off
+(``RateLimitedRetry``), a bounded number of times, before the caller sees the refusal.
 Sans-I/O: the caller asks how long to wait, then sleeps.
 """
 
 from __future__ import annotations
+
+import random
+from dataclasses import dataclass
 
 from shared.token_bucket import TokenBucket
 
@@ -17,7 +25,48 @@ from shared.token_bucket import TokenBucket
 FRAMES_PER_SECOND = 150.0
 FRAME_BURST = 300
 
+# Sends of one request in all (the first and the retries) before ``rate_limited`` is
+# the caller's answer. With the delays below the last retry goes 2.5-5 s after the first
+# refusal: long enough for the service's default bucket to refill, far short of the
+# calls' 60 s timeout.
+RATE_LIMITED_ATTEMPTS = 7
+RATE_LIMITED_BASE = 0.1  # seconds: the first retry waits 0.05-0.1 s
+RATE_LIMITED_CAP = 2.0  # seconds: no retry waits longer
+
 
 def frame_pacer(now: float) -> TokenBucket:
     """A full pacer for a connection opened at ``now``."""
     return TokenBucket(FRAMES_PER_SECOND, FRAME_BURST, now)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitedRetry:
+    """When to send again a request that the service dropped with ``rate_limited``.
+
+    The n-th refusal of one request waits a random time in ``[c/2, c]`` with
+    ``c = min(cap, base * 2**(n-1))`` ("equal jitter": never at once, which would meet
+    the same empty bucket; spread out, so that the requests of one dropped burst do not
+    all come back in the same instant and empty it again).
+    """
+
+    attempts: int = RATE_LIMITED_ATTEMPTS
+    base: float = RATE_LIMITED_BASE
+    cap: float = RATE_LIMITED_CAP
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.base <= 0 or self.cap < self.base:
+            raise ValueError(
+                "a retry policy needs attempts >= 1 and 0 < base <= cap, not "
+                f"{self.attempts}/{self.base}/{self.cap}"
+            )
+
+    def delay(self, refusals: int, rng: random.Random) -> float | None:
+        """Seconds to wait before sending the request again after its ``refusals``-th
+        ``rate_limited`` refusal (1 for the first); None when it has been sent
+        ``attempts`` times already: give up and report the refusal."""
+        if refusals < 1:
+            raise ValueError(f"refusals counts from 1, not {refusals}")
+        if refusals >= self.attempts:
+            return None
+        ceiling = min(self.cap, self.base * 2 ** min(refusals - 1, 32))
+        return rng.uniform(ceiling / 2, ceiling)
