@@ -562,10 +562,16 @@ class ChatClient:
             await self._command(command)
         except* (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as group:
             text = "; ".join(str(e) for e in group.exceptions)
-            self.notice(f"{type(command).__name__} failed: {text}", NoticeLevel.ERROR)
+            if isinstance(command, SendText):
+                self._not_sent(command.text, text)
+            else:
+                self.notice(f"{type(command).__name__} failed: {text}", NoticeLevel.ERROR)
         except* Exception as group:
             text = "; ".join(repr(e) for e in group.exceptions)
-            self.notice(f"{type(command).__name__}: internal error: {text}", NoticeLevel.ERROR)
+            if isinstance(command, SendText):
+                self._not_sent(command.text, f"internal error: {text}")
+            else:
+                self.notice(f"{type(command).__name__}: internal error: {text}", NoticeLevel.ERROR)
 
     async def _command(self, command: Command) -> None:
         if isinstance(command, OpenGroup):
@@ -666,17 +672,24 @@ class ChatClient:
             if not isinstance(exc, Exception):
                 raise
             if isinstance(exc, LinkClosed | openmls.MlsError):
-                self.notice(f"SendText failed: {exc}", NoticeLevel.ERROR)
+                self._not_sent(command.text, str(exc))
             else:
-                self.notice(f"SendText: internal error: {exc!r}", NoticeLevel.ERROR)
+                self._not_sent(command.text, f"internal error: {exc!r}")
         return True
+
+    def _not_sent(self, text: str, why: str) -> None:
+        """Tell the user a message was not sent, with its text: it is not stored (the
+        history holds what the group has), so the notice is where the user finds it to
+        send it again."""
+        self.notice(f"SendText failed, not sent: “{text}” ({why})", NoticeLevel.ERROR)
 
     def _queue_send(
         self, conn: DeliveryConnection, group_id: bytes, message: bytes, text: str
     ) -> None:
         """Queue the message's frame now (frames leave in the order queued) and follow
         its answer in a task of its own (holding one send-window slot)."""
-        pending = conn.request(lambda i: SendMessage(i, group_id, message))
+        # Not retried by the connection: ``_delivered`` encrypts it again instead.
+        pending = conn.request(lambda i: SendMessage(i, group_id, message), retry=False)
         previous, mine = self._last_send, trio.Event()
         assert self._nursery is not None
         self._nursery.start_soon(self._finish_send, conn, group_id, pending, text, previous, mine)
@@ -693,10 +706,10 @@ class ChatClient:
     ) -> None:
         try:
             try:
-                await conn.reply(pending)
-            except (LinkClosed, RequestRefused) as exc:
+                await self._delivered(conn, group_id, encode_payload(Text(text)), pending)
+            except (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as exc:
                 await previous.wait()
-                self.notice(f"SendText failed: {exc}", NoticeLevel.ERROR)
+                self._not_sent(text, str(exc))
                 return
             line = ChatLine(group_id, "me", text, self._clock(), own=True)
             await previous.wait()  # own lines stored and shown in the order sent
@@ -707,10 +720,41 @@ class ChatClient:
                 await self._thread(self.history.add_lines, [line])
             self.emit(MessageReceived(line))
         except Exception as exc:  # a bug must not take the client down
-            self.notice(f"SendText: internal error: {exc!r}", NoticeLevel.ERROR)
+            self._not_sent(text, f"internal error: {exc!r}")
         finally:
             mine.set()
             self._send_window.release()
+
+    async def _delivered(
+        self, conn: DeliveryConnection, group_id: bytes, payload: bytes, pending: PendingRequest
+    ) -> None:
+        """Wait until the service took an application message (``pending``, encrypting
+        ``payload``). After a ``rate_limited`` refusal (the service dropped it
+        unprocessed) the payload is encrypted again and sent again after the back-off of
+        the connection's retry policy: the same ciphertext could reach the receivers
+        after too many of our later messages for their ratchets (see
+        ``client.core.connection``). A retried message may so reach the others after
+        messages sent later; our history keeps the order it was sent in. Raises
+        RequestRefused (or LinkClosed, CommitFailed when the group is gone) once it
+        gives up."""
+        refusals = 0
+        while True:
+            try:
+                await conn.reply(pending)
+                return
+            except RequestRefused as exc:
+                if exc.code is not ErrorCode.RATE_LIMITED:
+                    raise
+                refusals += 1
+                delay = conn.retry_policy.delay(refusals, conn.rng)
+                if delay is None:
+                    raise
+            await trio.sleep(delay)
+            slot = self._slot(group_id)
+            async with self._mls:
+                message = await self._thread(slot.group.create_message, payload)
+            frame = functools.partial(SendMessage, group_id=group_id, message=message)
+            pending = conn.request(frame, retry=False)
 
     async def _sends_finished(self) -> None:
         """Wait (bounded) until every message handed to the service has its answer."""
@@ -1359,7 +1403,8 @@ class ChatClient:
         conn = await self._require_conn()
         async with self._mls:
             message = await self._thread(slot.group.create_message, data)
-        await conn.call(lambda i: SendMessage(i, group_id, message))
+        pending = conn.request(lambda i: SendMessage(i, group_id, message), retry=False)
+        await self._delivered(conn, group_id, data, pending)
 
     async def _proposal(self, deliver: Deliver) -> list[ChatLine]:
         group_id = deliver.group_id
