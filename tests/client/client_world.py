@@ -59,6 +59,9 @@ class World:
     rogue_ca: IssuedCert
     url: str = ""
     storages: list[SQLiteStorage] = field(default_factory=list)
+    # The running service: a test may set ``server.limits`` before its clients connect
+    # (each connection takes the limits in force when it is accepted).
+    server: DeliveryServer | None = None
 
     def new_profile(
         self, name: str, tn: str, *, rogue: bool = False, passport: bool = False
@@ -152,7 +155,9 @@ async def world_fixture(tmp_path: Path, nursery: trio.Nursery) -> AsyncIterator[
     )
     server = DeliveryServer(core, CommitSequencer(identifier), passport_issuer=issuer)
     port = await nursery.start(server.serve_websocket, "127.0.0.1", 0)
-    w = World(tmp_path, pki, provider_ca, rogue, rogue_ca, f"ws://127.0.0.1:{port}/", [storage])
+    w = World(
+        tmp_path, pki, provider_ca, rogue, rogue_ca, f"ws://127.0.0.1:{port}/", [storage], server
+    )
     yield w
     for s in w.storages:
         s.close()
