@@ -25,6 +25,7 @@ from client_world import (  # noqa: F401 (fixtures)
     world_fixture,
 )
 
+from client.core.connection import RequestRefused
 from client.core.events import (
     ConnectionChanged,
     ConnectionState,
@@ -36,6 +37,7 @@ from client.core.events import (
 )
 from client.core.pacing import FRAMES_PER_SECOND, RateLimitedRetry
 from delivery_service.limits import Limits
+from shared.protocol import ErrorCode, Ping, Pong
 
 Start = Callable[..., Awaitable[RunningClient]]
 
@@ -176,5 +178,45 @@ async def test_without_retries_every_dropped_message_is_named_in_a_notice(
         assert f"“{text}”" in notice and "rate_limited" in notice
     await trio.sleep(0.5)
     assert set(received(bob, texts)) == set(texts) - set(dropped)
+    for c in (alice, bob):
+        await c.command(Shutdown())
+
+
+async def test_other_requests_over_the_limit_are_retried_by_the_connection(
+    world: World, start_client: Start
+) -> None:
+    # Pings stand for every request the connection retries itself (fetches,
+    # invitations, commits...): queued far over the limit, each gets its own answer.
+    alice, bob, _ = await two_members(world, start_client)
+    assert alice.core is not None and alice.core.conn is not None
+    conn = alice.core.conn
+    refused_before = conn.rate_limited
+    replies: list[object] = []
+
+    async def ping() -> None:
+        replies.append(await conn.call(Ping))
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            for _ in range(BURST):
+                nursery.start_soon(ping)
+    assert len(replies) == BURST and all(isinstance(r, Pong) for r in replies)
+    assert conn.rate_limited - refused_before >= BURST - TINY.frame_burst - 5
+
+    # With no retry allowed, the refusal is the caller's answer, at once.
+    conn.retry_policy = RateLimitedRetry(attempts=1)
+    refusals: list[RequestRefused] = []
+
+    async def ping_once() -> None:
+        try:
+            await conn.call(Ping)
+        except RequestRefused as exc:
+            refusals.append(exc)
+
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            for _ in range(BURST):
+                nursery.start_soon(ping_once)
+    assert refusals and all(r.code is ErrorCode.RATE_LIMITED for r in refusals)
     for c in (alice, bob):
         await c.command(Shutdown())
