@@ -9,9 +9,10 @@ were the largest share of the service's CPU per received frame at 1000 connectio
 (benchmarks/ds_fanout/RESULTS.md, fifth session).
 
 What it enforces (RFC 6455 §5): client frames are masked (§5.3); reserved bits are
-zero and no extension is negotiated (§5.2); control frames are final and at most 125
-bytes (§5.5); continuation frames only inside a fragmented message, and no new data
-frame inside one (§5.4); a text message is valid UTF-8 (§8.1: 1007); a close frame's
+zero and no extension is negotiated (§5.2); a length is in its minimal form (§5.2);
+control frames are final and at most 125 bytes (§5.5); continuation frames only inside
+a fragmented message, and no new data frame inside one (§5.4); a text message is valid
+UTF-8, checked fragment by fragment (§8.1: 1007); a close frame's
 code is one a peer may send (§7.4); a message larger than the limit ends the connection
 with 1009 before its payload is buffered. Any violation is a ``WebSocketError`` carrying
 the close code. Handshake (§4.2): a GET with ``Upgrade: websocket``, ``Connection:
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import hashlib
 from dataclasses import dataclass
 from typing import Final
@@ -45,17 +47,27 @@ CLOSE_ABNORMAL: Final = 1006  # never sent: "the connection dropped without a cl
 CLOSE_INVALID_DATA: Final = 1007
 CLOSE_TOO_BIG: Final = 1009
 
-# Close codes a peer may send (§7.4.1, §7.4.2): 1004-1006 and 1015 are reserved.
-_SENDABLE_CODES: Final = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011})
+# Close codes a peer may send (§7.4.1, §7.4.2): 1004-1006 and 1015 are reserved; 1012
+# (service restart) and 1013 (try again later) are in IANA's registry and wsproto takes
+# them, so a peer closing with one is not a protocol error.
+_SENDABLE_CODES: Final = frozenset(
+    {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013}
+)
+# §5.2: "the minimal number of bytes MUST be used to encode the length", and a 64-bit
+# length's most significant bit MUST be 0 (wsproto fails both; so do we).
+_NOT_MINIMAL: Final = "a payload length not in its minimal form (or over 2**63 - 1)"
 
 
 class WebSocketError(Exception):
-    """The peer broke the protocol; ``code`` is the close code to answer with."""
+    """The peer broke the protocol; ``code`` is the close code to answer with.
+    ``events`` are those the same ``receive_data`` call completed before the violation
+    (valid messages the peer sent first: hand them out before failing the connection)."""
 
     def __init__(self, code: int, detail: str) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
         self.detail = detail
+        self.events: list[Event] = []
 
 
 class HandshakeRefused(Exception):
@@ -197,10 +209,19 @@ class ServerWebSocket:
     """The frame codec of one open server connection (after the handshake).
 
     ``receive_data`` returns the events that the bytes complete; a protocol violation
-    raises ``WebSocketError`` (then write ``close_frame(exc.code)`` and close).
+    raises ``WebSocketError`` (hand out its ``events``, then write
+    ``close_frame(exc.code)`` and close). Nothing after a close frame is parsed.
     """
 
-    __slots__ = ("_buffer", "_fragments", "_opcode", "_size", "max_message")
+    __slots__ = (
+        "_buffer",
+        "_closed",
+        "_fragments",
+        "_opcode",
+        "_size",
+        "_utf8",
+        "max_message",
+    )
 
     def __init__(self, max_message: int) -> None:
         self.max_message = max_message
@@ -208,9 +229,16 @@ class ServerWebSocket:
         self._fragments: list[bytes] | None = None  # a fragmented message's parts so far
         self._opcode = OP_TEXT  # the fragmented message's type
         self._size = 0  # its payload bytes so far
+        # A fragmented text message's UTF-8 check, fed each fragment as it comes: §8.1's
+        # failure is found at the first frame that cannot be UTF-8, not at the last
+        # (as wsproto does; the connection is failed before what follows is handed out).
+        self._utf8: codecs.IncrementalDecoder | None = None
+        self._closed = False  # a close frame came: nothing after it is parsed (§5.5.1)
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Parse ``data`` (following what came before); the events it completes."""
+        if self._closed:
+            return []
         buf: bytes | bytearray
         if self._buffer:
             self._buffer += data
@@ -218,6 +246,21 @@ class ServerWebSocket:
         else:
             buf = data  # the usual case: parsed where it lies, no copy
         events: list[Event] = []
+        try:
+            pos = self._parse(buf, events)
+        except WebSocketError as exc:
+            exc.events = events
+            raise
+        if pos == len(buf):
+            self._buffer = None
+        elif buf is self._buffer:
+            del buf[:pos]
+        else:
+            self._buffer = bytearray(buf[pos:])
+        return events
+
+    def _parse(self, buf: bytes | bytearray, events: list[Event]) -> int:
+        """Parse the whole frames in ``buf`` into ``events``; where the rest begins."""
         pos = 0
         end = len(buf)
         while end - pos >= 2:
@@ -230,11 +273,15 @@ class ServerWebSocket:
                     break
                 n = int.from_bytes(buf[pos + 2 : pos + 4], "big")
                 head = pos + 4
+                if n < 126:
+                    raise WebSocketError(CLOSE_PROTOCOL_ERROR, _NOT_MINIMAL)
             elif n == 127:
                 if end - pos < 10:
                     break
                 n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
                 head = pos + 10
+                if n < 1 << 16 or n >> 63:
+                    raise WebSocketError(CLOSE_PROTOCOL_ERROR, _NOT_MINIMAL)
             opcode = b0 & 0x0F
             fin = b0 & 0x80
             if b0 & 0x70:
@@ -256,13 +303,10 @@ class ServerWebSocket:
             payload = _unmask(buf, head + 4, head + 4 + n, mask)
             pos = head + 4 + n
             self._frame(opcode, bool(fin), payload, events)
-        if pos == end:
-            self._buffer = None
-        elif buf is self._buffer:
-            del buf[:pos]
-        else:
-            self._buffer = bytearray(buf[pos:])
-        return events
+            if opcode == OP_CLOSE:
+                self._closed = True  # what follows a close is not data (§5.5.1)
+                return end
+        return pos
 
     def _frame(self, opcode: int, fin: bool, payload: bytes, events: list[Event]) -> None:
         if opcode in (OP_TEXT, OP_BINARY):
@@ -274,15 +318,21 @@ class ServerWebSocket:
                 self._fragments = [payload]
                 self._opcode = opcode
                 self._size = len(payload)
+                if opcode == OP_TEXT:
+                    self._utf8 = codecs.getincrementaldecoder("utf-8")()
+                    self._check_utf8(payload, False)
         elif opcode == OP_CONTINUATION:
             fragments = self._fragments
             if fragments is None:
                 raise WebSocketError(CLOSE_PROTOCOL_ERROR, "a continuation frame outside a message")
             fragments.append(payload)
             self._size += len(payload)
+            if self._utf8 is not None:
+                self._check_utf8(payload, fin)
             if fin:
                 self._fragments = None
                 self._size = 0
+                self._utf8 = None
                 events.append(self._message(self._opcode, b"".join(fragments)))
         elif opcode == OP_PING:
             events.append(PingReceived(payload))
@@ -292,6 +342,13 @@ class ServerWebSocket:
             events.append(_close_event(payload))
         else:
             raise WebSocketError(CLOSE_PROTOCOL_ERROR, f"unknown opcode {opcode:#x}")
+
+    def _check_utf8(self, payload: bytes, final: bool) -> None:
+        assert self._utf8 is not None
+        try:
+            self._utf8.decode(payload, final)
+        except UnicodeDecodeError:
+            raise WebSocketError(CLOSE_INVALID_DATA, "a text message is not UTF-8") from None
 
     @staticmethod
     def _message(opcode: int, payload: bytes) -> str | bytes:

@@ -174,6 +174,14 @@ def _masked(b0: int, payload: bytes, *, masked: bool = True, length: int | None 
         (_masked(0x88, (1005).to_bytes(2, "big")), CLOSE_PROTOCOL_ERROR, "1005"),
         (_masked(0x88, (2999).to_bytes(2, "big")), CLOSE_PROTOCOL_ERROR, "2999"),
         (_masked(0x88, (1000).to_bytes(2, "big") + b"\xff"), CLOSE_INVALID_DATA, "UTF-8"),
+        (_masked(0x88, (1014).to_bytes(2, "big")), CLOSE_PROTOCOL_ERROR, "1014"),
+        # §5.2: lengths in their minimal form, a 64-bit one below 2**63 (as wsproto).
+        (bytes((0x82, 0xFE)) + (125).to_bytes(2, "big"), CLOSE_PROTOCOL_ERROR, "minimal"),
+        (bytes((0x82, 0xFF)) + (65535).to_bytes(8, "big"), CLOSE_PROTOCOL_ERROR, "minimal"),
+        (bytes((0x82, 0xFF)) + (1 << 63 | 9).to_bytes(8, "big"), CLOSE_PROTOCOL_ERROR, "minimal"),
+        # A fragmented text message fails at its first fragment that cannot be UTF-8,
+        # before anything after it (the ping) is handed out.
+        (_masked(0x01, b"ok\xff") + _masked(0x89, b""), CLOSE_INVALID_DATA, "UTF-8"),
         # Too big: refused from the header alone, before any payload is buffered.
         (_masked(0x82, b"", length=2001)[:4], CLOSE_TOO_BIG, "2000"),
         (_masked(0x02, b"a" * 1500) + _masked(0x80, b"", length=600)[:4], CLOSE_TOO_BIG, "2000"),
@@ -187,13 +195,31 @@ def test_protocol_violations_raise_with_their_close_code(
     assert caught.value.code == code and words in caught.value.detail
 
 
+def test_a_violation_carries_the_messages_before_it_and_nothing_follows_a_close() -> None:
+    ws = ServerWebSocket(max_message=100)
+    with pytest.raises(WebSocketError) as caught:
+        ws.receive_data(_masked(0x81, b"first") + _masked(0x82, b"2") + _masked(0x83, b"x"))
+    assert caught.value.events == ["first", b"2"]
+    ws = ServerWebSocket(max_message=100)
+    close = _masked(0x88, (1000).to_bytes(2, "big"))
+    assert ws.receive_data(close + _masked(0xF3, b"not parsed")) == [CloseReceived(1000, "")]
+    assert ws.receive_data(_masked(0x81, b"after the close")) == []
+
+
+def test_close_codes_in_the_iana_registry_that_wsproto_takes() -> None:
+    for code in (1012, 1013):
+        ws = ServerWebSocket(max_message=100)
+        assert ws.receive_data(_masked(0x88, code.to_bytes(2, "big"))) == [CloseReceived(code, "")]
+
+
 def test_close_frames() -> None:
     ws = ServerWebSocket(max_message=100)
+    assert ws.receive_data(_masked(0x8A, b"unsolicited pong")) == []
     assert ws.receive_data(_masked(0x88, b"")) == [CloseReceived(CLOSE_NO_STATUS, "")]
+    ws = ServerWebSocket(max_message=100)  # one close per connection: a fresh one
     assert ws.receive_data(_masked(0x88, (1000).to_bytes(2, "big") + b"ok")) == [
         CloseReceived(1000, "ok")
     ]
-    assert ws.receive_data(_masked(0x8A, b"unsolicited pong")) == []
     frame = close_frame(1009, "é" * 100)  # the reason is cut to fit, not mid-character
     assert frame[0] == 0x88 and frame[1] <= 125
     server = Connection(ConnectionType.CLIENT)
