@@ -1,6 +1,9 @@
-"""CPU per received message on the service's receive path: trio-websocket (the service's
-WebSocket library until the fifth session) against ``delivery_service.websocket`` with
-``transport.WebSocketTransport`` (its own layer since).
+"""CPU per received message on the service's receive path, three ways: trio-websocket
+(the service's WebSocket library until the fifth session: a reader task and a memory
+channel per connection around wsproto); wsproto used directly in the connection's own
+task (the library without trio-websocket's task and channel: the obvious way to use it
+here); and ``delivery_service.websocket`` with ``transport.WebSocketTransport`` (the
+service's own layer since).
 
     uv run --no-sync python benchmarks/ds_fanout/receive_path.py [--messages 20000]
 
@@ -8,7 +11,7 @@ One process, one trio run, a loopback TCP connection per side: a raw client writ
 masked text frames (the size of a quiet ack and of a ``send`` frame), in writes of 16
 frames, and the server side reads them one message at a time, as the service's reader
 does. The figure is the process's CPU time (both sides; the client side is the same
-bytes for both libraries) per message. Prints JSON with the load average.
+bytes for every library) per message. Prints JSON with the load average.
 """
 
 from __future__ import annotations
@@ -23,10 +26,19 @@ from typing import Any
 
 import trio
 import trio_websocket
+import wsproto
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Request,
+    TextMessage,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from delivery_service.transport import accept_websocket
+from delivery_service.transport import RECEIVE_BYTES, accept_websocket
 from shared.protocol import Ack, SendMessage, encode_frame
 
 BURST = 16  # frames per client write
@@ -63,8 +75,44 @@ async def run_one(library: str, frame: bytes, count: int) -> float:
             received += 1
         done.set()
 
+    async def on_wsproto(stream: trio.SocketStream) -> None:
+        # What a receive loop on wsproto alone does: read, feed, and take whole messages
+        # (wsproto hands out frames' parts as they arrive), answering pings on the way.
+        nonlocal received
+        ws = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+        text: list[str] = []
+        data = bytearray()
+        while received < count:
+            chunk = await stream.receive_some(RECEIVE_BYTES)
+            if not chunk:
+                break
+            ws.receive_data(chunk)
+            for event in ws.events():
+                if isinstance(event, TextMessage):
+                    text.append(event.data)
+                    if event.message_finished:
+                        "".join(text)  # the message, as the service would take it
+                        text.clear()
+                        received += 1
+                elif isinstance(event, BytesMessage):
+                    data += event.data
+                    if event.message_finished:
+                        bytes(data)
+                        data.clear()
+                        received += 1
+                elif isinstance(event, Ping):
+                    await stream.send_all(ws.send(event.response()))
+                elif isinstance(event, Request):
+                    await stream.send_all(ws.send(AcceptConnection()))
+                elif isinstance(event, CloseConnection):
+                    return
+        done.set()
+
     async with trio.open_nursery() as nursery:
-        if library == "ours":
+        if library == "wsproto":
+            listeners = await nursery.start(trio.serve_tcp, on_wsproto, 0)
+            port = listeners[0].socket.getsockname()[1]
+        elif library == "ours":
             listeners = await nursery.start(trio.serve_tcp, on_ours, 0)
             port = listeners[0].socket.getsockname()[1]
         else:
@@ -108,10 +156,11 @@ def main() -> None:
     out: dict[str, Any] = {"messages": count, "load_average_at_start": load, "results": {}}
     for name, frame in frames.items():
         row = {}
-        for library in ("trio-websocket", "ours"):
+        for library in ("trio-websocket", "wsproto", "ours"):
             best = min(trio.run(run_one, library, frame, count) for _ in range(3))
             row[library] = round(best * 1e6, 1)
-        row["ratio"] = round(row["ours"] / row["trio-websocket"], 3)
+        row["ours / trio-websocket"] = round(row["ours"] / row["trio-websocket"], 3)
+        row["ours / wsproto"] = round(row["ours"] / row["wsproto"], 3)
         out["results"][f"{name}: CPU us per message, best of 3"] = row
     out["load_average_at_end"] = os.getloadavg()
     print(json.dumps(out, indent=1))
