@@ -636,10 +636,14 @@ class ChatClient:
         conn = await self._require_conn()
         slot = self._slot(group_id)
         payload = encode_payload(Text(text))
-        async with self._mls:
-            message = await self._thread(slot.group.create_message, payload)
+        # The slot before the encryption: frames must leave in the order their
+        # generations were taken. A message encrypted and then held back while the
+        # window was full (retries of rate-limited messages hold slots for seconds) went
+        # out after later ones, too far behind for the receivers' ratchets.
         await self._send_window.acquire()
         try:
+            async with self._mls:
+                message = await self._thread(slot.group.create_message, payload)
             self._queue_send(conn, group_id, message, text)
         except BaseException:
             self._send_window.release()

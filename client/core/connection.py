@@ -15,7 +15,8 @@ until acknowledged, and one redelivered after a reconnect is recognised by its m
 Rate limiting: a request the service dropped with ``rate_limited`` (its ``re`` names it)
 was not processed, so ``reply`` sends it again, rebuilt by the same ``make`` under a new
 id, after the back-off of ``client.core.pacing.RateLimitedRetry``; the caller sees the
-refusal only once the retries are used up. Every request kind is safe to send again
+refusal only once the retries are used up, and the pacer slows down
+(``FramePacer.refused``). Every request kind is safe to send again
 after that refusal, as nothing of it was stored: fetches and pings are reads;
 ``request_invitation``, ``answer_invitation`` (its KeyPackage), ``publish_key_packages``,
 ``create_group`` and ``propose`` were not created; a ``commit`` that lost its epoch
@@ -41,7 +42,7 @@ from typing import Protocol
 import trio
 import trio_websocket
 
-from client.core.pacing import RateLimitedRetry, frame_pacer
+from client.core.pacing import FramePacer, RateLimitedRetry
 from client.core.session import (
     Challenged,
     ClientSession,
@@ -182,7 +183,7 @@ class DeliveryConnection:
         self.garbage: list[str] = []  # what the service sent that made no sense
         self.on_garbage: Callable[[str], None] = lambda _detail: None
         self.ds_id: str | None = None
-        self._pacer = frame_pacer(trio.current_time())
+        self.pacer = FramePacer(trio.current_time())
         # Frames leave in the order the session queued them, also across a pacing wait.
         self._sending = trio.Lock()
         self._unacked: list[int] = []  # mids queued by ``ack``, not sent yet
@@ -195,7 +196,7 @@ class DeliveryConnection:
     async def _flush(self) -> None:
         async with self._sending:
             for text in self.session.data_to_send():
-                delay = self._pacer.reserve(trio.current_time())
+                delay = self.pacer.reserve(trio.current_time())
                 if delay > 0:
                     await trio.sleep(delay)
                 await self._link.send(text)
@@ -259,8 +260,13 @@ class DeliveryConnection:
                 waiter.reply = event.frame
                 waiter.event.set()
         elif isinstance(event, Refused):
+            if event.error.code is ErrorCode.RATE_LIMITED:
+                self.rate_limited += 1
+                self.pacer.refused(trio.current_time())
             if event.re is None:
-                self._failure = f"the service ended the session: {event.error.detail}"
+                # A frame dropped for the rate without a readable id ends nothing.
+                if event.error.code is not ErrorCode.RATE_LIMITED:
+                    self._failure = f"the service ended the session: {event.error.detail}"
                 return
             waiter = self._waiters.pop(event.re, None)
             if waiter is not None:
@@ -317,10 +323,7 @@ class DeliveryConnection:
     def _retry_delay(self, pending: PendingRequest) -> float | None:
         """How long to wait before sending ``pending`` again; None to give its answer."""
         error = pending.error
-        if error is None or error.code is not ErrorCode.RATE_LIMITED:
-            return None
-        self.rate_limited += 1
-        if pending.make is None:
+        if error is None or error.code is not ErrorCode.RATE_LIMITED or pending.make is None:
             return None
         pending.refusals += 1
         return self.retry_policy.delay(pending.refusals, self.rng)

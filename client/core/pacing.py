@@ -9,12 +9,17 @@ invitations in one step) paces itself below that bucket, with the same token buc
 
 A service may still be configured below the pacer (or frames may bunch up on the way):
 a request it dropped was not processed, so it is sent again after a back-off
-(``RateLimitedRetry``), a bounded number of times, before the caller sees the refusal.
+(``RateLimitedRetry``), a bounded number of times, before the caller sees the refusal;
+and the pacer slows down (``FramePacer.refused``: half the rate, at most every
+``SLOWDOWN_INTERVAL``), so that a long burst goes out at the rate the service takes
+instead of spending every retry of its messages on an empty bucket; it speeds up again
+(double the rate) after ``RECOVERY_INTERVAL`` without a drop.
 Sans-I/O: the caller asks how long to wait, then sleeps.
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -34,9 +39,53 @@ RATE_LIMITED_BASE = 0.1  # seconds: the first retry waits 0.05-0.1 s
 RATE_LIMITED_CAP = 2.0  # seconds: no retry waits longer
 
 
+MIN_FRAMES_PER_SECOND = 5.0  # the pacer never slows below this
+# The drops of one burst come back together: they are one sign of being too fast, so
+# the rate is halved at most once per interval.
+SLOWDOWN_INTERVAL = 0.5
+RECOVERY_INTERVAL = 5.0  # seconds without a drop before the rate doubles again
+
+
 def frame_pacer(now: float) -> TokenBucket:
     """A full pacer for a connection opened at ``now``."""
     return TokenBucket(FRAMES_PER_SECOND, FRAME_BURST, now)
+
+
+class FramePacer:
+    """A connection's outgoing pacer: a token bucket at ``rate`` (burst ``burst``) that
+    slows down when the service drops a frame anyway (see the module docstring).
+
+    Below its full rate its burst is one frame: it is slowed because the service's
+    bucket is smaller than ours, so frames go evenly spaced."""
+
+    def __init__(
+        self, now: float, rate: float = FRAMES_PER_SECOND, burst: int = FRAME_BURST
+    ) -> None:
+        self.full_rate = rate
+        self.full_burst = burst
+        self.rate = rate
+        self._bucket = TokenBucket(rate, burst, now)
+        self._last_slowdown = -math.inf
+        self._last_change = now  # the last drop or rate change
+
+    def _set_rate(self, rate: float, now: float) -> None:
+        self.rate = rate
+        burst = self.full_burst if rate >= self.full_rate else 1
+        self._bucket = TokenBucket(rate, burst, now)
+        self._last_change = now
+
+    def reserve(self, now: float) -> float:
+        """Take a frame's token; returns how long to wait before sending it."""
+        if self.rate < self.full_rate and now - self._last_change >= RECOVERY_INTERVAL:
+            self._set_rate(min(self.full_rate, self.rate * 2), now)
+        return self._bucket.reserve(now)
+
+    def refused(self, now: float) -> None:
+        """The service dropped one of our frames (``rate_limited``) at about ``now``."""
+        if now - self._last_slowdown >= SLOWDOWN_INTERVAL and self.rate > MIN_FRAMES_PER_SECOND:
+            self._last_slowdown = now
+            self._set_rate(max(MIN_FRAMES_PER_SECOND, self.rate / 2), now)
+        self._last_change = now
 
 
 @dataclass(frozen=True, slots=True)
