@@ -103,6 +103,7 @@ class WebSocketTransport:
         "_sock",
         "_stream",
         "_tail",
+        "_violation",
         "partial_sends",
     )
 
@@ -117,6 +118,8 @@ class WebSocketTransport:
         # of them: a large frame left unsent to many slow readers is held once.
         self._tail: bytes | memoryview = b""
         self._close_sent = False
+        # A protocol violation whose preceding messages are still being handed out.
+        self._violation: WebSocketError | None = None
         # The stdlib socket under trio's, for non-blocking sends and reads; another
         # stream (TLS, a test's memory stream) goes through its own methods instead.
         sock = getattr(getattr(stream, "socket", None), "_sock", None)
@@ -147,6 +150,13 @@ class WebSocketTransport:
                     with contextlib.suppress(TransportClosed), trio.move_on_after(CLOSE_WAIT):
                         await self._write(close_frame(code))
                 raise TransportClosed(event.code, event.reason)
+            if self._violation is not None:
+                violation = self._violation
+                if not self._close_sent:
+                    self._close_sent = True
+                    with contextlib.suppress(TransportClosed), trio.move_on_after(CLOSE_WAIT):
+                        await self._write(close_frame(violation.code, violation.detail))
+                raise TransportClosed(violation.code, violation.detail)
             data: bytes | None
             if self._received:
                 data, self._received = self._received, b""
@@ -160,11 +170,10 @@ class WebSocketTransport:
             try:
                 self._pending = self._protocol.receive_data(data) or None
             except WebSocketError as exc:
-                if not self._close_sent:
-                    self._close_sent = True
-                    with contextlib.suppress(TransportClosed), trio.move_on_after(CLOSE_WAIT):
-                        await self._write(close_frame(exc.code, exc.detail))
-                raise TransportClosed(exc.code, exc.detail) from None
+                # What the peer completed before the violation is handed out first (no
+                # message it sent is lost); then the connection fails with its code.
+                self._pending = list(exc.events) or None
+                self._violation = exc
 
     async def _read(self) -> bytes | None:
         """The next bytes from the socket (b"" at its end; None: nothing after all).

@@ -392,3 +392,41 @@ async def test_a_read_full_of_messages_lets_other_tasks_run() -> None:
     assert middle and all(n % MESSAGES_PER_TURN == 0 for n in middle)
     await client_end.aclose()
     await server_end.aclose()
+
+
+async def test_messages_before_a_violation_in_the_same_read_are_handed_out_first() -> None:
+    """A read holding a message, a ping and then a protocol violation: the message is
+    handed out and the ping answered before the connection fails with 1002."""
+    from trio.testing import memory_stream_pair
+    from wsproto import WSConnection
+    from wsproto.events import AcceptConnection, Pong, Request
+
+    from delivery_service.transport import TransportClosed, accept_websocket
+
+    server_end, client_end = memory_stream_pair()
+    client = WSConnection(ConnectionType.CLIENT)
+    seen: list[object] = []
+
+    async def peer() -> None:
+        await client_end.send_all(client.send(Request(host="x", target="/")))
+        client.receive_data(await client_end.receive_some())
+        assert [type(e) for e in client.events()] == [AcceptConnection]
+        unmasked = b"\x81\x03bad"  # client frames must be masked (RFC 6455 §5.1)
+        await client_end.send_all(
+            client.send(TextMessage("before")) + client.send(Ping(b"p")) + unmasked
+        )
+        while not any(isinstance(e, CloseConnection) for e in seen):
+            client.receive_data(await client_end.receive_some())
+            seen.extend(client.events())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(peer)
+        ws = await accept_websocket(server_end, 1000)
+        assert ws is not None
+        assert await ws.receive() == "before"
+        with pytest.raises(TransportClosed) as closed:
+            await ws.receive()
+        assert closed.value.code == CLOSE_PROTOCOL_ERROR
+    assert [type(e) for e in seen] == [Pong, CloseConnection]
+    close = seen[-1]
+    assert isinstance(close, CloseConnection) and close.code == CLOSE_PROTOCOL_ERROR
