@@ -25,8 +25,8 @@ left to the caller (``request(..., retry=False)``): an application message (``se
 The service would take the same ciphertext, but OpenMLS keeps the keys of only a few
 (5) past generations per sender, and the sender's later messages are accepted while
 this one waits: the receivers could not decrypt it. The client encrypts it again
-instead. Quiet ``ack`` frames are not retried: their mids stay in the mail box and come
-again after a reconnect (handled mids are recognised).
+instead. A dropped quiet ``ack`` frame's mids are queued again (``_acks_answered``), and
+go out with the next ack frame, ``ACK_DELAY`` later.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -68,6 +69,9 @@ RECEIVE_BUFFER_BYTES = 64 * 1024
 ACK_DELAY = 1.0  # seconds queued mids wait for more before their ack frame goes out
 ACK_BATCH = 512  # queued mids that send an ack frame at once
 ACK_MIDS_PER_FRAME = 5000  # below the service's limit (docs/protocol.md §8: 10,000)
+# Ack frames remembered until an answer to a later request shows they went through (a
+# dropped one past this is acknowledged again only after a reconnect, by redelivery).
+ACK_FRAMES_TRACKED = 64
 
 
 class FrameLink(Protocol):
@@ -189,6 +193,8 @@ class DeliveryConnection:
         self._unacked: list[int] = []  # mids queued by ``ack``, not sent yet
         self._ack_due = trio.Event()  # set when the first of them is queued
         self.ack_frames = 0  # ack frames sent (tests, diagnosis)
+        # (request id, mids) of the ack frames sent, oldest first, until known through.
+        self._acks_out: deque[tuple[int, tuple[int, ...]]] = deque(maxlen=ACK_FRAMES_TRACKED)
         self.retry_policy = RateLimitedRetry()
         self.rng = random.Random()
         self.rate_limited = 0  # ``rate_limited`` refusals of our requests (tests, diagnosis)
@@ -235,7 +241,8 @@ class DeliveryConnection:
         mids, self._unacked = self._unacked, []
         self._ack_due = trio.Event()
         for start in range(0, len(mids), ACK_MIDS_PER_FRAME):
-            self.session.ack_quietly(tuple(mids[start : start + ACK_MIDS_PER_FRAME]))
+            chunk = tuple(mids[start : start + ACK_MIDS_PER_FRAME])
+            self._acks_out.append((self.session.ack_quietly(chunk), chunk))
             self.ack_frames += 1
         if mids:
             await self._flush()
@@ -248,6 +255,17 @@ class DeliveryConnection:
         self._challenged.set()
         self._ready.set()
 
+    def _acks_answered(self, re: int, dropped: bool) -> None:
+        """Request ``re`` was answered (``dropped``: with ``rate_limited``). Answers come
+        in request order, so every ack frame sent before it went through; if ``re`` is
+        an ack frame the service dropped, its mids are queued again."""
+        out = self._acks_out
+        while out and out[0][0] <= re:
+            request_id, mids = out.popleft()
+            if request_id == re and dropped:
+                self._unacked += mids
+                self._ack_due.set()
+
     def _dispatch(self, event: object) -> None:
         if isinstance(event, Challenged):
             self.ds_id = event.ds_id
@@ -255,6 +273,7 @@ class DeliveryConnection:
         elif isinstance(event, Ready):
             self._ready.set()
         elif isinstance(event, Reply):
+            self._acks_answered(event.re, dropped=False)
             waiter = self._waiters.pop(event.re, None)
             if waiter is not None:
                 waiter.reply = event.frame
@@ -263,6 +282,8 @@ class DeliveryConnection:
             if event.error.code is ErrorCode.RATE_LIMITED:
                 self.rate_limited += 1
                 self.pacer.refused(trio.current_time())
+            if event.re is not None:
+                self._acks_answered(event.re, event.error.code is ErrorCode.RATE_LIMITED)
             if event.re is None:
                 # A frame dropped for the rate without a readable id ends nothing.
                 if event.error.code is not ErrorCode.RATE_LIMITED:

@@ -257,3 +257,32 @@ async def test_other_requests_over_the_limit_are_retried_by_the_connection(
     assert refusals and all(r.code is ErrorCode.RATE_LIMITED for r in refusals)
     for c in (alice, bob):
         await c.command(Shutdown())
+
+
+async def test_a_dropped_ack_frame_is_sent_again(world: World, start_client: Start) -> None:
+    # Bob's mail box holds Alice's messages until his ack frame gets through: one
+    # dropped (queued behind a burst of pings that empties the bucket) is sent again.
+    alice, bob, group_id = await two_members(world, start_client)
+    assert bob.core is not None and bob.core.conn is not None
+    conn = bob.core.conn
+    texts = [f"ack me {i}" for i in range(3)]
+    for text in texts:
+        await alice.command(SendText(group_id, text))
+    await bob.wait_for(lambda e: isinstance(e, MessageReceived) and e.line.text == texts[-1])
+    assert conn.unacked > 0  # handled, their ack frame not sent yet (ACK_DELAY)
+    frames_before, refused_before = conn.ack_frames, conn.rate_limited
+
+    with trio.fail_after(20):
+        pings = [conn.request(Ping) for _ in range(2 * TINY.frame_burst)]
+        await conn._send_acks()  # the pings, then the ack frame: over the limit at once
+        for pending in pings:
+            await conn.reply(pending)
+        while conn.unacked or conn.ack_frames < frames_before + 2:
+            await trio.sleep(0.05)
+    assert conn.rate_limited > refused_before
+    assert conn.ack_frames >= frames_before + 2  # the dropped one went again
+    await trio.sleep(1.5)  # its answer (if any) is in
+    assert conn.unacked == 0
+    assert world.storages[0].mailbox_size(BOB) == 0  # the service has them acknowledged
+    for c in (alice, bob):
+        await c.command(Shutdown())
