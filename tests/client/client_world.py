@@ -23,6 +23,8 @@ from client.core.client import ChatClient, LinkFactory
 from client.core.events import (
     AnswerInvitation,
     Command,
+    ConnectionChanged,
+    ConnectionState,
     CoreEvent,
     CreateGroup,
     GroupsChanged,
@@ -195,6 +197,11 @@ def start_client_fixture(
         return client
 
     return start
+
+
+def connected(e: CoreEvent) -> bool:
+    """The event that says a client's connection is up."""
+    return isinstance(e, ConnectionChanged) and e.state is ConnectionState.CONNECTED
 
 
 async def create_group(client: RunningClient, title: str) -> bytes:

@@ -16,6 +16,7 @@ from client_world import (  # noqa: F401 (fixtures)
     BOB,
     RunningClient,
     World,
+    connected,
     create_group,
     join,
     start_client_fixture,
@@ -26,7 +27,6 @@ from faulty_link import Faults
 from client.core.events import (
     ConnectionChanged,
     ConnectionState,
-    CoreEvent,
     CredentialVerdict,
     EpochChanged,
     InviteNumber,
@@ -46,10 +46,6 @@ from shared.protocol import (
 )
 
 Start = Callable[..., Awaitable[RunningClient]]
-
-
-def connected(e: CoreEvent) -> bool:
-    return isinstance(e, ConnectionChanged) and e.state is ConnectionState.CONNECTED
 
 
 def count_text(client: RunningClient, text: str) -> int:

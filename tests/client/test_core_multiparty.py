@@ -13,6 +13,7 @@ from client_world import (  # noqa: F401 (fixtures)
     EVE,
     RunningClient,
     World,
+    connected,
     join,
     start_client_fixture,
     world_fixture,
@@ -21,8 +22,6 @@ from faulty_link import Faults
 
 from client.core.events import (
     AnswerInvitation,
-    ConnectionChanged,
-    ConnectionState,
     CoreEvent,
     CreateGroup,
     CredentialVerdict,
@@ -40,10 +39,6 @@ from client.core.events import (
 from client.core.profile import ClientProfile
 
 Start = Callable[[str, ClientProfile], Awaitable[RunningClient]]
-
-
-def connected(e: CoreEvent) -> bool:
-    return isinstance(e, ConnectionChanged) and e.state is ConnectionState.CONNECTED
 
 
 def text_line(text: str) -> Callable[[CoreEvent], bool]:

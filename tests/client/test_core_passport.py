@@ -11,6 +11,7 @@ from client_world import (  # noqa: F401 (fixtures)
     BOB,
     RunningClient,
     World,
+    connected,
     create_group,
     join,
     start_client_fixture,
@@ -18,9 +19,6 @@ from client_world import (  # noqa: F401 (fixtures)
 )
 
 from client.core.events import (
-    ConnectionChanged,
-    ConnectionState,
-    CoreEvent,
     EpochChanged,
     MembersChanged,
     MessageReceived,
@@ -32,10 +30,6 @@ from shared.identity_view import AssuranceLevel
 from shared.profile import PASSPORT_MAX_AGE
 
 Start = Callable[..., Awaitable[RunningClient]]
-
-
-def connected(e: CoreEvent) -> bool:
-    return isinstance(e, ConnectionChanged) and e.state is ConnectionState.CONNECTED
 
 
 async def test_passport_members_chat_and_renew(world: World, start_client: Start) -> None:

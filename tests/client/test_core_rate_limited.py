@@ -19,6 +19,7 @@ from client_world import (  # noqa: F401 (fixtures)
     BOB,
     RunningClient,
     World,
+    connected,
     create_group,
     join,
     start_client_fixture,
@@ -27,9 +28,6 @@ from client_world import (  # noqa: F401 (fixtures)
 
 from client.core.connection import RequestRefused
 from client.core.events import (
-    ConnectionChanged,
-    ConnectionState,
-    CoreEvent,
     MessageReceived,
     Notice,
     SendText,
@@ -130,10 +128,6 @@ def test_the_pacer_halves_its_rate_once_per_burst_of_drops_then_recovers() -> No
 
 
 # ------------------------------------------------------------------ a real service
-
-
-def connected(e: CoreEvent) -> bool:
-    return isinstance(e, ConnectionChanged) and e.state is ConnectionState.CONNECTED
 
 
 def received(client: RunningClient, texts: list[str]) -> Counter[str]:

@@ -16,6 +16,7 @@ from client_world import (  # noqa: F401 (fixtures)
     BOB,
     RunningClient,
     World,
+    connected,
     create_group,
     join,
     start_client_fixture,
@@ -25,9 +26,6 @@ from client_world import (  # noqa: F401 (fixtures)
 from client.core.client import LinkFactory
 from client.core.connection import FrameLink, open_websocket_link
 from client.core.events import (
-    ConnectionChanged,
-    ConnectionState,
-    CoreEvent,
     MessageReceived,
     SendText,
     Shutdown,
@@ -35,10 +33,6 @@ from client.core.events import (
 from client.core.profile import ClientProfile
 
 Start = Callable[..., Awaitable[RunningClient]]
-
-
-def connected(e: CoreEvent) -> bool:
-    return isinstance(e, ConnectionChanged) and e.state is ConnectionState.CONNECTED
 
 
 class TapLink:

@@ -14,6 +14,7 @@ from client_world import (  # noqa: F401 (fixtures)
     ALICE,
     RunningClient,
     World,
+    connected,
     create_group,
     start_client_fixture,
     world_fixture,
@@ -22,8 +23,6 @@ from client_world import (  # noqa: F401 (fixtures)
 from client.core.client import ChatClient
 from client.core.events import (
     Command,
-    ConnectionChanged,
-    ConnectionState,
     CoreEvent,
     CreateGroup,
     EpochChanged,
@@ -35,10 +34,6 @@ from client.core.events import (
 from client.core.profile import ClientProfile, load_profile
 
 Start = Callable[[str, ClientProfile], Awaitable[RunningClient]]
-
-
-def connected(e: CoreEvent) -> bool:
-    return isinstance(e, ConnectionChanged) and e.state is ConnectionState.CONNECTED
 
 
 async def test_a_stopped_client_has_closed_its_files_and_restarts_from_them(
