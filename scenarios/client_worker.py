@@ -34,7 +34,11 @@ from typing import Any
 import trio
 
 from client.core import events as ev
-from delivery_service.garbage_collection import collect_periodically, defer_full_collections
+from delivery_service.garbage_collection import (
+    YOUNG_COLLECTION_THRESHOLD,
+    collect_periodically,
+    defer_full_collections,
+)
 from scenarios.frame_outbox import FrameOutbox
 from scenarios.worker_frames import FrameDecoder, LaunchOrder, Message
 
@@ -45,9 +49,9 @@ STOP_WAIT = 10.0  # how long the clients get to stop cleanly when the worker end
 # nine full collections of up to 1.5 s each, and ~1,000 young ones, ~12 s of each
 # worker's 52 s (measured, gc.callbacks). Reference counting frees almost everything at
 # once; cycles wait for the next full collection, every FULL_GC_INTERVAL seconds (as
-# the delivery service does, docs/protocol.md).
+# the delivery service does, docs/protocol.md); young ones come at the service's
+# threshold (YOUNG_COLLECTION_THRESHOLD).
 FULL_GC_INTERVAL = 120.0
-YOUNG_GC_THRESHOLD = 20_000
 WATCH_EVERY = 0.5  # seconds between the watchdog's looks at the runner's process
 
 
@@ -224,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     # The client core now, not at the first launch: the runner starts its workers early
     # (ProcessLauncher.prepare) so that this overlaps the run's set-up.
     importlib.import_module("client.core.client")
-    defer_full_collections(YOUNG_GC_THRESHOLD)
+    defer_full_collections(YOUNG_COLLECTION_THRESHOLD)
     probe: ModuleType | None = None
     if args.probe:
         sys.path[:0] = args.path

@@ -24,10 +24,14 @@ from typing import Any
 import trio
 
 from client.core import events as ev
-from delivery_service.garbage_collection import collect_periodically, defer_full_collections
+from delivery_service.garbage_collection import (
+    YOUNG_COLLECTION_THRESHOLD,
+    collect_periodically,
+    defer_full_collections,
+)
 from scenarios.carrier import make_carrier
 from scenarios.client_state import ClientState
-from scenarios.client_worker import FULL_GC_INTERVAL, YOUNG_GC_THRESHOLD
+from scenarios.client_worker import FULL_GC_INTERVAL
 from scenarios.errors import EngineUnavailable
 from scenarios.expectations import codes_match
 from scenarios.interception import Interceptor
@@ -185,7 +189,7 @@ class RealEngine:
         # one process). Young ones less often, full ones on a schedule, as in the
         # delivery service's and the client workers' processes; restored after the run.
         old = gc.get_threshold()
-        defer_full_collections(YOUNG_GC_THRESHOLD)
+        defer_full_collections(YOUNG_COLLECTION_THRESHOLD)
         try:
             result = await run.run()
         finally:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.client_worker import YOUNG_GC_THRESHOLD
+from delivery_service.garbage_collection import YOUNG_COLLECTION_THRESHOLD
 from scenarios.engine import RealEngine, Timeouts
 from scenarios.library_files import load_library_scenario
 from scenarios.readiness import missing_pieces
@@ -34,5 +34,5 @@ async def test_full_collections_wait_for_their_schedule_during_a_run_only(tmp_pa
         result = await engine.run(load_library_scenario("three_friends"), tmp_path, recorder)
     assert result.error is None, result.error
     young, _, full = during[0]
-    assert young == YOUNG_GC_THRESHOLD and full >= 2**30
+    assert young == YOUNG_COLLECTION_THRESHOLD and full >= 2**30
     assert gc.get_threshold() == before

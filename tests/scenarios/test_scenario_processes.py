@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import trio
 
+from delivery_service.garbage_collection import YOUNG_COLLECTION_THRESHOLD
 from scenarios.cli import run_command
-from scenarios.client_worker import YOUNG_GC_THRESHOLD
 from scenarios.engine import RealEngine, Timeouts
 from scenarios.errors import WorkerFailed
 from scenarios.library_files import load_library_scenario
@@ -380,5 +380,5 @@ def test_a_worker_runs_young_collections_less_often_and_full_ones_on_a_schedule(
     assert len(reports) == 1
     young, _, full = reports[0]["gc_threshold"]
     assert reports[0]["gc_enabled"]
-    assert young == YOUNG_GC_THRESHOLD
+    assert young == YOUNG_COLLECTION_THRESHOLD
     assert full >= 2**30  # automatic full collections off: FULL_GC_INTERVAL instead
