@@ -188,8 +188,7 @@ class RealEngine:
         # collections again and again as they grew (2.4 s of a 27 s run at N = 100 in
         # one process). Young ones less often, full ones on a schedule, as in the
         # delivery service's and the client workers' processes; restored after the run.
-        old = gc.get_threshold()
-        defer_full_collections(YOUNG_COLLECTION_THRESHOLD)
+        old = defer_full_collections(YOUNG_COLLECTION_THRESHOLD)
         try:
             result = await run.run()
         finally:
