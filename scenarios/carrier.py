@@ -152,8 +152,3 @@ class RunCarrier:
             issuer = PassportIssuer(self.pki.provider_signer(provider), subscribers)
             self._issuers[provider] = issuer
         return issuer
-
-
-def make_carrier(pki: RunPKI, rogues: Sequence[RogueProvider] = ()) -> RunCarrier:
-    """The run's carriers (``RunCarrier``), as the engine gives them to its relay."""
-    return RunCarrier(pki, rogues)

@@ -29,7 +29,7 @@ from delivery_service.garbage_collection import (
     collect_periodically,
     defer_full_collections,
 )
-from scenarios.carrier import make_carrier
+from scenarios.carrier import RunCarrier
 from scenarios.client_state import ClientState
 from scenarios.client_worker import FULL_GC_INTERVAL
 from scenarios.errors import EngineUnavailable
@@ -288,7 +288,7 @@ class _Run:
             if self.direct:
                 rec.record("service", state="clients connect directly (no relay hop)")
             rogues: list[RogueProvider] = []
-            relay = Relay(self.interceptor, rec, url, carrier=make_carrier(pki, rogues))
+            relay = Relay(self.interceptor, rec, url, carrier=RunCarrier(pki, rogues))
             await nursery.start(relay.serve)
             self.host, self.relay, self.nursery, self.pki = host, relay, nursery, pki
             try:

@@ -136,7 +136,7 @@ class CoreLauncher:
                 ds_url=spec.service_url,
                 private_key=spec.key.private_key,
                 # PASSporT members fetch theirs per group from their carrier, which
-                # the run's relay plays (scenarios.engine.make_carrier).
+                # the run's relay plays (scenarios.carrier.RunCarrier).
                 chain=() if passport else spec.chain(spec.key.public_point),
                 trust_dir=spec.trust_dir,
                 kind=spec.actor.credential,

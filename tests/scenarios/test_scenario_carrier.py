@@ -24,7 +24,7 @@ import openmls
 
 from delivery_service.errors import Refused
 from delivery_service.provider import PassportIssuer, Subscriber
-from scenarios.carrier import RunCarrier, SessionNonces, make_carrier
+from scenarios.carrier import RunCarrier, SessionNonces
 from scenarios.interception import Interceptor
 from scenarios.library_files import load_library_scenario
 from scenarios.relay import Relay
@@ -315,7 +315,7 @@ def test_the_carrier_refuses_as_the_real_provider_does(tmp_path: Path) -> None:
     forged = RequestPassport(
         3, ALICE, "mls:ds:ds.scenario", 0x0403, key.public_point, "scenario", forged_sig
     )
-    ours = make_carrier(pki)("alice", forged, session)
+    ours = RunCarrier(pki)("alice", forged, session)
     real = PassportIssuer(
         pki.provider_signer("acme"), {ALICE: Subscriber(ALICE, "scenario", "Alice Liddell")}
     )
