@@ -15,7 +15,8 @@ from typing import Protocol
 
 import trio
 
-from delivery_service.websocket import (
+from delivery_service.wire_frames import OutFrame, websocket_text_message
+from shared.websocket import (
     CLOSE_ABNORMAL,
     CLOSE_NO_STATUS,
     CLOSE_NORMAL,
@@ -29,7 +30,6 @@ from delivery_service.websocket import (
     handshake_head_end,
     pong_frame,
 )
-from delivery_service.wire_frames import OutFrame, websocket_text_message
 
 
 class TransportClosed(Exception):
@@ -81,7 +81,7 @@ CLOSE_WAIT = 1.0  # seconds to wait for the peer's close frame after ours
 
 class WebSocketTransport:
     """``FrameTransport`` over one accepted TCP connection speaking WebSocket
-    (``delivery_service.websocket``: the codec; ``accept_websocket``: the handshake).
+    (``shared.websocket``: the codec; ``accept_websocket``: the handshake).
 
     Messages are read and parsed in the task that asks for the next one (the
     connection's reader): no reader task and no channel per connection. Pings are

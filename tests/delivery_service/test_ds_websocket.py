@@ -1,4 +1,4 @@
-"""The service's own WebSocket server side (delivery_service.websocket): the handshake,
+"""The service's own WebSocket server side (shared.websocket, server role): the handshake,
 the frame codec against wsproto's client as an independent encoder, each protocol
 violation's close code, and the transport on real sockets."""
 
@@ -16,7 +16,9 @@ from wsproto import ConnectionType
 from wsproto.connection import Connection
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 
-from delivery_service.websocket import (
+from shared.protocol import Ping as PingFrame
+from shared.protocol import Pong
+from shared.websocket import (
     CLOSE_INVALID_DATA,
     CLOSE_NO_STATUS,
     CLOSE_PROTOCOL_ERROR,
@@ -31,8 +33,6 @@ from delivery_service.websocket import (
     close_frame,
     handshake_head_end,
 )
-from shared.protocol import Ping as PingFrame
-from shared.protocol import Pong
 
 
 def _request(**overrides: str | None) -> bytes:

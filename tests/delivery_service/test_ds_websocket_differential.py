@@ -1,4 +1,4 @@
-"""Differential test: the service's own WebSocket server codec (delivery_service.websocket)
+"""Differential test: the WebSocket server reader (shared.websocket.ServerWebSocket)
 against wsproto's server connection, fed the same client byte streams in the same random
 chunks. Valid frames come from wsproto's client-side frame encoder (independent of ours);
 invalid ones (unmasked, reserved bits, unknown opcodes, oversized or fragmented control
@@ -40,7 +40,7 @@ from wsproto.events import (
 )
 from wsproto.frame_protocol import FrameProtocol
 
-from delivery_service.websocket import (
+from shared.websocket import (
     CloseReceived,
     Event,
     PingReceived,
