@@ -19,5 +19,6 @@ I/O:
     transport    FrameTransport: WebSocketTransport (accept_websocket), MemoryTransport
     server       DeliveryServer: serve_websocket(host, port), connect_in_memory()
     loop_monitor LoopMonitor: where the event loop's time goes (serve --loop-stats)
+    latency_trace LatencyTrace: stage times of each stored message (serve --latency-trace)
     cli          `stirmls ds serve`
 """

@@ -14,6 +14,7 @@ mail box sees its mids in increasing order.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -54,6 +55,8 @@ class WriteBatcher:
         max_batch: int = 1024,
         window: float = 0.0,
         after_batch: Callable[[], None] | None = None,
+        clock: Callable[[], float] | None = None,
+        cpu_clock: Callable[[], float] = time.thread_time,
     ) -> None:
         self._storage = storage
         self._deliver = deliver
@@ -65,6 +68,15 @@ class WriteBatcher:
         self.transactions = 0  # for tests and the benchmark
         self.writes = 0
         self.retries = 0  # batches run again with savepoints (one of their writes raised)
+        # With a clock (a latency trace): when the current batch's transaction began, when
+        # it committed and when its pushes were done; read by the jobs' ``then``.
+        self._clock = clock
+        self._cpu_clock = cpu_clock
+        self.batch_started = 0.0
+        self.committed = 0.0
+        self.fanned_out = 0.0
+        self.transaction_cpu = 0.0  # the loop thread's CPU time in the transaction
+        self.fan_out_cpu = 0.0  # ... and in the fan-out
 
     async def run(self, write: Callable[[], Outcome]) -> Outcome:
         """Run ``write`` in the next batch; returns its outcome after the commit, or
@@ -108,6 +120,11 @@ class WriteBatcher:
                 self._run_batch(batch)
 
     def _run_batch(self, batch: list[_Job]) -> None:
+        clock = self._clock
+        cpu0 = 0.0
+        if clock is not None:
+            self.batch_started = clock()
+            cpu0 = self._cpu_clock()
         try:
             self._run_plain(batch)
         except _Retry:
@@ -126,11 +143,18 @@ class WriteBatcher:
                 return
         self.transactions += 1
         self.writes += len(batch)
+        if clock is not None:
+            self.committed = clock()
+            cpu1 = self._cpu_clock()
+            self.transaction_cpu = cpu1 - cpu0
         # All of the batch's pushes at once: a recipient of several of its messages
         # gets them in one write (one deliveries frame, if it asked for that).
         pushes = [p for job in batch if job.outcome is not None for p in job.outcome.pushes]
         if pushes:
             self._deliver(pushes)
+        if clock is not None:
+            self.fanned_out = clock()
+            self.fan_out_cpu = self._cpu_clock() - cpu1
         for job in batch:
             job.finish()
         if self._after_batch is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from pathlib import Path
@@ -87,6 +88,14 @@ def register(subparsers: Any) -> None:
         help="record the event loop's task steps, turns and GC pauses; on SIGUSR2 write"
         " them to FILE (JSON) and start afresh (diagnosis; costs a little per task step)",
     )
+    serve.add_argument(
+        "--latency-trace",
+        type=Path,
+        metavar="FILE",
+        help="record each stored message's stage times (read, decoded, transaction begun,"
+        " committed, pushed); on SIGUSR2 write them to FILE and start afresh (a"
+        " benchmark's latency budget)",
+    )
     serve.add_argument("--log-level", default="WARNING")
     serve.set_defaults(func=run_serve)
     ds.set_defaults(func=lambda args: (ds.print_help(), 2)[1])
@@ -129,6 +138,11 @@ def run_serve(args: argparse.Namespace) -> int:
         frame_burst=args.burst,
         idle_timeout=args.idle_timeout,
     )
+    trace = None
+    if args.latency_trace is not None:
+        from delivery_service.latency_trace import LatencyTrace
+
+        trace = LatencyTrace()
     storage = SQLiteStorage(args.db, fsync=args.fsync)
     identifier = StirIdentifier(trust)
     core = DeliveryCore(args.ds_id, storage, identifier, limits=limits)
@@ -137,6 +151,7 @@ def run_serve(args: argparse.Namespace) -> int:
         CommitSequencer(identifier),
         passport_issuer=issuer,
         batch_window=max(0.0, args.batch_window_ms) / 1000,
+        latency_trace=trace,
     )
 
     monitor = None
@@ -147,10 +162,17 @@ def run_serve(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
-            if monitor is not None:
+            if monitor is not None or trace is not None:
                 from delivery_service.loop_monitor import report_on_signal
 
-                await nursery.start(report_on_signal, monitor, args.loop_stats)
+                await nursery.start(
+                    functools.partial(
+                        report_on_signal,
+                        monitor,
+                        args.loop_stats,
+                        also=[] if trace is None else [(trace, args.latency_trace)],
+                    )
+                )
             if args.full_gc_interval > 0:
                 defer_full_collections(args.gc_young_threshold)
                 nursery.start_soon(collect_periodically, args.full_gc_interval)

@@ -28,8 +28,9 @@ import json
 import os
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -218,21 +219,37 @@ class LoopMonitor(trio.abc.Instrument):
         }
 
 
+class Recorder(Protocol):
+    """Something that reports what it recorded and starts afresh (``LoopMonitor``,
+    ``latency_trace.LatencyTrace``)."""
+
+    def report(self) -> dict[str, Any]: ...
+
+    def reset(self) -> None: ...
+
+
 async def report_on_signal(
-    monitor: LoopMonitor,
-    path: Path,
+    monitor: Recorder | None,
+    path: Path | None,
     signum: int = signal.SIGUSR2,
     *,
+    also: Sequence[tuple[Recorder, Path]] = (),
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Each ``signum``: write ``monitor.report()`` to ``path`` (replacing it whole) and
-    start recording afresh. Runs until cancelled; started once the signal is caught
-    (its default action would end the process)."""
+    start recording afresh; the same, before it, for each of ``also``'s (recorder, path). Runs until
+    cancelled; started once the signal is caught (its default action would end the
+    process)."""
+    # ``also`` first: whoever waits for ``path`` to appear then finds the others written.
+    recorders = [*also, *([] if monitor is None or path is None else [(monitor, path)])]
     with trio.open_signal_receiver(signum) as signals:
         task_status.started()
         async for _ in signals:
-            report = monitor.report()
-            monitor.reset()
-            partial = path.with_name(path.name + ".part")
-            partial.write_text(json.dumps(report, indent=1) + "\n")
-            os.replace(partial, path)
+            for recorder, target in recorders:
+                report = recorder.report()
+                recorder.reset()
+                partial = target.with_name(target.name + ".part")
+                partial.write_text(
+                    json.dumps(report, indent=1 if monitor is recorder else None) + "\n"
+                )
+                os.replace(partial, target)

@@ -60,6 +60,7 @@ from shared.protocol import (
     RequestInvitation,
     RequestPassport,
     SendMessage,
+    Sent,
     ServerFrame,
     decode_frame,
     encode_frame,
@@ -67,6 +68,7 @@ from shared.protocol import (
 )
 
 if TYPE_CHECKING:
+    from delivery_service.latency_trace import LatencyTrace
     from delivery_service.provider import PassportIssuer
     from delivery_service.sequencer import CommitSequencer
 
@@ -135,12 +137,18 @@ class DeliveryServer:
         *,
         passport_issuer: PassportIssuer | None = None,
         batch_window: float = 0.0,
+        latency_trace: LatencyTrace | None = None,
     ) -> None:
         self.core = core
         self.sequencer = sequencer
         self.limits = core.limits
+        self.latency_trace = latency_trace
         self.batcher = WriteBatcher(
-            core.storage, self._deliver, window=batch_window, after_batch=self._flush_answers
+            core.storage,
+            self._deliver,
+            window=batch_window,
+            after_batch=self._flush_answers,
+            clock=None if latency_trace is None else latency_trace.clock,
         )
         self.passport_issuer = passport_issuer
         self._sessions: dict[str, _Connection] = {}
@@ -320,9 +328,10 @@ class DeliveryServer:
                 Error(re=None, code=ErrorCode.TIMEOUT, detail=f"{what} for {timeout:g} s")
             )
 
-    def _pipeline(self, conn: _Connection, frame: SendMessage | Ack) -> None:
+    def _pipeline(self, conn: _Connection, frame: SendMessage | Ack, received: float = 0.0) -> None:
         """Hand a ``send``/``ack`` to the batcher without waiting for its commit; its
-        answer is queued (in request order) when the batch is done."""
+        answer is queued (in request order) when the batch is done. ``received``: when
+        the frame was read (a latency trace only)."""
         core = self.core
         tn = conn.session.tn
         assert tn is not None  # check_allowed: READY only
@@ -333,6 +342,9 @@ class DeliveryServer:
             write = functools.partial(core.ack, tn, frame)
         re = frame.id
         answering = self._answering
+        trace = self.latency_trace
+        decoded = 0.0 if trace is None else trace.clock()
+        batcher = self.batcher
 
         def then(outcome: Outcome | None, refusal: Refused | None) -> None:
             reply: ServerFrame | None
@@ -342,6 +354,17 @@ class DeliveryServer:
             else:
                 assert outcome is not None
                 reply = outcome.reply
+                if trace is not None and isinstance(reply, Sent):
+                    trace.add(
+                        reply.mid,
+                        received,
+                        decoded,
+                        batcher.batch_started,
+                        batcher.committed,
+                        batcher.fanned_out,
+                        batcher.transaction_cpu,
+                        batcher.fan_out_cpu,
+                    )
             if reply is not None:
                 conn.outbox.reply_nowait(OutFrame(encode_frame(reply)))
                 answering[id(conn)] = conn
@@ -361,6 +384,7 @@ class DeliveryServer:
     async def _receive(self, conn: _Connection, data: str | bytes) -> None:
         # Every answer below waits for the pipelined requests' answers (wait_inflight(0)):
         # a connection's answers come in request order.
+        received = 0.0 if self.latency_trace is None else self.latency_trace.clock()
         if len(data) > self.limits.max_frame_bytes:
             conn.close_with(
                 Error(
@@ -390,7 +414,7 @@ class DeliveryServer:
             self._check_sizes(frame)
             if isinstance(frame, SendMessage | Ack):
                 await conn.wait_inflight(MAX_PIPELINED - 1)
-                self._pipeline(conn, frame)
+                self._pipeline(conn, frame, received)
                 return
             await conn.wait_inflight(0)
             reply = await self._dispatch(conn, frame)

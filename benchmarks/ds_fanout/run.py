@@ -255,6 +255,7 @@ class Stats:
     latencies: list[float] = field(default_factory=list)
     window_start: float = 0.0
     window_end: float = float("inf")
+    traced: list[tuple[int, float, float]] = field(default_factory=list)  # (mid, sent, read)
 
     def record(self, sent_at: float, now: float) -> None:
         self.total += 1
@@ -289,6 +290,7 @@ class Plan:
     quiet_acks: bool
     features: tuple[str, ...]
     loop_stats: bool = False  # record this process's own event loop per drive
+    trace: bool = False  # keep (mid, sent, read) of each measured delivery (--latency-trace)
 
 
 class LoadProcess:
@@ -502,6 +504,7 @@ class LoadProcess:
             "total": stats.total,
             "delivered": stats.delivered,
             "latencies": stats.latencies,
+            "traced": stats.traced,
             "ack_frames": sum(c.acks_sent for c in self.clients),
             "push_frames": sum(c.push_frames for c in self.clients),
             "loop": None if self.monitor is None else self.monitor.report(top_tasks=4),
@@ -516,6 +519,7 @@ class LoadProcess:
         loads = json.loads
         unpack = struct.unpack_from
         ack_count = self.plan.ack_count
+        traced = stats.traced if self.plan.trace else None
         try:
             while True:
                 message = await c.ws.get_message()
@@ -527,7 +531,10 @@ class LoadProcess:
                     for item in obj["items"] if kind == "deliveries" else (obj,):
                         if item["kind"] == "application":
                             data = b64decode(item["data"])
-                            stats.record(unpack("!d", data, len(data) - PAYLOAD_BYTES)[0], now)
+                            sent = unpack("!d", data, len(data) - PAYLOAD_BYTES)[0]
+                            stats.record(sent, now)
+                            if traced is not None and stats.window_start <= now < stats.window_end:
+                                traced.append((item["mid"], sent, now))
                         c.pending_acks.append(item["mid"])
                     c.ack_due.set()
                     if len(c.pending_acks) >= ack_count:
@@ -601,6 +608,7 @@ class LoadFleet:
                 not args.loud_acks,
                 () if args.single_delivers else (FEATURE_DELIVERIES,),
                 args.loop_stats,
+                args.latency_trace,
             )
             ours, theirs = ctx.Pipe()
             proc = ctx.Process(target=load_process_main, args=(theirs, plan), daemon=True)
@@ -646,6 +654,7 @@ class LoadFleet:
             stats.total += part["total"]
             stats.delivered += part["delivered"]
             stats.latencies.extend(part["latencies"])
+            stats.traced.extend(part["traced"])
         self.ack_frames = sum(part["ack_frames"] for part in parts)
         self.push_frames = sum(part.get("push_frames", 0) for part in parts)
         self.load_loops = [part["loop"] for part in parts if part.get("loop") is not None]
@@ -683,6 +692,70 @@ def summary(stats: Stats, seconds: float, server_cpu: float) -> dict[str, float]
     return out
 
 
+BUDGET_STAGES = (
+    # (name, from column, to column): columns of a joined row, see latency_budget
+    ("sender to service read", "sent", "received"),
+    ("decode, checks, pipeline wait", "received", "decoded"),
+    ("batcher queue", "decoded", "batch_started"),
+    ("transaction and commit", "batch_started", "committed"),
+    ("fan-out of the batch", "committed", "fanned_out"),
+    ("pushed to recipient's read", "fanned_out", "read"),
+)
+
+
+def latency_budget(
+    traced: list[tuple[int, float, float]], rows: list[list[float]]
+) -> dict[str, Any]:
+    """Where each measured delivery's time went: the load clients' (mid, sent, read)
+    joined by mid with the service's stage times (``serve --latency-trace``; one
+    CLOCK_MONOTONIC for every process). Per stage: p50, p99 and mean over every
+    delivery, and the mean over the slowest 1% (the deliveries at or above the p99
+    end-to-end latency): what the tail is made of."""
+    stages = {int(r[0]): r for r in rows}
+    joined = []
+    for mid, sent, read in traced:
+        r = stages.get(mid)
+        if r is not None:
+            joined.append(
+                {
+                    "sent": sent,
+                    "received": r[1],
+                    "decoded": r[2],
+                    "batch_started": r[3],
+                    "committed": r[4],
+                    "fanned_out": r[5],
+                    "read": read,
+                    "transaction_cpu": r[6],
+                    "fan_out_cpu": r[7],
+                }
+            )
+    out: dict[str, Any] = {"deliveries": len(traced), "joined": len(joined)}
+    if not joined:
+        return out
+    joined.sort(key=lambda j: j["read"] - j["sent"])
+    tail = joined[min(len(joined) - 1, int(len(joined) * 0.99)) :]
+    for name, a, b in BUDGET_STAGES:
+        values = sorted((j[b] - j[a]) * 1000 for j in joined)
+        out[name] = {
+            "p50_ms": round(values[len(values) // 2], 3),
+            "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))], 3),
+            "mean_ms": round(sum(values) / len(values), 3),
+            "tail_mean_ms": round(sum((j[b] - j[a]) * 1000 for j in tail) / len(tail), 3),
+        }
+    for name in ("transaction_cpu", "fan_out_cpu"):  # seconds of CPU, not an interval
+        values = sorted(j[name] * 1000 for j in joined)
+        out[name.replace("_", " ")] = {
+            "p50_ms": round(values[len(values) // 2], 3),
+            "p99_ms": round(values[min(len(values) - 1, int(len(values) * 0.99))], 3),
+            "mean_ms": round(sum(values) / len(values), 3),
+            "tail_mean_ms": round(sum(j[name] * 1000 for j in tail) / len(tail), 3),
+        }
+    out["end_to_end_tail_mean_ms"] = round(
+        sum((j["read"] - j["sent"]) * 1000 for j in tail) / len(tail), 3
+    )
+    return out
+
+
 def serve_args(db: Path, pki_dir: Path, args: argparse.Namespace) -> list[str]:
     launcher = (
         [str(Path(__file__).parent / "profiled_server.py"), args.profile_server]
@@ -694,6 +767,8 @@ def serve_args(db: Path, pki_dir: Path, args: argparse.Namespace) -> list[str]:
         extra.extend(item.split())
     if args.loop_stats:
         extra.extend(["--loop-stats", str(db.with_name("loop-stats.json"))])
+    if args.latency_trace:
+        extra.extend(["--latency-trace", str(db.with_name("latency-trace.json"))])
     return [
         sys.executable,
         *launcher,
@@ -758,15 +833,21 @@ async def run_config(
                 result["kib_per_client_with_groups"] = round((idle - base) / clients_n, 1)
 
                 loop_stats = Path(tmp) / "loop-stats.json"
+                trace_file = Path(tmp) / "latency-trace.json"
+                signalled = loop_stats if args.loop_stats else trace_file
+                recording = args.loop_stats or args.latency_trace
 
                 async def measured(**kw: Any) -> dict[str, Any]:
-                    if args.loop_stats:  # from here on: the set-up and earlier runs are out
-                        await loop_report(proc, loop_stats)
+                    if recording:  # from here on: the set-up and earlier runs are out
+                        await loop_report(proc, signalled)
                     user0, sys0 = cpu_split(proc.pid)
                     wait0 = runqueue_wait_seconds(proc.pid)
                     stats = await fleet.drive(seconds=args.seconds, **kw)
                     user1, sys1 = cpu_split(proc.pid)
-                    loop = await loop_report(proc, loop_stats) if args.loop_stats else None
+                    with contextlib.suppress(FileNotFoundError):
+                        trace_file.unlink()  # the next one is this run's
+                    report = await loop_report(proc, signalled) if recording else None
+                    loop = report if args.loop_stats else None
                     out = summary(stats, args.seconds, user1 + sys1 - user0 - sys0)
                     out["server_user_s"] = round(user1 - user0, 2)
                     out["server_system_s"] = round(sys1 - sys0, 2)
@@ -781,6 +862,13 @@ async def run_config(
                     if loop is not None:
                         out["loop"] = loop
                         out["load_process_loops"] = fleet.load_loops
+                    if args.latency_trace:
+                        if args.loop_stats:  # written together with the loop statistics
+                            with trio.fail_after(30):
+                                while not trace_file.exists():
+                                    await trio.sleep(0.05)
+                        rows = json.loads(trace_file.read_text())["rows"]
+                        out["latency_budget"] = latency_budget(stats.traced, rows)
                     return out
 
                 if args.profile_server:  # profile the measured traffic, not the set-up
@@ -893,6 +981,7 @@ async def main_async(args: argparse.Namespace) -> None:
             "serve_args": args.serve_arg,
             "service_root": str(args.service_root),
             "pin": args.pin,
+            "latency_trace": args.latency_trace,
         },
         "note": (
             f"load clients run in {args.load_procs} separate processes, sharing the machine's"
@@ -951,6 +1040,12 @@ def main() -> None:
         action="store_true",
         help="record the service's event loop per measured run (serve --loop-stats):"
         " longest task steps and loop turns, scheduling delay, GC pauses",
+    )
+    parser.add_argument(
+        "--latency-trace",
+        action="store_true",
+        help="a latency budget per measured run: the service's stage times per message"
+        " (serve --latency-trace) joined with the clients' send and read times",
     )
     parser.add_argument(
         "--service-root",

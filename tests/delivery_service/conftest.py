@@ -45,8 +45,8 @@ def provider_ca(pki: DemoPKI) -> IssuedCert:
 async def start_ds(
     nursery: trio.Nursery, tmp_path: Path, pki: DemoPKI, provider_ca: IssuedCert
 ) -> AsyncIterator[Callable[..., object]]:
-    """``await start_ds(limits=..., db=..., batch_window=...)`` -> RunningDS on 127.0.0.1
-    (random port)."""
+    """``await start_ds(limits=..., db=..., batch_window=..., latency_trace=...)`` ->
+    RunningDS on 127.0.0.1 (random port)."""
     opened: list[SQLiteStorage] = []
 
     async def start(
@@ -54,6 +54,7 @@ async def start_ds(
         db: Path | None = None,
         passport_issuer: Any = None,
         batch_window: float = 0.0,
+        latency_trace: Any = None,
     ) -> RunningDS:
         db_path = db or tmp_path / "ds.sqlite"
         storage = SQLiteStorage(str(db_path))
@@ -65,6 +66,7 @@ async def start_ds(
             CommitSequencer(identifier),
             passport_issuer=passport_issuer,
             batch_window=batch_window,
+            latency_trace=latency_trace,
         )
         port = await nursery.start(server.serve_websocket, "127.0.0.1", 0)
         return RunningDS(f"ws://127.0.0.1:{port}/", server, storage, db_path)

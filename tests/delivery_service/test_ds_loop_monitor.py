@@ -63,6 +63,7 @@ async def test_serve_writes_loop_stats_on_sigusr2_and_keeps_serving(
     tmp_path: Path, pki: DemoPKI
 ) -> None:
     stats = tmp_path / "loop.json"
+    trace = tmp_path / "trace.json"  # --latency-trace is written on the same signal
     proc = await trio.lowlevel.open_process(
         [
             sys.executable,
@@ -79,6 +80,8 @@ async def test_serve_writes_loop_stats_on_sigusr2_and_keeps_serving(
             DS_ID,
             "--loop-stats",
             str(stats),
+            "--latency-trace",
+            str(trace),
         ],
         stdout=subprocess.PIPE,
         cwd=REPO,
@@ -103,6 +106,9 @@ async def test_serve_writes_loop_stats_on_sigusr2_and_keeps_serving(
                 assert report["task_steps"]["count"] > 0, round_
                 assert report["by_task"] and report["loop_turns"]["count"] > 0
                 stats.unlink()
+                traced = json.loads(trace.read_text())  # written before the loop stats' file
+                assert traced["fields"][0] == "mid" and traced["rows"] == []  # no send yet
+                trace.unlink()
                 assert await c.request(Ping(id=2 + round_)) == Pong(re=2 + round_)
         assert proc.returncode is None  # SIGUSR2's default action would have ended it
     finally:
