@@ -1,8 +1,8 @@
 """The trio side of a delivery-service session: moves frame text and pairs replies.
 
 All protocol decisions are in ``client.core.session.ClientSession``; this module owns
-the socket (any ``FrameLink``: a trio-websocket connection, or an in-memory link in
-tests and scenarios), one reader task, the waiting callers of ``call``, and when
+the socket (any ``FrameLink``: ``WebSocketLink``, our own WebSocket framing, or an
+in-memory link in tests and scenarios), one reader task, the waiting callers of ``call``, and when
 acknowledgements go out.
 
 Acknowledgement policy: ``ack`` only queues the mids. They go out as quiet ``ack``
@@ -34,14 +34,16 @@ from __future__ import annotations
 import contextlib
 import math
 import random
+import socket
+import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 import trio
-import trio_websocket
 
 from client.core.pacing import FramePacer, RateLimitedRetry
 from client.core.session import (
@@ -56,15 +58,35 @@ from client.core.session import (
     SessionState,
 )
 from shared.protocol import ClientFrame, Deliver, Error, ErrorCode, ServerFrame
+from shared.websocket import (
+    CLOSE_NO_STATUS,
+    CLOSE_NORMAL,
+    OP_TEXT,
+    ClientHandshake,
+    ClientWebSocket,
+    Event,
+    PingReceived,
+    UpgradeFailed,
+    WebSocketError,
+    client_close_frame,
+    client_frame,
+    client_pong_frame,
+    response_head_end,
+)
 
 # Matches the service's default frame limit (docs/protocol.md §6).
 MAX_FRAME_BYTES = 8 * 1024 * 1024
-# Bytes asked of the socket per read (trio-websocket's default is 4 KiB). A Welcome to a
+# Bytes asked of the socket per read (trio-websocket's default was 4 KiB). A Welcome to a
 # 300-member group is ~1 MB of frame text: 250 reads of 4 KiB each, every one a GIL
 # release and re-acquisition beside the worker threads' validation (a scale run's
 # worker spent 2.5 s of its event loop's CPU in them during formation). 64 KiB stays
 # below malloc's mmap threshold, so a small frame's read costs what it did.
 RECEIVE_BUFFER_BYTES = 64 * 1024
+# Bytes queued for the link's writer beyond which a sender waits (a few large commits).
+SEND_QUEUE_BYTES = 4 * 1024 * 1024
+# Messages handed out from one read's bytes before the reader lets the other tasks run.
+MESSAGES_PER_TURN = 32
+CLOSE_WAIT = 1.0  # seconds to wait for the service's close frame after ours
 
 ACK_DELAY = 1.0  # seconds queued mids wait for more before their ack frame goes out
 ACK_BATCH = 512  # queued mids that send an ack frame at once
@@ -111,46 +133,335 @@ class HandshakeFailed(Exception):
     """The service did not let this client in (wrong service, refused auth, garbage)."""
 
 
+@runtime_checkable
+class ManyFrameLink(FrameLink, Protocol):
+    """A ``FrameLink`` that can send several messages as one write."""
+
+    async def send_many(self, messages: Sequence[str]) -> None:
+        """Send the messages in order, as one write where the link can."""
+        ...
+
+
 class WebSocketLink:
-    """``FrameLink`` over trio-websocket."""
+    """``FrameLink`` over a WebSocket of our own: the ``shared.websocket`` codec (client
+    role) on a trio stream.
 
-    def __init__(self, ws: trio_websocket.WebSocketConnection) -> None:
-        self._ws = ws
+    Sends never wait for a scheduling point: on a plain TCP connection a frame is
+    handed to the kernel at once with a non-blocking ``send`` when nothing is queued
+    ahead of it; what the kernel does not take, and everything behind it, is queued for
+    the link's writer task, which writes all that is queued in one ``send_all``. With
+    trio-websocket each frame was a scheduling point of its own (a ``send_all``) and, in
+    a worker process busy with 50 clients, a burst's frames left 70-170 ms apart
+    (benchmarks/scenario_scale/README.md, "Client framing (H1)"). ``send_many`` makes a
+    burst one write. A sender waits only when more than ``SEND_QUEUE_BYTES`` are queued.
 
-    async def receive(self) -> str | bytes:
-        """The next WebSocket message."""
-        try:
-            return await self._ws.get_message()
-        except trio_websocket.ConnectionClosed as exc:
-            raise LinkClosed(str(exc)) from None
+    Reading parses in the task that asks for the next message (the connection's
+    reader); pings are answered and a close frame is echoed there.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        sock: socket.socket | None = None,
+        received: bytes = b"",
+        *,
+        max_message: int = MAX_FRAME_BYTES,
+    ) -> None:
+        """``sock``: the connected socket under ``stream`` when it is a plain TCP one
+        (for non-blocking sends); ``received``: bytes that came right behind the
+        handshake's response."""
+        self._stream = stream
+        self._sock = sock
+        self._reader = ClientWebSocket(max_message)
+        self._received = received
+        self._pending: deque[Event] = deque()  # parsed, not handed out yet
+        self._handed = 0  # messages handed out since the last wait
+        self._violation: WebSocketError | None = None
+        self._out: list[bytes | memoryview] = []  # queued for the writer task
+        self._out_bytes = 0
+        self._writing = False  # the writer task is in a ``send_all``
+        self._wake = trio.Event()  # set when something is queued
+        self._drained = trio.lowlevel.ParkingLot()  # senders waiting for the queue to shrink
+        self._failure: str | None = None  # why the link is gone
+        self._close_sent = False
+        self._peer_closed = trio.Event()  # the service's close frame came, or the stream ended
+        self._receiving = False
+        self._close_reading = False
+        self._closed = False
+        self.writes = 0  # writes of the writer task (tests, diagnosis)
+
+    # --- sending ----------------------------------------------------------------------
+
+    def _fail(self, reason: str) -> LinkClosed:
+        """The link is gone (what is queued still goes out: a close frame's echo)."""
+        self._failure = self._failure or reason
+        self._drained.unpark_all()
+        self._peer_closed.set()
+        return LinkClosed(self._failure)
+
+    def _queue(self, data: bytes) -> None:
+        """Write ``data`` now as far as the kernel takes it, else after what is queued."""
+        if self._failure is not None:
+            raise LinkClosed(self._failure)
+        if self._sock is not None and not self._out and not self._writing:
+            try:
+                sent = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                raise self._fail(f"connection lost: {exc}") from None
+            if sent == len(data):
+                return
+            self._out.append(memoryview(data)[sent:])
+            self._out_bytes += len(data) - sent
+        else:
+            self._out.append(data)
+            self._out_bytes += len(data)
+        self._wake.set()
+
+    async def _queue_and_wait(self, data: bytes) -> None:
+        self._queue(data)
+        while self._out_bytes > SEND_QUEUE_BYTES:
+            await self._drained.park()
+            if self._failure is not None:
+                raise LinkClosed(self._failure)
 
     async def send(self, message: str) -> None:
         """Send one text message."""
-        try:
-            await self._ws.send_message(message)
-        except trio_websocket.ConnectionClosed as exc:
-            raise LinkClosed(str(exc)) from None
+        if self._close_sent:
+            raise LinkClosed(self._failure or "closing")
+        await self._queue_and_wait(client_frame(OP_TEXT, message.encode()))
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Close the WebSocket."""
-        await self._ws.aclose(code, reason)
+    async def send_many(self, messages: Sequence[str]) -> None:
+        """Send text messages in order, as one write."""
+        if self._close_sent:
+            raise LinkClosed(self._failure or "closing")
+        if messages:
+            await self._queue_and_wait(
+                b"".join([client_frame(OP_TEXT, m.encode()) for m in messages])
+            )
+
+    async def write_queued(self) -> None:
+        """The writer task: writes what is queued, all of it in one ``send_all``, until
+        the link fails (run by ``open_websocket_link``)."""
+        while True:
+            await self._wake.wait()
+            self._wake = trio.Event()
+            while self._out:
+                out, self._out = self._out, []
+                self._out_bytes = 0
+                data = out[0] if len(out) == 1 else b"".join(out)
+                self._writing = True
+                try:
+                    await self._stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    self._out.clear()
+                    self._out_bytes = 0
+                    self._fail(f"connection lost: {exc or type(exc).__name__}")
+                    return
+                finally:
+                    self._writing = False
+                self.writes += 1
+                self._drained.unpark_all()
+
+    # --- receiving --------------------------------------------------------------------
+
+    async def receive(self) -> str | bytes:
+        """The next WebSocket message (answering pings and a close on the way)."""
+        if self._close_reading:  # ``close`` reads the service's last bytes
+            await self._peer_closed.wait()
+            raise LinkClosed(self._failure or "closed")
+        self._receiving = True
+        try:
+            return await self._receive()
+        finally:
+            self._receiving = False
+
+    async def _receive(self) -> str | bytes:
+        while True:
+            pending = self._pending
+            while pending:
+                if self._handed >= MESSAGES_PER_TURN:
+                    self._handed = 0
+                    await trio.lowlevel.checkpoint()  # before taking one: none is lost
+                event = pending.popleft()
+                if isinstance(event, str | bytes):
+                    self._handed += 1
+                    return event
+                if isinstance(event, PingReceived):
+                    if not self._close_sent:
+                        self._queue(client_pong_frame(event.payload))
+                    continue
+                pending.clear()  # a close: nothing after it counts (§5.5.1)
+                self._peer_closed.set()
+                if not self._close_sent:
+                    self._close_sent = True
+                    code = CLOSE_NORMAL if event.code == CLOSE_NO_STATUS else event.code
+                    with contextlib.suppress(LinkClosed):
+                        self._queue(client_close_frame(code))
+                raise self._fail(f"the service closed the connection ({event.code} {event.reason})")
+            if self._violation is not None:
+                violation = self._violation
+                if not self._close_sent:
+                    self._close_sent = True
+                    with contextlib.suppress(LinkClosed):
+                        self._queue(client_close_frame(violation.code, violation.detail))
+                raise self._fail(f"the service broke the WebSocket protocol: {violation}")
+            if self._failure is not None:
+                raise LinkClosed(self._failure)
+            data: bytes | bytearray
+            if self._received:
+                data, self._received = self._received, b""
+            else:
+                self._handed = 0
+                try:
+                    data = await self._stream.receive_some(RECEIVE_BUFFER_BYTES)
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                    raise self._fail(f"connection lost: {exc or type(exc).__name__}") from None
+                if not data:
+                    raise self._fail("the service ended the connection without a close frame")
+            try:
+                pending.extend(self._reader.receive_data(bytes(data)))
+            except WebSocketError as exc:
+                # What the service completed before the violation is handed out first;
+                # then the link fails with its close code.
+                pending.extend(exc.events)
+                self._violation = exc
+
+    # --- closing ----------------------------------------------------------------------
+
+    async def close(self, code: int = CLOSE_NORMAL, reason: str = "") -> None:
+        """The closing handshake (our close frame, then the service's, at most
+        ``CLOSE_WAIT`` s), then the TCP connection; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if not self._close_sent and self._failure is None:
+                self._close_sent = True
+                with contextlib.suppress(LinkClosed):
+                    self._queue(client_close_frame(code, reason))
+            with trio.move_on_after(CLOSE_WAIT):
+                if self._receiving:  # the reader task sees the service's close frame
+                    await self._peer_closed.wait()
+                else:
+                    self._close_reading = True
+                    with contextlib.suppress(LinkClosed):
+                        while True:
+                            await self._receive()
+        finally:
+            self._fail("closed")
+            await trio.aclose_forcefully(self._stream)
+
+
+def _split_url(url: str) -> tuple[bool, str, int, str, str]:
+    """(TLS, host, port, Host header, request target) of a ws:// or wss:// URL; raises
+    LinkClosed naming what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss"):
+        raise LinkClosed(f"cannot reach {url!r}: not a ws:// or wss:// URL")
+    try:
+        port = parts.port
+    except ValueError:
+        raise LinkClosed(f"cannot reach {url!r}: the port is not a number") from None
+    if not parts.hostname:
+        raise LinkClosed(f"cannot reach {url!r}: no host")
+    tls = parts.scheme == "wss"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return (
+        tls,
+        parts.hostname,
+        port or (443 if tls else 80),
+        parts.netloc.rpartition("@")[2],
+        target,
+    )
+
+
+async def _connect_tcp(host: str, port: int) -> tuple[trio.SocketStream, socket.socket]:
+    """A TCP connection to the first address of ``host`` that answers, and the socket
+    under it (the link writes to it directly, see ``WebSocketLink``)."""
+    failure: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, address in await trio.socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM
+    ):
+        sock = socket.socket(family, kind, proto)
+        # The same object, made non-blocking: trio's socket uses it, and so does the link.
+        tsock = trio.socket.from_stdlib_socket(sock)
+        try:
+            await tsock.connect(address)
+        except OSError as exc:
+            tsock.close()
+            failure = exc
+            continue
+        except BaseException:
+            tsock.close()
+            raise
+        return trio.SocketStream(tsock), sock
+    raise failure
+
+
+async def _upgrade(stream: trio.abc.Stream, host: str, target: str) -> bytes:
+    """The opening handshake on ``stream``; the bytes that came behind the response.
+    Raises ``UpgradeFailed``."""
+    handshake = ClientHandshake(host, target)
+    await stream.send_all(handshake.request)
+    data = bytearray()
+    while (end := response_head_end(data)) < 0:
+        chunk = await stream.receive_some(RECEIVE_BUFFER_BYTES)
+        if not chunk:
+            raise UpgradeFailed("the server closed the connection during the handshake")
+        data += chunk
+    try:
+        handshake.check_response(bytes(data[:end]))
+    except UpgradeFailed as exc:
+        body = bytes(data[end : end + 200]).decode("utf-8", "replace").strip()
+        if exc.status not in (None, 101) and body:
+            raise UpgradeFailed(f"{exc.detail}: {body}", exc.status) from None
+        raise
+    return bytes(data[end:])
 
 
 @asynccontextmanager
 async def open_websocket_link(
-    url: str, *, connect_timeout: float = 10.0
-) -> AsyncIterator[FrameLink]:
-    """Open a WebSocket to the service; raises ``LinkClosed`` when it cannot."""
+    url: str, *, connect_timeout: float = 10.0, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[WebSocketLink]:
+    """Open a WebSocket to the service (``ws://`` or ``wss://``: TLS with
+    ``ssl_context``, by default the system's trusted roots); raises ``LinkClosed`` when
+    it cannot. Closed (closing handshake, then the connection) on leaving."""
+    tls, host, port, authority, target = _split_url(url)
+    stream: trio.abc.Stream | None = None
     try:
-        async with trio_websocket.open_websocket_url(
-            url,
-            max_message_size=MAX_FRAME_BYTES,
-            connect_timeout=connect_timeout,
-            receive_buffer_size=RECEIVE_BUFFER_BYTES,
-        ) as ws:
-            yield WebSocketLink(ws)
-    except (OSError, trio_websocket.HandshakeError) as exc:
-        raise LinkClosed(f"cannot reach {url}: {exc}") from None
+        with trio.fail_after(connect_timeout):
+            tcp, sock = await _connect_tcp(host, port)
+            stream = tcp
+            if tls:
+                stream = trio.SSLStream(
+                    tcp,
+                    ssl_context or ssl.create_default_context(),
+                    server_hostname=host,
+                    https_compatible=True,
+                )
+                await stream.do_handshake()
+            received = await _upgrade(stream, authority, target)
+    except (OSError, trio.BrokenResourceError, trio.TooSlowError, UpgradeFailed) as exc:
+        if stream is not None:
+            await trio.aclose_forcefully(stream)
+        detail = "timed out" if isinstance(exc, trio.TooSlowError) else str(exc)
+        raise LinkClosed(f"cannot reach {url}: {detail}") from None
+    except BaseException:
+        if stream is not None:
+            await trio.aclose_forcefully(stream)
+        raise
+    link = WebSocketLink(stream, None if tls else sock, received)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(link.write_queued)
+        try:
+            yield link
+        finally:
+            try:
+                await link.close()
+            finally:
+                nursery.cancel_scope.cancel()
 
 
 @dataclass
@@ -175,6 +486,9 @@ class DeliveryConnection:
 
     def __init__(self, link: FrameLink, session: ClientSession) -> None:
         self._link = link
+        # A link that takes a burst as one write (``WebSocketLink``) gets it so; another
+        # (a test's wrapper) frame by frame.
+        self._send_many = link.send_many if isinstance(link, ManyFrameLink) else None
         self.session = session
         self._waiters: dict[int, PendingRequest] = {}
         self._ready = trio.Event()
@@ -200,11 +514,32 @@ class DeliveryConnection:
         self.rate_limited = 0  # ``rate_limited`` refusals of our requests (tests, diagnosis)
 
     async def _flush(self) -> None:
-        async with self._sending:
+        """Send what the session queued: the frames the pacer lets go now as one write
+        (on a link that can), then the rest as it lets them go. No scheduling point
+        when nothing is queued (the reader calls it after every message)."""
+        try:
+            self._sending.acquire_nowait()
+        except trio.WouldBlock:
+            await self._sending.acquire()  # behind a flush waiting for the pacer
+        try:
+            batch: list[str] = []
             for text in self.session.data_to_send():
                 delay = self.pacer.reserve(trio.current_time())
                 if delay > 0:
+                    await self._send(batch)
+                    batch = []
                     await trio.sleep(delay)
+                batch.append(text)
+            await self._send(batch)
+        finally:
+            self._sending.release()
+
+    async def _send(self, texts: list[str]) -> None:
+        if self._send_many is not None:
+            if texts:
+                await self._send_many(texts)
+        else:
+            for text in texts:
                 await self._link.send(text)
 
     async def reader(
