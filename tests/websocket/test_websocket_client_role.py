@@ -160,7 +160,10 @@ def test_the_response_head_end_is_found_and_bounded() -> None:
 # --- masked frames --------------------------------------------------------------------
 
 
-@given(st.binary(max_size=300) | st.sampled_from([b"x" * 70_000, bytes(range(256)) * 300]))
+@given(
+    st.binary(max_size=300)
+    | st.sampled_from([b"x" * 70_000, bytes(range(256)) * 300, b"q" * 32_768])
+)
 def test_masking_is_its_own_inverse_and_matches_a_per_byte_xor(data: bytes) -> None:
     mask = b"\x12\xab\x00\xff"
     masked = xor_mask(data, mask)
