@@ -7,6 +7,9 @@
 //!   keys are encoded by the codec too, so re-encoding values alone would orphan rows.
 //! * Both write bincode's format through [`fastenc`] and read it with `bincode`: every read
 //!   in the test suites decodes what `fastenc` wrote.
+//! * SQLite writes of a group's values (`openmls_group_data`: tree, message secrets, ...)
+//!   are the binding's own ([`write_group_data`]: an in-place UPDATE by a cached
+//!   statement); every other read and write is `openmls_sqlite_storage`'s. Same rows.
 //!
 //! Self-contained (no binding types), so that the Rust baseline of
 //! benchmarks/binding_overhead compiles this very file to measure the binding's storage.
@@ -1002,6 +1005,67 @@ macro_rules! dispatch {
     };
 }
 
+/// `STORAGE_PROVIDER_VERSION` of `openmls_sqlite_storage` 0.2.0 (pinned exactly in
+/// Cargo.toml): the `provider_version` column of the rows [`write_group_data`] writes.
+const SQLITE_PROVIDER_VERSION: u16 = 1;
+
+fn sqlite_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+    StoreError::Sqlite(Box::new(e))
+}
+
+/// Writes one row of `openmls_group_data` (a group's tree, message secrets, context, ...):
+/// the row `openmls_sqlite_storage` writes (same table, key and value encodings, version),
+/// which reads it back, but written by an `UPDATE` of the existing row (an `INSERT` for a
+/// new one) through a cached statement, instead of its `INSERT OR REPLACE` compiled anew.
+///
+/// Why: REPLACE deletes the row and inserts it again under a new rowid, so every write
+/// dirties the table page, the primary-key index page and, for a value with overflow
+/// pages, the whole chain, freed and reallocated. An UPDATE of the value alone keeps the
+/// rowid and the index entry; and when the value keeps its length (the message secrets
+/// from one application message to the next) SQLite overwrites the record in place and
+/// dirties only the pages whose bytes changed. Each received message then appends one
+/// page to the WAL instead of two (benchmarks/binding_storage/RESULTS.md).
+fn write_group_data<C: Codec, K: Serialize, T: Serialize>(
+    conn: &Connection,
+    group_id: &K,
+    data_type: &str,
+    value: &T,
+) -> Result<(), StoreError> {
+    let key = C::to_vec(group_id).map_err(sqlite_error)?;
+    let value = C::to_vec(value).map_err(sqlite_error)?;
+    let params = (&key, data_type, &value, SQLITE_PROVIDER_VERSION);
+    let updated = conn
+        .prepare_cached(
+            "UPDATE openmls_group_data SET group_data = ?3 \
+             WHERE group_id = ?1 AND data_type = ?2 AND provider_version = ?4",
+        )
+        .and_then(|mut update| update.execute(params))
+        .map_err(sqlite_error)?;
+    if updated == 0 {
+        // A new row (or one of another provider version, which OpenMLS's REPLACE would
+        // also have overwritten).
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO openmls_group_data (group_id, data_type, group_data, provider_version) \
+             VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut insert| insert.execute(params))
+        .map_err(sqlite_error)?;
+    }
+    Ok(())
+}
+
+/// One `openmls_group_data` write: [`MemStore`] as through its `StorageProvider` impl,
+/// SQLite by [`write_group_data`] with the file's codec.
+macro_rules! group_data {
+    ($self:ident, $kind:ident, $data_type:literal, $group_id:ident, $value:ident) => {
+        match $self {
+            Storage::Memory(m) => m.put(Kind::$kind, $group_id, $value).map_err(StoreError::from),
+            Storage::Sqlite(_, c) => write_group_data::<BinCodec, _, _>(&c.0, $group_id, $data_type, $value),
+            Storage::SqliteJson(_, c) => write_group_data::<JsonCodec, _, _>(&c.0, $group_id, $data_type, $value),
+        }
+    };
+}
+
 impl StorageProvider<V> for Storage {
     type Error = StoreError;
 
@@ -1010,7 +1074,7 @@ impl StorageProvider<V> for Storage {
         group_id: &GroupId,
         config: &MlsGroupJoinConfig,
     ) -> Result<(), Self::Error> {
-        dispatch!(self, write_mls_join_config::<GroupId, MlsGroupJoinConfig>(group_id, config))
+        group_data!(self, JoinConfig, "join_group_config", group_id, config)
     }
 
     fn append_own_leaf_node<GroupId: traits::GroupId<V>, LeafNode: traits::LeafNode<V>>(
@@ -1039,7 +1103,7 @@ impl StorageProvider<V> for Storage {
         group_id: &GroupId,
         tree: &TreeSync,
     ) -> Result<(), Self::Error> {
-        dispatch!(self, write_tree::<GroupId, TreeSync>(group_id, tree))
+        group_data!(self, Tree, "tree", group_id, tree)
     }
 
     fn write_interim_transcript_hash<
@@ -1050,10 +1114,7 @@ impl StorageProvider<V> for Storage {
         group_id: &GroupId,
         interim_transcript_hash: &InterimTranscriptHash,
     ) -> Result<(), Self::Error> {
-        dispatch!(
-            self,
-            write_interim_transcript_hash::<GroupId, InterimTranscriptHash>(group_id, interim_transcript_hash)
-        )
+        group_data!(self, InterimTranscriptHash, "interim_transcript_hash", group_id, interim_transcript_hash)
     }
 
     fn write_context<GroupId: traits::GroupId<V>, GroupContext: traits::GroupContext<V>>(
@@ -1061,7 +1122,7 @@ impl StorageProvider<V> for Storage {
         group_id: &GroupId,
         group_context: &GroupContext,
     ) -> Result<(), Self::Error> {
-        dispatch!(self, write_context::<GroupId, GroupContext>(group_id, group_context))
+        group_data!(self, Context, "context", group_id, group_context)
     }
 
     fn write_confirmation_tag<GroupId: traits::GroupId<V>, ConfirmationTag: traits::ConfirmationTag<V>>(
@@ -1069,7 +1130,7 @@ impl StorageProvider<V> for Storage {
         group_id: &GroupId,
         confirmation_tag: &ConfirmationTag,
     ) -> Result<(), Self::Error> {
-        dispatch!(self, write_confirmation_tag::<GroupId, ConfirmationTag>(group_id, confirmation_tag))
+        group_data!(self, ConfirmationTag, "confirmation_tag", group_id, confirmation_tag)
     }
 
     fn write_group_state<GroupState: traits::GroupState<V>, GroupId: traits::GroupId<V>>(
@@ -1077,7 +1138,7 @@ impl StorageProvider<V> for Storage {
         group_id: &GroupId,
         group_state: &GroupState,
     ) -> Result<(), Self::Error> {
-        dispatch!(self, write_group_state::<GroupState, GroupId>(group_id, group_state))
+        group_data!(self, GroupState, "group_state", group_id, group_state)
     }
 
     fn write_message_secrets<GroupId: traits::GroupId<V>, MessageSecrets: traits::MessageSecrets<V>>(
@@ -1085,7 +1146,7 @@ impl StorageProvider<V> for Storage {
         group_id: &GroupId,
         message_secrets: &MessageSecrets,
     ) -> Result<(), Self::Error> {
-        dispatch!(self, write_message_secrets::<GroupId, MessageSecrets>(group_id, message_secrets))
+        group_data!(self, MessageSecrets, "message_secrets", group_id, message_secrets)
     }
 
     fn write_resumption_psk_store<GroupId: traits::GroupId<V>, ResumptionPskStore: traits::ResumptionPskStore<V>>(
@@ -1093,7 +1154,7 @@ impl StorageProvider<V> for Storage {
         group_id: &GroupId,
         resumption_psk_store: &ResumptionPskStore,
     ) -> Result<(), Self::Error> {
-        dispatch!(self, write_resumption_psk_store::<GroupId, ResumptionPskStore>(group_id, resumption_psk_store))
+        group_data!(self, ResumptionPskStore, "resumption_psk_store", group_id, resumption_psk_store)
     }
 
     fn write_own_leaf_index<GroupId: traits::GroupId<V>, LeafNodeIndex: traits::LeafNodeIndex<V>>(
@@ -1101,7 +1162,7 @@ impl StorageProvider<V> for Storage {
         group_id: &GroupId,
         own_leaf_index: &LeafNodeIndex,
     ) -> Result<(), Self::Error> {
-        dispatch!(self, write_own_leaf_index::<GroupId, LeafNodeIndex>(group_id, own_leaf_index))
+        group_data!(self, OwnLeafIndex, "own_leaf_index", group_id, own_leaf_index)
     }
 
     fn write_group_epoch_secrets<GroupId: traits::GroupId<V>, GroupEpochSecrets: traits::GroupEpochSecrets<V>>(
@@ -1109,7 +1170,7 @@ impl StorageProvider<V> for Storage {
         group_id: &GroupId,
         group_epoch_secrets: &GroupEpochSecrets,
     ) -> Result<(), Self::Error> {
-        dispatch!(self, write_group_epoch_secrets::<GroupId, GroupEpochSecrets>(group_id, group_epoch_secrets))
+        group_data!(self, EpochSecrets, "group_epoch_secrets", group_id, group_epoch_secrets)
     }
 
     fn write_signature_key_pair<
