@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from delivery_service.sequencer import CommitSequencer
     from delivery_service.server import DeliveryServer
     from delivery_service.service import DeliveryCore
-    from delivery_service.sqlite_storage import SQLiteStorage
+    from delivery_service.sqlite_storage import SchemaError, SQLiteStorage
     from shared.stir.trust import load_trust_store
 
     try:
@@ -143,7 +144,11 @@ def run_serve(args: argparse.Namespace) -> int:
         from delivery_service.latency_trace import LatencyTrace
 
         trace = LatencyTrace()
-    storage = SQLiteStorage(args.db, fsync=args.fsync)
+    try:
+        storage = SQLiteStorage(args.db, fsync=args.fsync)
+    except (SchemaError, sqlite3.Error) as exc:
+        print(f"stirmls ds serve: cannot open {args.db}: {exc}", file=sys.stderr)
+        return 2
     identifier = StirIdentifier(trust)
     core = DeliveryCore(args.ds_id, storage, identifier, limits=limits)
     server = DeliveryServer(

@@ -2,8 +2,12 @@
 
 Durability: WAL with ``synchronous=NORMAL`` survives a crash of the process (SIGKILL)
 at every committed transaction; ``fsync=True`` (``synchronous=FULL``) also survives power
-loss. A message body is stored once with a count of the mail boxes still holding it;
-a trigger deletes the body when the last recipient acknowledges it.
+loss. A message body is stored once with a count of the mail boxes still holding it.
+Acknowledgements delete mail-box rows only; the counts of the bodies they held are
+lowered once per body at the end of the transaction, which deletes the bodies nobody
+holds any more. (Schema 1 did that with a trigger per deleted row: an ack frame of 8
+mids rewrote up to 8 body pages, and most of an ack's SQLite time went there;
+benchmarks/ds_fanout/RESULTS.md, sixth session.)
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from delivery_service.storage import (
 )
 from shared.protocol import DeliveryKind
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -82,12 +86,11 @@ CREATE TABLE IF NOT EXISTS mailbox (
     mid INTEGER NOT NULL,
     PRIMARY KEY (tn, mid)
 ) WITHOUT ROWID;
-CREATE TRIGGER IF NOT EXISTS mailbox_release AFTER DELETE ON mailbox
-BEGIN
-    UPDATE messages SET holders = holders - 1 WHERE mid = OLD.mid;
-    DELETE FROM messages WHERE mid = OLD.mid AND holders <= 0;
-END;
 """
+
+# Schema 1 -> 2: the same tables; the per-row trigger that lowered ``holders`` goes (the
+# storage now does that per transaction, and with the trigger it would happen twice).
+_MIGRATE_1_TO_2: Final = "DROP TRIGGER IF EXISTS mailbox_release"
 
 _MAX_PARAMS: Final = 500  # well below SQLite's bound-parameter limit
 
@@ -120,20 +123,53 @@ class SQLiteStorage:
         # Group records are read on every application message; this process is the only
         # writer, so they are cached, and the cache is dropped on any rollback.
         self._groups: dict[bytes, GroupRecord] = {}
-        self._create_schema()
+        # Mids whose mail-box rows this transaction deleted, one entry per row, in order;
+        # a savepoint's rollback truncates it to its length at the savepoint.
+        self._released: list[int] = []
+        try:
+            self._create_schema()
+        except BaseException:
+            self._db.close()
+            raise
 
     def _create_schema(self) -> None:
-        # executescript commits implicitly, so it runs outside our transaction wrapper.
-        self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-        if row is None:
-            self._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+        db = self._db
+        existing = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        version: int | None = None
+        if existing is not None:
+            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is not None:
+                try:
+                    version = int(row[0])
+                except ValueError:
+                    raise SchemaError(f"database schema {row[0]!r} is not a version") from None
+        if version is not None and version > SCHEMA_VERSION:
+            raise SchemaError(
+                f"database schema {version} is newer than this service's"
+                f" {SCHEMA_VERSION}; run a newer stirmls"
             )
-        elif int(row[0]) != SCHEMA_VERSION:
-            raise RuntimeError(
-                f"database schema {row[0]} is not the supported version {SCHEMA_VERSION}"
-            )
+        if version is not None and version < 1:
+            raise SchemaError(f"database schema {version} is not a known version")
+        # One transaction: a file is either migrated whole or left as it was.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            if version == 1:
+                db.execute(_MIGRATE_1_TO_2)
+            if version is None:
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                )
+            elif version != SCHEMA_VERSION:
+                db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -149,9 +185,11 @@ class SQLiteStorage:
         self._depth = 1
         try:
             yield
+            self._release_bodies()
         except BaseException:
             self._depth = 0
             self._groups.clear()
+            self._released.clear()
             self._db.execute("ROLLBACK")
             raise
         self._depth = 0
@@ -164,11 +202,13 @@ class SQLiteStorage:
             raise RuntimeError("savepoint() outside a transaction")
         self._savepoints += 1
         name = f"sp{self._savepoints}"
+        released = len(self._released)
         self._db.execute(f"SAVEPOINT {name}")
         try:
             yield
         except BaseException:
             self._groups.clear()
+            del self._released[released:]
             self._db.execute(f"ROLLBACK TO {name}")
             self._db.execute(f"RELEASE {name}")
             raise
@@ -373,18 +413,50 @@ class SQLiteStorage:
 
     def ack(self, tn: str, mids: Iterable[int]) -> list[int]:
         """Remove acknowledged mids; return the ones that were not in the mail box."""
+        if not self._depth:
+            with self.transaction():  # the bodies' counts are lowered at its end
+                return self.ack(tn, mids)
         wanted = sorted(set(mids))
-        present: set[int] = set()
+        db = self._db
+        missing: list[int] = []
         for chunk in iter_chunks(wanted, _MAX_PARAMS):
             marks = ",".join("?" * len(chunk))
-            present.update(
+            # Which are there, then delete: together cheaper than DELETE ... RETURNING
+            # (the SELECT reads the pages the DELETE then changes).
+            present = [
                 mid
-                for (mid,) in self._db.execute(
-                    f"DELETE FROM mailbox WHERE tn = ? AND mid IN ({marks}) RETURNING mid",
-                    (tn, *chunk),
+                for (mid,) in db.execute(
+                    f"SELECT mid FROM mailbox WHERE tn = ? AND mid IN ({marks})", (tn, *chunk)
                 )
-            )
-        return [mid for mid in wanted if mid not in present]
+            ]
+            if len(present) != len(chunk):
+                found = set(present)
+                missing.extend(mid for mid in chunk if mid not in found)
+                if not present:
+                    continue
+                marks = ",".join("?" * len(present))
+            db.execute(f"DELETE FROM mailbox WHERE tn = ? AND mid IN ({marks})", (tn, *present))
+            self._released.extend(present)
+        return missing
+
+    def _release_bodies(self) -> None:
+        """Lower the holder counts of the bodies this transaction's acks released, once
+        per body, and delete the bodies nobody holds any more."""
+        released = self._released
+        if not released:
+            return
+        counts: dict[int, int] = {}
+        for mid in released:
+            counts[mid] = counts.get(mid, 0) + 1
+        released.clear()
+        db = self._db
+        db.executemany(
+            "UPDATE messages SET holders = holders - ? WHERE mid = ?",
+            [(n, mid) for mid, n in counts.items()],
+        )
+        for chunk in iter_chunks(sorted(counts), _MAX_PARAMS):
+            marks = ",".join("?" * len(chunk))
+            db.execute(f"DELETE FROM messages WHERE mid IN ({marks}) AND holders <= 0", chunk)
 
     def mailbox_size(self, tn: str) -> int:
         """Messages waiting for ``tn``."""
@@ -395,6 +467,10 @@ class SQLiteStorage:
         """Message bodies stored."""
         (n,) = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()
         return int(n)
+
+
+class SchemaError(RuntimeError):
+    """The database file's schema is one this service cannot use (newer, or unknown)."""
 
 
 def now_seconds() -> int:

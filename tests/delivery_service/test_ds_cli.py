@@ -48,3 +48,22 @@ def test_subscribers_file(tmp_path: Path) -> None:
         path.write_text(json.dumps(bad))
         with pytest.raises(ValueError, match=names):
             load_subscribers(path)
+
+
+def test_a_database_of_a_newer_schema_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from delivery_service.sqlite_storage import SQLiteStorage
+    from shared.stir.pki import DemoPKI
+
+    pki = DemoPKI.init(tmp_path / "pki")
+    db = tmp_path / "ds.sqlite"
+    SQLiteStorage(str(db)).close()
+    with sqlite3.connect(db) as future:
+        future.execute("UPDATE meta SET value = '7' WHERE key = 'schema'")
+    future.close()
+    assert main(["serve", "--trust", str(pki.directory), "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open" in err and "schema 7 is newer" in err

@@ -261,3 +261,96 @@ def test_close_while_a_worker_thread_checkpoints_waits_for_it(tmp_path: Path) ->
     assert not worker.is_alive()
     assert failures == []
     db.checkpoint()  # after close: nothing to do, no error
+
+
+def test_an_ack_undone_by_a_savepoint_releases_nothing(db: SQLiteStorage) -> None:
+    # Bodies are released at the end of the transaction from the acks it kept: an ack
+    # whose savepoint rolled back (a refused frame in a batch) must not count.
+    with db.transaction():
+        mid = db.enqueue(_msg(b"x"), ["2", "3"])
+    with db.transaction():
+        with pytest.raises(ValueError), db.savepoint():
+            assert db.ack("2", [mid]) == []
+            raise ValueError("refused")
+        assert db.ack("3", [mid]) == []
+    assert [m.mid for m in db.pending("2")] == [mid]
+    assert db.stored_message_count() == 1  # still held by "2"
+    with pytest.raises(ValueError), db.transaction():  # a whole transaction rolled back
+        db.ack("2", [mid])
+        raise ValueError("failed")
+    assert db.stored_message_count() == 1 and db.mailbox_size("2") == 1
+    assert db.ack("2", [mid]) == []  # outside a transaction: one of its own
+    assert db.stored_message_count() == 0
+
+
+def test_one_transaction_releases_a_body_acked_by_all_its_holders(db: SQLiteStorage) -> None:
+    with db.transaction():
+        mids = [db.enqueue(_msg(bytes([i])), ["2", "3", "4"]) for i in range(3)]
+    with db.transaction():
+        for tn in ("2", "3"):
+            assert db.ack(tn, mids) == []
+        assert db.ack("4", mids[:2]) == []
+        assert db.stored_message_count() == 3  # released when the transaction ends
+    assert db.stored_message_count() == 1
+    assert [m.mid for m in db.pending("4")] == [mids[2]]
+
+
+# Schema 1 as the first releases wrote it (a trigger lowered the holder count per row).
+_SCHEMA_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE messages (
+    mid INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, sender TEXT NOT NULL,
+    group_id BLOB, epoch INTEGER, invitation_id INTEGER, data BLOB NOT NULL,
+    holders INTEGER NOT NULL
+);
+CREATE TABLE mailbox (tn TEXT NOT NULL, mid INTEGER NOT NULL, PRIMARY KEY (tn, mid))
+    WITHOUT ROWID;
+CREATE TRIGGER mailbox_release AFTER DELETE ON mailbox
+BEGIN
+    UPDATE messages SET holders = holders - 1 WHERE mid = OLD.mid;
+    DELETE FROM messages WHERE mid = OLD.mid AND holders <= 0;
+END;
+INSERT INTO meta (key, value) VALUES ('schema', '1');
+INSERT INTO messages (kind, sender, group_id, epoch, data, holders)
+    VALUES ('application', '12025550101', x'67', 1, x'6f6c64', 2);
+INSERT INTO mailbox (tn, mid) VALUES ('2', 1), ('3', 1);
+"""
+
+
+def test_a_schema_1_file_is_migrated_and_keeps_its_mail(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(_SCHEMA_1)
+    old.close()
+    db = SQLiteStorage(str(path))
+    try:
+        assert [(m.mid, m.data) for m in db.pending("2")] == [(1, b"old")]
+        assert db.ack("2", [1]) == []
+        assert db.stored_message_count() == 1  # counted once (no trigger left to count too)
+        assert db.ack("3", [1]) == []
+        assert db.stored_message_count() == 0
+        with db.transaction():
+            assert db.enqueue(_msg(b"new"), ["2"]) > 1  # mids are still never reused
+    finally:
+        db.close()
+    check = sqlite3.connect(path)
+    assert check.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("2",)
+    assert check.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall() == []
+    check.close()
+
+
+def test_a_newer_schema_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    import sqlite3
+
+    from delivery_service.sqlite_storage import SchemaError
+
+    path = tmp_path / "future.sqlite"
+    SQLiteStorage(str(path)).close()
+    future = sqlite3.connect(path)
+    future.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    future.commit()
+    future.close()
+    with pytest.raises(SchemaError, match="schema 99 is newer than this service's 2"):
+        SQLiteStorage(str(path))
