@@ -31,8 +31,13 @@ def _tn_of_display(number: str) -> str:
         return ""
 
 
+@functools.lru_cache(maxsize=65536)
 def member_info(identity: IdentityView) -> MemberInfo:
-    """A member row's identity in the terms of scenario expectations."""
+    """A member row's identity in the terms of scenario expectations.
+
+    Cached (both are frozen): every client reports every member (O(N^2) rows in a
+    large group), their rows arrive shared from a worker pipe (worker_frames), and the
+    run's end and each send read them again."""
     return MemberInfo(
         tn=_tn_of_display(identity.number),
         name=identity.name,
@@ -200,6 +205,14 @@ class ClientState:
             rule=rejection.rule if rejection else None,
             detail=rejection.detail if rejection else None,
         )
+
+    def member_tns(self, group_id: bytes) -> set[str]:
+        """The numbers of the accepted members of ``group_id`` as this client lists them
+        (as in its ``view``; empty before it holds a code)."""
+        g = self.groups.get(group_id)
+        if g is None or g.safety is None:
+            return set()
+        return {member_info(r.identity).tn for r in g.members if r.identity is not None}
 
     def view(self, group_name: str, group_id: bytes) -> GroupView | None:
         """The run's view of this actor's group (None before it holds a code)."""

@@ -654,8 +654,7 @@ class _Run:
         return gid
 
     def _member_tns(self, client: RunningClient, gid: bytes) -> set[str]:
-        view = client.state.view("", gid)
-        return {m.tn for m in view.members} if view else set()
+        return client.state.member_tns(gid)
 
     def _error_since(self, client: RunningClient, seen: int) -> str | None:
         """The first error notice the client gave since ``seen`` notices."""

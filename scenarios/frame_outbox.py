@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import trio
 
-from scenarios.worker_frames import Message, encode
+from scenarios.worker_frames import FrameEncoder, Message
 
 
 class FrameOutbox:
@@ -17,6 +17,7 @@ class FrameOutbox:
 
     def __init__(self) -> None:
         self._messages: list[Message] = []
+        self._encoder = FrameEncoder()  # the pipe's interned values (worker_frames)
         self._wake = trio.Event()
         self._closing = False
         self.sending = False  # a frame is being written (a cancel now may cut it)
@@ -34,6 +35,10 @@ class FrameOutbox:
         self._closing = True
         self._wake.set()
 
+    def encode(self, messages: list[Message]) -> bytes:
+        """One frame of this pipe (its next: frames must be written in encoding order)."""
+        return self._encoder.encode(messages)
+
     def take(self) -> list[Message]:
         """Everything queued, removed from the outbox (for a last direct write)."""
         taken, self._messages = self._messages, []
@@ -48,7 +53,7 @@ class FrameOutbox:
                 batch = self.take()
                 if batch:
                     self.sending = True
-                    await stream.send_all(encode(batch))
+                    await stream.send_all(self.encode(batch))
                     self.sending = False
                 if self._closing and not self._messages:
                     break

@@ -39,7 +39,7 @@ from client.core import events as ev
 from scenarios.errors import EngineUnavailable, WorkerFailed
 from scenarios.frame_outbox import FrameOutbox
 from scenarios.launcher import ClientHandle, ClientSpec
-from scenarios.worker_frames import FrameDecoder, FrameError, LaunchOrder, encode
+from scenarios.worker_frames import FrameDecoder, FrameError, LaunchOrder
 
 WORKER_MODULE = "scenarios.client_worker"
 CLOSE_GRACE = 5.0  # a closed worker's time to stop its clients and report
@@ -337,7 +337,7 @@ class ProcessLauncher:
                     # What was queued after the pump stopped (not a frame it was cutting).
                     messages = [] if worker.outbox.sending else worker.outbox.take()
                     if messages:
-                        await process.stdin.send_all(encode(messages))
+                        await process.stdin.send_all(worker.outbox.encode(messages))
                     await process.stdin.aclose()
                 if process.stdout is not None:
                     await self._drain(worker, process.stdout)

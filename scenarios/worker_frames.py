@@ -13,16 +13,25 @@ runner -> worker: ``("launch", cid, LaunchOrder)``, ``("command", cid, Command)`
 
 worker -> runner: ``("event", cid, CoreEvent)``, ``("stopped", cid, error or None)``,
 ``("report", dict)`` (the worker's figures, just before it exits).
+
+Values sent once per pipe (``FrameEncoder``): a member row (``MemberRow``, with its
+``IdentityView``) crosses a pipe the first time it is sent, and afterwards as its number
+on that pipe. Every joiner of a group reports the same N rows (its member list): at
+N = 300 that was 90,000 rows pickled by the workers and unpickled by the runner, now
+~300 per worker, and the runner's clients share those row objects (they are frozen).
+A pipe's frames are decoded in order by one ``FrameDecoder``, which keeps the table.
 """
 
 from __future__ import annotations
 
+import io
 import pickle
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from client.core.events import MemberRow
 from scenarios.model import Actor
 
 HEADER = struct.Struct(">I")
@@ -53,10 +62,70 @@ class LaunchOrder:
     provider_secret: str
 
 
+# Frozen (immutable, hashable) values that many messages on one pipe repeat.
+INTERNED: tuple[type, ...] = (MemberRow,)
+
+
 def encode(messages: list[Message]) -> bytes:
-    """One frame holding ``messages``."""
+    """One frame holding ``messages`` (nothing interned: any decoder reads it)."""
     body = pickle.dumps(messages, protocol=pickle.HIGHEST_PROTOCOL)
     return HEADER.pack(len(body)) + body
+
+
+class _InterningPickler(pickle.Pickler):
+    """Pickles an INTERNED value as its number once the pipe has carried it; the first
+    time as (number, value). New numbers go to ``new`` (kept only if the dump works)."""
+
+    def __init__(self, file: io.BytesIO, known: dict[object, int], new: dict[object, int]):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.known, self.new = known, new
+        self.defining: object = None
+
+    def persistent_id(self, obj: Any) -> Any:
+        if type(obj) not in INTERNED or obj is self.defining:
+            return None
+        number = self.known.get(obj)
+        if number is None:
+            number = self.new.get(obj)
+        if number is not None:
+            return number
+        number = len(self.known) + len(self.new)
+        self.new[obj] = number
+        self.defining = obj  # pickled in full inside its definition
+        return (number, obj)
+
+
+class FrameEncoder:
+    """Frames for one pipe, whose other end decodes them in order with one
+    ``FrameDecoder``: INTERNED values cross once (module docstring)."""
+
+    def __init__(self) -> None:
+        self._known: dict[object, int] = {}
+
+    def encode(self, messages: list[Message]) -> bytes:
+        """One frame holding ``messages``."""
+        body = io.BytesIO()
+        body.write(HEADER.pack(0))
+        new: dict[object, int] = {}
+        _InterningPickler(body, self._known, new).dump(messages)
+        self._known.update(new)
+        frame = body.getbuffer()
+        HEADER.pack_into(frame, 0, len(frame) - HEADER.size)
+        return bytes(frame)
+
+
+class _InterningUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, table: list[object]) -> None:
+        super().__init__(file)
+        self.table = table
+
+    def persistent_load(self, pid: Any) -> Any:
+        if type(pid) is tuple and len(pid) == 2 and pid[0] == len(self.table):
+            self.table.append(pid[1])
+            return pid[1]
+        if type(pid) is int and 0 <= pid < len(self.table):
+            return self.table[pid]
+        raise pickle.UnpicklingError(f"unknown interned value {pid!r}")
 
 
 class FrameDecoder:
@@ -64,6 +133,7 @@ class FrameDecoder:
 
     def __init__(self) -> None:
         self._buffer = bytearray()
+        self._interned: list[object] = []  # the pipe's values by number (FrameEncoder)
 
     def feed(self, data: bytes | bytearray) -> list[Message]:
         """The messages completed by ``data`` (in order); FrameError on a bad frame."""
@@ -79,7 +149,7 @@ class FrameDecoder:
             body = bytes(self._buffer[HEADER.size : end])
             del self._buffer[:end]
             try:
-                messages = pickle.loads(body)
+                messages = _InterningUnpickler(io.BytesIO(body), self._interned).load()
             except Exception as exc:  # any unpickling failure is a protocol error
                 raise FrameError(f"undecodable frame of {size} bytes: {exc}") from exc
             if not isinstance(messages, list) or not all(

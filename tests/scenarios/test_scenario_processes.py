@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from client.core import events as ev
 from delivery_service.garbage_collection import YOUNG_COLLECTION_THRESHOLD
 from scenarios.cli import run_command
 from scenarios.engine import RealEngine, Timeouts
@@ -28,7 +29,8 @@ from scenarios.loader import parse_scenario
 from scenarios.process_launcher import ProcessLauncher
 from scenarios.readiness import missing_pieces
 from scenarios.runner import RunOutcome, run_scenario_async
-from scenarios.worker_frames import FrameDecoder, FrameError, encode
+from scenarios.worker_frames import FrameDecoder, FrameEncoder, FrameError, encode
+from shared.identity_view import AssuranceLevel, IdentityView
 
 MISSING = missing_pieces()
 needs_engine = pytest.mark.skipif(bool(MISSING), reason="needs " + "; ".join(MISSING))
@@ -168,6 +170,37 @@ def test_a_frame_that_is_not_messages_is_refused() -> None:
         FrameDecoder().feed(struct.pack(">I", len(body)) + body)
     with pytest.raises(FrameError, match="undecodable"):
         FrameDecoder().feed(struct.pack(">I", 3) + b"xyz")
+
+
+def _rows(count: int, *, own: int | None = None) -> tuple[ev.MemberRow, ...]:
+    view = IdentityView(
+        "+1 202-555-0101", True, None, "Al", "from the certificate", "number certificate",
+        AssuranceLevel.END_TO_END, False, None,
+    )  # fmt: skip
+    return tuple(ev.MemberRow(f"{i:064x}", i, view, is_self=i == own) for i in range(count))
+
+
+def test_member_rows_cross_a_pipe_once_and_arrive_equal() -> None:
+    encoder, decoder = FrameEncoder(), FrameDecoder()
+    first = encoder.encode([("event", 1, ev.MembersChanged(b"g", _rows(50, own=1)))])
+    again = encoder.encode([("event", 2, ev.MembersChanged(b"g", _rows(50, own=2)))])
+    # The second list repeats 48 rows: they cross as numbers, the frame is far smaller.
+    plain = encode([("event", 2, ev.MembersChanged(b"g", _rows(50, own=2)))])
+    assert len(again) < len(plain) / 4
+    got = [m for i in range(len(first + again)) for m in decoder.feed((first + again)[i : i + 1])]
+    assert got[0][2].members == _rows(50, own=1)
+    assert got[1][2].members == _rows(50, own=2)
+    # Equal rows arrive as one shared (frozen) object.
+    assert got[1][2].members[10] is got[0][2].members[10]
+    assert got[1][2].members[1] is not got[0][2].members[1]  # is_self differs
+
+
+def test_a_frame_naming_a_value_never_sent_is_refused() -> None:
+    encoder = FrameEncoder()
+    encoder.encode([("event", 1, ev.MembersChanged(b"g", _rows(3)))])  # not delivered
+    later = encoder.encode([("event", 1, ev.MembersChanged(b"g", _rows(3)))])
+    with pytest.raises(FrameError, match="unknown interned value"):
+        FrameDecoder().feed(later)
 
 
 def test_a_launcher_needs_a_worker() -> None:
