@@ -3,6 +3,8 @@ only after the commit (real SQLite file)."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -92,3 +94,41 @@ async def test_window_gathers_writes_that_arrive_within_it(db: SQLiteStorage) ->
             writers.start_soon(write, b"b", 0.01)
         nursery.cancel_scope.cancel()
     assert batcher.transactions == 1 and batcher.writes == 2
+
+
+async def test_a_fan_out_in_parts_ends_before_its_answers_and_the_next_batch(
+    db: SQLiteStorage,
+) -> None:
+    # A large fan-out lets other tasks run between its parts (deliver returns an
+    # awaitable); its writers hear back only after it, and the next transaction waits.
+    events: list[str] = []
+
+    async def in_parts(mids: list[int]) -> None:
+        events.append(f"fan-out {mids} begins")
+        await trio.lowlevel.checkpoint()
+        events.append(f"fan-out {mids} ends")
+
+    def deliver(pushes: list[Push]) -> Awaitable[None]:
+        return in_parts([p.mid for p in pushes])
+
+    batcher = WriteBatcher(db, deliver, max_batch=1)
+
+    def stored(data: bytes) -> Outcome:
+        events.append(f"transaction {data.decode()}")
+        return _store(db, data)
+
+    def answered(outcome: Outcome | None, refusal: Refused | None) -> None:
+        assert outcome is not None and isinstance(outcome.reply, Ok) and refusal is None
+        events.append(f"answer {outcome.reply.re}")
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(batcher.serve)
+        for data in (b"a", b"b"):  # both queued before the first commit
+            batcher.submit(functools.partial(stored, data), answered)
+        while len(events) < 8:
+            await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    assert [e.split()[0] for e in events] == ["transaction", "fan-out", "fan-out", "answer"] * 2
+    for first in (0, 4):
+        mid = int(events[first + 3].split()[1])
+        assert events[first + 1 : first + 3] == [f"fan-out {[mid]} begins", f"fan-out {[mid]} ends"]
