@@ -37,6 +37,7 @@ class _Job:
     outcome: Outcome | None = None
     error: Refused | None = None
     then: Callable[[Outcome | None, Refused | None], None] | None = None
+    late: bool = False  # in the batch's second transaction, after its pushes
 
     def finish(self) -> None:
         if self.then is not None:
@@ -94,12 +95,21 @@ class WriteBatcher:
         return job.outcome
 
     def submit(
-        self, write: Callable[[], Outcome], then: Callable[[Outcome | None, Refused | None], None]
+        self,
+        write: Callable[[], Outcome],
+        then: Callable[[Outcome | None, Refused | None], None],
+        *,
+        after_pushes: bool = False,
     ) -> None:
         """Run ``write`` in the next batch without waiting for it: after the commit (and
         after the batch's pushes) ``then(outcome, None)`` is called, or ``then(None,
-        refusal)``; calls come in submission order. ``then`` must not block."""
-        self._queue.append(_Job(write, None, then=then))
+        refusal)``; calls come in submission order. ``then`` must not block.
+
+        ``after_pushes``: a write nobody waits to see stored (an acknowledgement: if a
+        crash loses it, the message is delivered again, and ids make that harmless) runs
+        in a second transaction after the batch's other writes are committed and pushed,
+        so that it never delays a message. Its ``then`` still comes in submission order."""
+        self._queue.append(_Job(write, None, then=then, late=after_pushes))
         self._wakeup.set()
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -119,16 +129,23 @@ class WriteBatcher:
             while self._queue:
                 batch = self._queue[: self._max_batch]
                 del self._queue[: self._max_batch]
-                rest = self._run_batch(batch)
-                if rest is not None:
-                    await rest
-                    self._finish(batch)
+                late = [job for job in batch if job.late]
+                first = [job for job in batch if not job.late] if late else batch
+                if first:
+                    rest = self._run_batch(first, stamp=True)
+                    if rest is not None:
+                        await rest
+                if late:
+                    rest = self._run_batch(late, stamp=False)
+                    if rest is not None:
+                        await rest
+                self._finish(batch)
 
-    def _run_batch(self, batch: list[_Job]) -> Awaitable[None] | None:
-        """Run the batch's transaction and push its messages; finish its jobs unless the
-        pushes continue in the returned awaitable (then the caller awaits it and calls
-        ``_finish``)."""
-        clock = self._clock
+    def _run_batch(self, batch: list[_Job], *, stamp: bool) -> Awaitable[None] | None:
+        """Run the batch's writes in one transaction and push their messages; the rest
+        of the pushes, if they go in parts, is the awaitable returned. Jobs are finished
+        by the caller (``_finish``)."""
+        clock = self._clock if stamp else None
         cpu0 = cpu1 = 0.0
         if clock is not None:
             self.batch_started = clock()
@@ -146,8 +163,6 @@ class WriteBatcher:
                     job.error = Refused(
                         ErrorCode.INTERNAL_ERROR, "storage failure; nothing was changed"
                     )
-                for job in batch:
-                    job.finish()
                 return None
         self.transactions += 1
         self.writes += len(batch)
@@ -161,11 +176,10 @@ class WriteBatcher:
         if pushes:
             rest = self._deliver(pushes)
             if rest is not None:
-                return self._then_stamp(rest, cpu1)
+                return self._then_stamp(rest, cpu1) if clock is not None else rest
         if clock is not None:
             self.fanned_out = clock()
             self.fan_out_cpu = self._cpu_clock() - cpu1
-        self._finish(batch)
         return None
 
     async def _then_stamp(self, rest: Awaitable[None], cpu1: float) -> None:

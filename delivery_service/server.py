@@ -390,7 +390,9 @@ class DeliveryServer:
             conn.answered()
 
         conn.inflight += 1
-        self.batcher.submit(write, then)
+        # An ack never delays a message: it commits after the batch's pushes (its answer,
+        # if any, still comes after its commit and in request order).
+        self.batcher.submit(write, then, after_pushes=isinstance(frame, Ack))
 
     def _flush_answers(self) -> None:
         # Once per batch: each connection's answers go out in one write.

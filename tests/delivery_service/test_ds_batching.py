@@ -4,7 +4,7 @@ only after the commit (real SQLite file)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -132,3 +132,49 @@ async def test_a_fan_out_in_parts_ends_before_its_answers_and_the_next_batch(
     for first in (0, 4):
         mid = int(events[first + 3].split()[1])
         assert events[first + 1 : first + 3] == [f"fan-out {[mid]} begins", f"fan-out {[mid]} ends"]
+
+
+async def test_writes_after_pushes_commit_after_the_batch_is_pushed(db: SQLiteStorage) -> None:
+    # An acknowledgement (after_pushes) goes in a second transaction, after the batch's
+    # messages were committed and pushed; every writer hears back in submission order.
+    events: list[str] = []
+
+    def deliver(pushes: list[Push]) -> None:
+        events.append(f"pushed {[p.mid for p in pushes]}")
+
+    batcher = WriteBatcher(db, deliver)
+    with db.transaction():
+        old = db.enqueue(NewMessage(DeliveryKind.APPLICATION, "1", b"old", b"g", 1), ["2"])
+
+    def ack() -> Outcome:
+        events.append("ack runs")
+        assert db.ack("2", [old]) == []
+        return Outcome(Ok(re=old))
+
+    def store(data: bytes) -> Outcome:
+        events.append(f"store {data.decode()}")
+        return _store(db, data)
+
+    def answered(name: str) -> Callable[[Outcome | None, Refused | None], None]:
+        return lambda outcome, refusal: events.append(f"answer {name}")
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(batcher.serve)
+        batcher.submit(functools.partial(store, b"a"), answered("a"))
+        batcher.submit(ack, answered("ack"), after_pushes=True)
+        batcher.submit(functools.partial(store, b"b"), answered("b"))
+        while len(events) < 7:
+            await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+    a, b = (m.mid for m in db.pending("2"))
+    assert events == [
+        "store a",
+        "store b",
+        f"pushed {[a, b]}",
+        "ack runs",
+        "answer a",
+        "answer ack",
+        "answer b",
+    ]
+    assert batcher.transactions == 2
+    assert db.stored_message_count() == 2  # the acked body was released
