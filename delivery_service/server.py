@@ -19,6 +19,7 @@ import dataclasses
 import functools
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -80,10 +81,15 @@ _BYTES_FIELDS: dict[type, tuple[str, ...]] = {}
 
 CHECKPOINT_INTERVAL = 0.5  # seconds between WAL checkpoints (if anything was written)
 MAX_PIPELINED = 64  # send/ack frames of one connection in the batcher, unanswered, at most
-# Connections a fan-out writes to before it lets the other tasks run: a batch's messages
-# to 1000 recipients are 1000 socket sends (tens of ms of CPU, mostly the kernel's
-# loopback), and no socket is looked at while they run.
-FLUSHES_PER_TURN = 64
+# How long a fan-out writes to sockets before it lets the other tasks run: a batch's
+# messages to 1000 recipients are 1000 socket sends (up to tens of ms, mostly the kernel's
+# loopback), and no socket is read while they run. Not much shorter: every break lets
+# all runnable tasks run before the fan-out goes on, which delays its later recipients
+# (with a break every 64 sends, the median fan-out at C = 1000, G = 100 went from 4 to
+# 27 ms; benchmarks/ds_fanout/RESULTS.md, sixth session). The clock is read once per
+# FLUSHES_PER_CLOCK_READ sends.
+FAN_OUT_TURN_SECONDS = 0.010
+FLUSHES_PER_CLOCK_READ = 16
 
 
 class _Connection:
@@ -230,9 +236,9 @@ class DeliveryServer:
 
     def _deliver(self, pushes: list[Push]) -> Awaitable[None] | None:
         # Every message goes into its recipients' outboxes first (cheap, and a recipient
-        # of several gets them in one write), then the outboxes are flushed, at most
-        # FLUSHES_PER_TURN before the other tasks get a turn (the rest: the awaitable
-        # returned, which the batcher awaits before its next transaction).
+        # of several gets them in one write), then the outboxes are flushed, for at most
+        # about FAN_OUT_TURN_SECONDS before the other tasks get a turn (the rest: the
+        # awaitable returned, which the batcher awaits before its next transaction).
         sessions = self._sessions
         touched: dict[int, _Connection] = {}
         for push in pushes:
@@ -242,18 +248,32 @@ class DeliveryServer:
                     conn.outbox.push(push.mid, push.delivery)
                     touched[id(conn)] = conn
         conns = list(touched.values())
-        for conn in conns[:FLUSHES_PER_TURN]:
-            conn.flush()
-        if len(conns) <= FLUSHES_PER_TURN:
+        done = self._flush_for_a_turn(conns, 0)
+        if done == len(conns):
             return None
-        return self._flush_rest(conns)
+        return self._flush_rest(conns, done)
 
-    async def _flush_rest(self, conns: list[_Connection]) -> None:
-        for start in range(FLUSHES_PER_TURN, len(conns), FLUSHES_PER_TURN):
+    @staticmethod
+    def _flush_for_a_turn(conns: list[_Connection], start: int) -> int:
+        """Flush ``conns`` from ``start`` on until the turn's time is up; returns where
+        it stopped (``len(conns)``: all done)."""
+        clock = time.perf_counter
+        until = clock() + FAN_OUT_TURN_SECONDS
+        n = len(conns)
+        i = start
+        while i < n:
+            for conn in conns[i : i + FLUSHES_PER_CLOCK_READ]:
+                conn.flush()
+            i += FLUSHES_PER_CLOCK_READ
+            if clock() >= until:
+                break
+        return min(i, n)
+
+    async def _flush_rest(self, conns: list[_Connection], start: int) -> None:
+        while start < len(conns):
             # Shielded: a fan-out that started is finished (the batch's answers follow).
             await trio.lowlevel.cancel_shielded_checkpoint()
-            for conn in conns[start : start + FLUSHES_PER_TURN]:
-                conn.flush()
+            start = self._flush_for_a_turn(conns, start)
 
     # --- one connection -----------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""A fan-out in parts (``server.FLUSHES_PER_TURN`` connections per loop turn): every
+"""A fan-out in parts (``server.FAN_OUT_TURN_SECONDS`` of sends per loop turn): every
 recipient still gets every message once, in mid order, including messages stored
 while an earlier fan-out was between its parts (real sockets, SQLite, OpenMLS)."""
 
@@ -29,14 +29,16 @@ async def test_a_fan_out_in_parts_delivers_everything_in_order(
     monkeypatch: pytest.MonkeyPatch,
     features: tuple[str, ...],
 ) -> None:
-    monkeypatch.setattr(server_module, "FLUSHES_PER_TURN", 1)  # each recipient: a part
+    # Each recipient a part: no time per turn, the clock read after every send.
+    monkeypatch.setattr(server_module, "FAN_OUT_TURN_SECONDS", 0.0)
+    monkeypatch.setattr(server_module, "FLUSHES_PER_CLOCK_READ", 1)
     parts = 0
     flush_rest = server_module.DeliveryServer._flush_rest
 
-    async def counted(self: server_module.DeliveryServer, conns: list[Any]) -> None:
+    async def counted(self: server_module.DeliveryServer, conns: list[Any], start: int) -> None:
         nonlocal parts
         parts += 1
-        await flush_rest(self, conns)
+        await flush_rest(self, conns, start)
 
     monkeypatch.setattr(server_module.DeliveryServer, "_flush_rest", counted)
     ds = await start_ds()
