@@ -156,6 +156,9 @@ INLINE_DECRYPT = 4
 ADD_GATHER_QUIET = 0.2
 ADD_GATHER_PER_AWAITED = 0.005
 ADD_GATHER_QUIET_MAX = 2.0
+# Invitation requests in flight at once when several are queued together (_invite_many):
+# below the service's frame burst (400), like the send window.
+INVITE_WINDOW = 64
 PROPOSAL_PATIENCE = 5.0  # seconds a member waits for the designated committer of a proposal
 # Joins from a Welcome in progress at once, per process (trio run). A staged Welcome
 # holds the whole ratchet tree and each step is a worker-thread hop: without a bound,
@@ -204,6 +207,10 @@ class OwnLeaf:
 
 def _invitation_key(invitation_id: int) -> str:
     return f"sent-invitation:{invitation_id}"
+
+
+def _invitation_request(tn: str, group_id: bytes) -> Callable[[int], RequestInvitation]:
+    return lambda request_id: RequestInvitation(request_id, tn, group_id)
 
 
 def _leaf_key(member: LeafLike) -> bytes:
@@ -316,6 +323,8 @@ class ChatClient:
         self._connected = trio.Event()
         self._resync_needed: set[bytes] = set()
         self._leaving: set[bytes] = set()  # groups we asked to leave
+        # Set while a batch of invitations is being recorded (_invite_many).
+        self._invitations_stored: trio.Event | None = None
         self._nursery: trio.Nursery | None = None  # for commits that deliveries ask for
         self._send_window = trio.Semaphore(SEND_WINDOW)  # messages awaiting the service
         self._last_send = trio.Event()  # set when the newest message in flight is done
@@ -550,12 +559,28 @@ class ChatClient:
                 if isinstance(command, Shutdown):
                     await self._sends_finished()
                     return
+                if isinstance(command, InviteNumber):
+                    # Invitations queued together to one group go out together.
+                    invites = [command]
+                    command = self._next_queued(commands)
+                    while (
+                        isinstance(command, InviteNumber)
+                        and command.group_id == invites[0].group_id
+                    ):
+                        invites.append(command)
+                        command = self._next_queued(commands)
+                    await self._run_invites(invites)
+                    continue
                 if not (isinstance(command, SendText) and self._send_now(command)):
                     await self._run_command(command)
-                try:
-                    command = commands.receive_nowait()
-                except (trio.WouldBlock, trio.EndOfChannel):
-                    command = None
+                command = self._next_queued(commands)
+
+    @staticmethod
+    def _next_queued(commands: trio.MemoryReceiveChannel[Command]) -> Command | None:
+        try:
+            return commands.receive_nowait()
+        except (trio.WouldBlock, trio.EndOfChannel):
+            return None
 
     async def _run_command(self, command: Command) -> None:
         try:
@@ -780,6 +805,71 @@ class ChatClient:
             f"{group_id.hex()}:{tn}",
         )
         await self._system_line(group_id, f"Invited {display(tn)}; waiting for their answer")
+
+    async def _run_invites(self, invites: list[InviteNumber]) -> None:
+        if len(invites) == 1:
+            await self._run_command(invites[0])
+            return
+        try:
+            await self._invite_many(invites[0].group_id, [i.tn for i in invites])
+        except* (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as group:
+            text = "; ".join(str(e) for e in group.exceptions)
+            self.notice(f"InviteNumber failed: {text}", NoticeLevel.ERROR)
+        except* Exception as group:
+            text = "; ".join(repr(e) for e in group.exceptions)
+            self.notice(f"InviteNumber: internal error: {text}", NoticeLevel.ERROR)
+
+    async def _invite_many(self, group_id: bytes, tns: list[str]) -> None:
+        """Invitations to one group, as ``_invite`` makes each, with their requests in
+        flight together (INVITE_WINDOW at a time) and one transaction for their records
+        and lines: one by one, a 300-member group's adder waited for 299 round trips and
+        598 worker-thread hops, in turn, before any invitee could answer (measured: 1.1 s
+        of the formation's serial part, more under load). Each refusal is its own notice,
+        as it was per command."""
+        conn = await self._require_conn()
+        slot = self._slot(group_id)
+        made: list[tuple[int, str]] = []
+        stored = trio.Event()
+        self._invitations_stored = stored
+        try:
+            for start in range(0, len(tns), INVITE_WINDOW):
+                pending: list[PendingRequest] = []
+                for tn in tns[start : start + INVITE_WINDOW]:
+                    try:
+                        pending.append(conn.request(_invitation_request(tn, group_id)))
+                    except LinkClosed as exc:
+                        self.notice(f"InviteNumber failed: {exc}", NoticeLevel.ERROR)
+                chunk = tns[start : start + len(pending)]
+                for tn, request in zip(chunk, pending, strict=True):
+                    try:
+                        reply = await conn.reply(request)
+                    except (RequestRefused, LinkClosed) as exc:
+                        self.notice(f"InviteNumber failed: {exc}", NoticeLevel.ERROR)
+                        continue
+                    if not isinstance(reply, InvitationCreated):
+                        self.notice(
+                            "InviteNumber failed: the service answered "
+                            f"{type(reply).__name__} to an invitation",
+                            NoticeLevel.ERROR,
+                        )
+                        continue
+                    slot.awaiting.add(reply.invitation_id)
+                    made.append((reply.invitation_id, tn))
+        finally:
+            # Remembered on disk, as one at a time (see _invite); an answer that came
+            # meanwhile waits for this before it is matched (_key_packages).
+            items = [(_invitation_key(i), f"{group_id.hex()}:{tn}") for i, tn in made]
+            lines = [
+                self._sys(group_id, f"Invited {display(tn)}; waiting for their answer")
+                for _, tn in made
+            ]
+            with trio.CancelScope(shield=True):
+                await self._thread(self.history.set_settings, items, lines)
+            stored.set()
+            if self._invitations_stored is stored:
+                self._invitations_stored = None
+        for line in lines:
+            self.emit(MessageReceived(line))
 
     async def _answer_invitation(self, invitation_id: str, accept: bool) -> None:
         deliver = self._invitations.get(invitation_id)
@@ -1033,6 +1123,7 @@ class ChatClient:
         """
         done: list[int] = []
         run: list[Deliver] = []
+        answers: list[Deliver] = []  # consecutive KeyPackages (invitees' answers)
         for deliver in batch:
             if deliver.kind is DeliveryKind.APPLICATION:
                 run.append(deliver)
@@ -1040,6 +1131,12 @@ class ChatClient:
             if run:
                 done += await self._applications(run)
                 run = []
+            if deliver.kind is DeliveryKind.KEY_PACKAGE:
+                answers.append(deliver)
+                continue
+            if answers:
+                done += await self._key_packages(answers)
+                answers = []
             if await self._thread(self.history.is_handled, deliver.mid):
                 done.append(deliver.mid)  # a redelivery after a reconnect: already done
             elif deliver.kind is DeliveryKind.INVITATION:
@@ -1049,6 +1146,8 @@ class ChatClient:
                 done.append(deliver.mid)
         if run:
             done += await self._applications(run)
+        if answers:
+            done += await self._key_packages(answers)
         return done
 
     async def _handle_one(self, deliver: Deliver) -> None:
@@ -1061,8 +1160,6 @@ class ChatClient:
                 lines = await self._incoming_commit(deliver)
             elif deliver.kind is DeliveryKind.WELCOME:
                 lines = await self._welcome(deliver)
-            elif deliver.kind is DeliveryKind.KEY_PACKAGE:
-                await self._key_package(deliver)
             elif deliver.kind is DeliveryKind.PROPOSAL:
                 lines = await self._proposal(deliver)
         except (openmls.MlsError, CommitFailed, RequestRefused) as exc:
@@ -1293,44 +1390,86 @@ class ChatClient:
         self._epoch_changed(group_id, slot)
         return [self._sys(group_id, f"You joined; added by {inviter}")]
 
-    async def _key_package(self, deliver: Deliver) -> None:
-        group_id = deliver.group_id
-        if group_id is None or group_id not in self.slots:
-            self.notice("a KeyPackage arrived for a group we are not in", NoticeLevel.WARNING)
-            return
-        slot = self.slots[group_id]
-        slot.checking += 1
-        if deliver.invitation_id is not None:
-            slot.awaiting.discard(deliver.invitation_id)
-        ctx = self._ctx(group_id)
+    async def _key_packages(self, answers: list[Deliver]) -> list[int]:
+        """KeyPackages delivered together (invitees' answers): each parsed, checked
+        strictly and matched to our invitation, all in one worker-thread hop, and stored
+        as handled in one transaction; returns their mids. One at a time, a 300-member
+        group's adder made three hops per answer, in turn (measured: 1.7 s of the
+        formation's serial part under load). A checked one waits in ``pending_adds``
+        for the commit that adds it (``_add_members``)."""
+        handled = await self._thread(self.history.handled_among, [d.mid for d in answers])
+        todo: list[tuple[Deliver, bytes, GroupSlot, CheckContext]] = []
+        for deliver in answers:
+            if deliver.mid in handled:
+                continue  # a redelivery after a reconnect: already done
+            group_id = deliver.group_id
+            if group_id is None or group_id not in self.slots:
+                self.notice("a KeyPackage arrived for a group we are not in", NoticeLevel.WARNING)
+                continue
+            slot = self.slots[group_id]
+            slot.checking += 1
+            if deliver.invitation_id is not None:
+                slot.awaiting.discard(deliver.invitation_id)
+            todo.append((deliver, group_id, slot, self._ctx(group_id)))
+        if self._invitations_stored is not None:
+            # A batch of our invitations is being recorded: these may answer some of them.
+            await self._invitations_stored.wait()
 
-        def examine() -> tuple[openmls.KeyPackage, MemberVerdict, bytes]:
-            # Parse, check and match to our invitation in one worker-thread hop (was four):
-            # the adder examines its invitees' answers one after another, and each hop
-            # waits for the event loop.
+        def examine(
+            deliver: Deliver, group_id: bytes, ctx: CheckContext
+        ) -> tuple[openmls.KeyPackage, MemberVerdict, bytes]:
             key_package = openmls.KeyPackage.parse(self.provider, deliver.data)
             verdict = check_key_package(key_package, ctx)
             if verdict.rejection is None:
                 verdict = self._answers_our_invitation(deliver, group_id, verdict)
             return key_package, verdict, _leaf_key(key_package)
 
+        def examine_all() -> list[tuple[openmls.KeyPackage, MemberVerdict, bytes] | Exception]:
+            out: list[tuple[openmls.KeyPackage, MemberVerdict, bytes] | Exception] = []
+            for deliver, group_id, _, ctx in todo:
+                try:
+                    out.append(examine(deliver, group_id, ctx))
+                except Exception as exc:  # this answer's, reported below
+                    out.append(exc)
+            return out
+
         try:
-            key_package, verdict, leaf_key = await self._thread(examine)
+            results = await self._thread(examine_all) if todo else []
         finally:
-            slot.checking -= 1
-            slot.answers_moved.set()
-        if verdict.rejection is not None:
-            r = verdict.rejection
-            view = view_rejection(verdict.who, r.reason, r.rule, r.detail)
-            self.emit(CredentialVerdict(group_id, "key-package", False, rejection=view))
-            await self._system_line(group_id, f"Did not add: {view.text}")
-            return
-        slot = self.slots[group_id]
-        slot.pending_adds.append(key_package)
-        slot.prechecked[leaf_key] = verdict
-        if not slot.adding:
-            slot.adding = True
-            self._in_background(self._add_members, group_id)
+            for _, _, slot, _ in todo:
+                slot.checking -= 1
+                slot.answers_moved.set()
+        lines: dict[int, list[ChatLine]] = {}
+        for (deliver, group_id, _, _), result in zip(todo, results, strict=True):
+            if isinstance(result, openmls.MlsError):
+                self.notice(self._could_not_apply_text(deliver, result), NoticeLevel.WARNING)
+                continue
+            if isinstance(result, Exception):
+                self.notice(self._internal_error_text(deliver, result), NoticeLevel.ERROR)
+                continue
+            key_package, verdict, leaf_key = result
+            if verdict.rejection is not None:
+                r = verdict.rejection
+                view = view_rejection(verdict.who, r.reason, r.rule, r.detail)
+                self.emit(CredentialVerdict(group_id, "key-package", False, rejection=view))
+                lines[deliver.mid] = [self._sys(group_id, f"Did not add: {view.text}")]
+                continue
+            current = self.slots.get(group_id)
+            if current is None:
+                continue  # we left the group meanwhile: nothing to add it to
+            current.pending_adds.append(key_package)
+            current.prechecked[leaf_key] = verdict
+            if not current.adding:
+                current.adding = True
+                self._in_background(self._add_members, group_id)
+        fresh = [d.mid for d in answers if d.mid not in handled]
+        stored = await self._thread(
+            self.history.add_batch, [(mid, lines.get(mid, [])) for mid in fresh]
+        )
+        for mid, new in zip(fresh, stored, strict=True):
+            for line in lines.get(mid, []) if new else []:
+                self.emit(MessageReceived(line))
+        return [d.mid for d in answers]
 
     def _answers_our_invitation(
         self, deliver: Deliver, group_id: bytes, verdict: MemberVerdict

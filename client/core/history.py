@@ -309,6 +309,24 @@ class ChatHistory:
         with self._lock:
             self._db.execute("DELETE FROM settings WHERE key = ?", (key,))
 
+    def set_settings(
+        self, items: Sequence[tuple[str, str]], lines: Sequence[ChatLine] = ()
+    ) -> None:
+        """Store settings, and ``lines``, in one transaction (a batch of invitations)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT INTO settings (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    items,
+                )
+                self._insert_lines(list(map(_row, lines)))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def set_setting(self, key: str, value: str) -> None:
         """Store a setting."""
         with self._lock:

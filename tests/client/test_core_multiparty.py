@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import pytest
 import trio
 from client_world import (  # noqa: F401 (fixtures)
     ALICE,
@@ -14,12 +15,14 @@ from client_world import (  # noqa: F401 (fixtures)
     RunningClient,
     World,
     connected,
+    create_group,
     join,
     start_client_fixture,
     world_fixture,
 )
 from faulty_link import Faults
 
+from client.core.client import ChatClient
 from client.core.events import (
     AnswerInvitation,
     CoreEvent,
@@ -31,6 +34,8 @@ from client.core.events import (
     InviteNumber,
     MembersChanged,
     MessageReceived,
+    Notice,
+    NoticeLevel,
     RemoveMember,
     SendText,
     Shutdown,
@@ -397,6 +402,54 @@ async def test_sender_labels_follow_members_across_epochs(
         "from alice": "+1 202-555-0101",
     }
     for c in (alice, bob, carol, dave):
+        await c.command(Shutdown())
+
+
+async def test_invitations_queued_together_go_out_together_each_answered_or_refused(
+    world: World, start_client: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def one_at_a_time(*_: object) -> None:
+        raise AssertionError("queued invitations were made one at a time")
+
+    monkeypatch.setattr(ChatClient, "_invite", one_at_a_time)
+    alice = await start_client("alice", world.new_profile("alice", ALICE))
+    bob = await start_client("bob", world.new_profile("bob", BOB))
+    carol = await start_client("carol", world.new_profile("carol", CAROL))
+    for c in (alice, bob, carol):
+        await c.wait_for(connected)
+    group_id = await create_group(alice, "Batch")
+    nobody = "12025550177"  # never registered: the service refuses its invitation
+    # Queued without a pass of the scheduler between them: one batch (_invite_many).
+    for tn in (BOB, nobody, CAROL):
+        alice.send.send_nowait(InviteNumber(group_id, tn))
+    refused = await alice.wait_for(lambda e: isinstance(e, Notice) and e.level is NoticeLevel.ERROR)
+    assert isinstance(refused, Notice)
+    assert "InviteNumber failed" in refused.text and nobody in refused.text
+    for invitee in (bob, carol):
+        invitation = await invitee.wait_for(lambda e: isinstance(e, InvitationReceived))
+        assert isinstance(invitation, InvitationReceived)
+        await invitee.command(AnswerInvitation(invitation.invitation.invitation_id, True))
+    for invitee in (bob, carol):
+        await invitee.wait_for(
+            lambda e: isinstance(e, MessageReceived) and e.line.text.startswith("You joined")
+        )
+    # Both answers matched an invitation recorded on disk (else "not-invited").
+    assert not [e for e in alice.events if isinstance(e, CredentialVerdict) and not e.accepted]
+    invited = [
+        e.line.text
+        for e in alice.events
+        if isinstance(e, MessageReceived) and e.line.text.startswith("Invited")
+    ]
+    assert invited == [
+        "Invited +1 202-555-0102; waiting for their answer",
+        "Invited +1 202-555-0103; waiting for their answer",
+    ]
+    assert alice.core is not None
+    stored = [line.text for line in alice.core.history.lines(group_id)]
+    assert [t for t in stored if t.startswith("Invited")] == invited
+    await alice.wait_for(lambda e: isinstance(e, MembersChanged) and len(e.members) == 3)
+    assert sum(isinstance(e, Notice) and e.level is NoticeLevel.ERROR for e in alice.events) == 1
+    for c in (alice, bob, carol):
         await c.command(Shutdown())
 
 
