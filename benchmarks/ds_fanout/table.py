@@ -83,6 +83,49 @@ def main(path: str) -> None:
                 f"{_n(step['ms'])} ({step['task'].rsplit('.', 1)[-1]}) | {gc_max} | "
                 f"{load_max} | {load_long} |"
             )
+    budgets = [
+        (r, label, p)
+        for r in run["results"]
+        for label, p in [("sat", r["durable_saturation"])]
+        + [(str(q["fraction"]), q) for q in r.get("durable_sweep", [])]
+        if "latency_budget" in p
+    ]
+    if budgets:
+        stages = [
+            "sender to service read",
+            "decode, checks, pipeline wait",
+            "batcher queue",
+            "transaction and commit",
+            "fan-out of the batch",
+            "pushed to recipient's read",
+        ]
+        print(
+            "\n**Latency budget** (ms; each stage p50 / p99 over all deliveries, then in"
+            " brackets its mean over the slowest 1 %; last columns: the loop thread's CPU"
+            " in the transaction and fan-out, p99):\n"
+        )
+        print(
+            "| C | G | point | run-queue wait s | p50 / p99 ms | slowest 1 %: mean ms | "
+            + " | ".join(stages)
+            + " | transaction CPU | fan-out CPU |"
+        )
+        print("|---" * (8 + len(stages)) + "|")
+        for r, label, p in budgets:
+            b = p["latency_budget"]
+            if "joined" not in b or not b.get("joined"):
+                continue
+            cells = [
+                f"{_n(b[s]['p50_ms'])} / {_n(b[s]['p99_ms'])} ({_n(b[s]['tail_mean_ms'])})"
+                for s in stages
+            ]
+            print(
+                f"| {r['clients']} | {r['group_size']} | {label} | "
+                f"{_n(p.get('server_runqueue_wait_s'))} | {_n(p['p50_ms'])} / {_n(p['p99_ms'])}"
+                f" | {_n(b['end_to_end_tail_mean_ms'])} | "
+                + " | ".join(cells)
+                + f" | {_n(b.get('transaction cpu', {}).get('p99_ms'))} | "
+                + f"{_n(b.get('fan out cpu', {}).get('p99_ms'))} |"
+            )
 
 
 def _over(histogram: dict[str, Any], ms: float) -> tuple[int, float]:
