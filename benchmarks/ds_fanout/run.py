@@ -878,8 +878,17 @@ async def run_config(
                 msgs_per_s = sat["deliveries_per_s"] / (group_size - 1)
                 result["saturation_msgs_per_s"] = round(msgs_per_s, 1)
                 sweep = []
-                for fraction in args.sweep:
-                    offered = max(1.0, msgs_per_s * fraction)
+                # --offered: the same absolute loads in every run (paired comparisons: a
+                # fraction of each run's own saturation differs between runs).
+                loads = (
+                    [
+                        (d / (group_size - 1), round(d / sat["deliveries_per_s"], 3))
+                        for d in args.offered
+                    ]
+                    if args.offered
+                    else [(max(1.0, msgs_per_s * f), f) for f in args.sweep]
+                )
+                for offered, fraction in loads:
                     point = await measured(window=None, rate=offered, bare=False)
                     expected = offered * (group_size - 1)
                     point = {
@@ -972,6 +981,7 @@ async def main_async(args: argparse.Namespace) -> None:
             "seconds": args.seconds,
             "window": args.window,
             "sweep": args.sweep,
+            "offered": args.offered,
             "payload_bytes": PAYLOAD_BYTES,
             "ack_interval_s": args.ack_interval,
             "ack_count": args.ack_count,
@@ -1000,6 +1010,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--window", type=int, default=4)
     parser.add_argument("--sweep", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
+    parser.add_argument(
+        "--offered",
+        type=float,
+        nargs="+",
+        metavar="DELIVERIES_PER_S",
+        help="instead of --sweep: these offered loads (deliveries/s) in every configuration"
+        " (their fraction of the run's own saturation is recorded)",
+    )
     parser.add_argument("--load-procs", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results.json"))
     parser.add_argument(
