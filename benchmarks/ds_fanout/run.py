@@ -72,6 +72,10 @@ from cryptography.hazmat.primitives import serialization  # noqa: E402
 from lean_client import LeanClosed, LeanWebSocket  # noqa: E402
 
 from client.core.connection import ACK_BATCH, ACK_DELAY  # noqa: E402
+from delivery_service.garbage_collection import (  # noqa: E402
+    YOUNG_COLLECTION_THRESHOLD,
+    defer_full_collections,
+)
 from delivery_service.loop_monitor import LoopMonitor  # noqa: E402
 from shared.profile import CREDENTIAL_TYPE_STIR_CERTIFICATE  # noqa: E402
 from shared.protocol import (  # noqa: E402
@@ -291,6 +295,7 @@ class Plan:
     features: tuple[str, ...]
     loop_stats: bool = False  # record this process's own event loop per drive
     trace: bool = False  # keep (mid, sent, read) of each measured delivery (--latency-trace)
+    lean_gc: bool = False  # the service's GC policy in the load process (--load-gc)
 
 
 class LoadProcess:
@@ -583,6 +588,11 @@ def message_frame(c: LoadClient, seq: int) -> str:
 
 def load_process_main(pipe: Connection, plan: Plan) -> None:
     """Entry point of a load process (multiprocessing, spawn)."""
+    if plan.lean_gc:
+        # What ``ds serve`` does (delivery_service.garbage_collection): with 500
+        # connections a process's young and full collections scan them all, and its
+        # pauses delay every delivery it reads.
+        defer_full_collections(YOUNG_COLLECTION_THRESHOLD)
     trio.run(LoadProcess(pipe, plan).serve)
 
 
@@ -609,6 +619,7 @@ class LoadFleet:
                 () if args.single_delivers else (FEATURE_DELIVERIES,),
                 args.loop_stats,
                 args.latency_trace,
+                args.load_gc,
             )
             ours, theirs = ctx.Pipe()
             proc = ctx.Process(target=load_process_main, args=(theirs, plan), daemon=True)
@@ -992,6 +1003,7 @@ async def main_async(args: argparse.Namespace) -> None:
             "service_root": str(args.service_root),
             "pin": args.pin,
             "latency_trace": args.latency_trace,
+            "load_gc": args.load_gc,
         },
         "note": (
             f"load clients run in {args.load_procs} separate processes, sharing the machine's"
@@ -1019,6 +1031,13 @@ def main() -> None:
         " (their fraction of the run's own saturation is recorded)",
     )
     parser.add_argument("--load-procs", type=int, default=2)
+    parser.add_argument(
+        "--load-gc",
+        action="store_true",
+        help="the load processes use the service's garbage-collection policy (young"
+        " collections every 20,000 allocations, no automatic full ones) instead of"
+        " Python's default",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results.json"))
     parser.add_argument(
         "--loud-acks", action="store_true", help="acks without quiet (each answered by ok)"
