@@ -154,3 +154,71 @@ def test_json_codec_rows_are_updated_in_their_own_encoding(tmp_path: Path) -> No
     json.loads(secrets)  # still JSON
     del bob
     assert m.Group.load(m.Provider(path), gid).epoch == expected["epoch"]
+
+
+NEW_FILES = textwrap.dedent(
+    """
+    import os, sys
+    import openmls as m
+
+    d = sys.argv[1]
+    first = m.Provider(os.path.join(d, "first.sqlite"))  # made the ordinary way
+    signer = m.SignatureKeyPair.generate(2)
+    signer.store(first)
+    m.Group.create(first, signer, m.Credential.basic(b"first"), group_id=b"g1")
+    second = m.Provider(os.path.join(d, "second.sqlite"))  # a copy of the empty image
+    signer2 = m.SignatureKeyPair.generate(2)
+    m.Group.create(second, signer2, m.Credential.basic(b"second"), group_id=b"g2")
+    print(signer2.public_key.hex())
+    """
+)
+
+
+def schema(path: Path) -> tuple[object, ...]:
+    with sqlite3.connect(path) as db:
+        return (
+            db.execute(
+                "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name"
+            ).fetchall(),
+            db.execute("PRAGMA user_version").fetchone(),
+            db.execute("PRAGMA page_size").fetchone(),
+            db.execute("PRAGMA journal_mode").fetchone(),
+            db.execute(
+                "SELECT version, name, checksum FROM openmls_sqlite_storage_migrations"
+            ).fetchall(),
+        )
+
+
+def test_new_files_after_the_first_are_the_same_empty_file(tmp_path: Path) -> None:
+    """In a fresh process the first new file is created the ordinary way, later ones are
+    copies of its empty state: same schema, format mark, page size, WAL mode and recorded
+    migrations; none of the first file's data; no temporary file left behind."""
+    result = subprocess.run(
+        [sys.executable, "-c", NEW_FILES, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    first, second = tmp_path / "first.sqlite", tmp_path / "second.sqlite"
+    assert schema(first) == schema(second)
+    assert schema(second)[1:4] == ((0x6F6D6C02,), (16384,), ("wal",))
+    # Copied, not created anew: the migrations' timestamps (nanoseconds) are the first's.
+    applied = "SELECT applied_on FROM openmls_sqlite_storage_migrations ORDER BY version"
+    with sqlite3.connect(first) as a, sqlite3.connect(second) as b:
+        assert a.execute(applied).fetchall() == b.execute(applied).fetchall()
+    with sqlite3.connect(second) as db:
+        (keys,) = db.execute("SELECT count(*) FROM openmls_signature_keys").fetchone()
+        groups = db.execute("SELECT DISTINCT group_id FROM openmls_group_data").fetchall()
+    assert keys == 1 and len(groups) == 1  # its own signer and group only
+    signer2 = bytes.fromhex(result.stdout.strip())
+    loaded = m.SignatureKeyPair.load(m.Provider(second), signer2)
+    assert loaded.public_key == signer2
+    assert m.Group.load(m.Provider(second), b"g2").epoch == 0
+    with pytest.raises(m.UnknownGroup):
+        m.Group.load(m.Provider(second), b"g1")
+    leftovers = {p.name for p in tmp_path.iterdir()} - {
+        f"{n}.sqlite{s}" for n in ("first", "second") for s in ("", "-wal", "-shm")
+    }
+    assert leftovers == set()
