@@ -90,6 +90,13 @@ def register(subparsers: Any) -> None:
         " them to FILE (JSON) and start afresh (diagnosis; costs a little per task step)",
     )
     serve.add_argument(
+        "--fan-out-turn-ms",
+        type=float,
+        default=None,
+        help="milliseconds of socket sends a fan-out makes before it lets other"
+        " connections be served (default 10; a large value: never)",
+    )
+    serve.add_argument(
         "--latency-trace",
         type=Path,
         metavar="FILE",
@@ -157,6 +164,7 @@ def run_serve(args: argparse.Namespace) -> int:
         passport_issuer=issuer,
         batch_window=max(0.0, args.batch_window_ms) / 1000,
         latency_trace=trace,
+        fan_out_turn=None if args.fan_out_turn_ms is None else args.fan_out_turn_ms / 1000,
     )
 
     monitor = None

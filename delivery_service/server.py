@@ -148,8 +148,11 @@ class DeliveryServer:
         passport_issuer: PassportIssuer | None = None,
         batch_window: float = 0.0,
         latency_trace: LatencyTrace | None = None,
+        fan_out_turn: float | None = None,
     ) -> None:
         self.core = core
+        # Seconds of socket sends per loop turn in a fan-out (None: FAN_OUT_TURN_SECONDS).
+        self.fan_out_turn = FAN_OUT_TURN_SECONDS if fan_out_turn is None else fan_out_turn
         self.sequencer = sequencer
         self.limits = core.limits
         self.latency_trace = latency_trace
@@ -248,17 +251,17 @@ class DeliveryServer:
                     conn.outbox.push(push.mid, push.delivery)
                     touched[id(conn)] = conn
         conns = list(touched.values())
-        done = self._flush_for_a_turn(conns, 0)
+        done = self._flush_for_a_turn(conns, 0, self.fan_out_turn)
         if done == len(conns):
             return None
         return self._flush_rest(conns, done)
 
     @staticmethod
-    def _flush_for_a_turn(conns: list[_Connection], start: int) -> int:
-        """Flush ``conns`` from ``start`` on until the turn's time is up; returns where
-        it stopped (``len(conns)``: all done)."""
+    def _flush_for_a_turn(conns: list[_Connection], start: int, seconds: float) -> int:
+        """Flush ``conns`` from ``start`` on until ``seconds`` are up; returns where it
+        stopped (``len(conns)``: all done)."""
         clock = time.perf_counter
-        until = clock() + FAN_OUT_TURN_SECONDS
+        until = clock() + seconds
         n = len(conns)
         i = start
         while i < n:
@@ -273,7 +276,7 @@ class DeliveryServer:
         while start < len(conns):
             # Shielded: a fan-out that started is finished (the batch's answers follow).
             await trio.lowlevel.cancel_shielded_checkpoint()
-            start = self._flush_for_a_turn(conns, start)
+            start = self._flush_for_a_turn(conns, start, self.fan_out_turn)
 
     # --- one connection -----------------------------------------------------------------
 

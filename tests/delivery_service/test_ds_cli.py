@@ -15,6 +15,9 @@ from delivery_service.provider import load_subscribers
 def test_ds_serve_is_registered_with_the_stirmls_cli() -> None:
     args = build_parser().parse_args(["ds", "serve", "--trust", "t", "--db", ":memory:"])
     assert args.db == ":memory:" and args.trust == Path("t") and args.port == 7800
+    assert args.fan_out_turn_ms is None  # the server's FAN_OUT_TURN_SECONDS
+    tuned = build_parser().parse_args(["ds", "serve", "--trust", "t", "--fan-out-turn-ms", "5"])
+    assert tuned.fan_out_turn_ms == 5.0
 
 
 def test_missing_trust_store_is_a_clear_error(
