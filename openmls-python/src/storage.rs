@@ -960,7 +960,9 @@ impl Storage {
         let Some(p) = path else { return Ok(Storage::Memory(MemStore::default())) };
         // A new file (nothing at the path, no WAL left behind): copied from this process's
         // image of an empty storage file if it has one (see `new_file_image`).
-        let fresh = !Path::new(p).exists() && !Path::new(&format!("{p}-wal")).exists();
+        // Not for what SQLite reads as other than a file name (":memory:", "file:" URIs).
+        let plain = !p.is_empty() && p != ":memory:" && !p.starts_with("file:");
+        let fresh = plain && !Path::new(p).exists() && !Path::new(&format!("{p}-wal")).exists();
         let from_image = fresh && new_file_image::install(Path::new(p));
         let mut conn = Connection::open(p).map_err(|e| format!("cannot open SQLite file {p:?}: {e}"))?;
         // WAL + NORMAL: durable across process crashes, no fsync per transaction.

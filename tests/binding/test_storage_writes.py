@@ -222,3 +222,22 @@ def test_new_files_after_the_first_are_the_same_empty_file(tmp_path: Path) -> No
         f"{n}.sqlite{s}" for n in ("first", "second") for s in ("", "-wal", "-shm")
     }
     assert leftovers == set()
+
+
+def test_names_sqlite_reads_otherwise_get_no_copied_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ ":memory:" and "file:" URIs are SQLite's to interpret, never a file name for the
+    copy of the empty image (which this process has once it created two new files)."""
+    monkeypatch.chdir(tmp_path)
+    m.Provider(tmp_path / "a.sqlite")
+    m.Provider(tmp_path / "b.sqlite")
+    signer = m.SignatureKeyPair.generate(2)
+    in_memory = m.Provider(":memory:")
+    signer.store(in_memory)
+    assert m.SignatureKeyPair.load(in_memory, signer.public_key).public_key == signer.public_key
+    m.Provider("file:uri.sqlite?mode=rwc")
+    names = {p.name for p in tmp_path.iterdir()}
+    assert ":memory:" not in names
+    assert not any(n.startswith("file:") for n in names)
+    assert "uri.sqlite" in names  # the file the URI names, made by SQLite
