@@ -126,7 +126,7 @@ def _xor_int(data: bytes | bytearray | memoryview, mask: bytes, n: int) -> bytes
     if n == 0:
         return b""
     # XOR as one big-integer operation: C speed, with no per-byte Python loop (a
-    # per-byte XOR is 15-25x slower: benchmarks/websocket_mask/README.md).
+    # per-byte XOR is 12-50x slower: benchmarks/websocket_mask/README.md).
     key = int.from_bytes((mask * ((n >> 2) + 1))[:n], "little")
     return (int.from_bytes(data, "little") ^ key).to_bytes(n, "little")
 
