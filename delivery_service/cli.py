@@ -94,7 +94,7 @@ def register(subparsers: Any) -> None:
         type=float,
         default=None,
         help="milliseconds of socket sends a fan-out makes before it lets other"
-        " connections be served (default 10; a large value: never)",
+        " connections be served (default 50; a large value: never)",
     )
     serve.add_argument(
         "--latency-trace",

@@ -82,13 +82,16 @@ _BYTES_FIELDS: dict[type, tuple[str, ...]] = {}
 CHECKPOINT_INTERVAL = 0.5  # seconds between WAL checkpoints (if anything was written)
 MAX_PIPELINED = 64  # send/ack frames of one connection in the batcher, unanswered, at most
 # How long a fan-out writes to sockets before it lets the other tasks run: a batch's
-# messages to 1000 recipients are 1000 socket sends (up to tens of ms, mostly the kernel's
-# loopback), and no socket is read while they run. Not much shorter: every break lets
-# all runnable tasks run before the fan-out goes on, which delays its later recipients
-# (with a break every 64 sends, the median fan-out at C = 1000, G = 100 went from 4 to
-# 27 ms; benchmarks/ds_fanout/RESULTS.md, sixth session). The clock is read once per
-# FLUSHES_PER_CLOCK_READ sends.
-FAN_OUT_TURN_SECONDS = 0.010
+# messages to 1000 recipients are 1000 socket sends, and no socket is read while they
+# run. A bound for catch-ups after a stall (a fan-out of 100 ms and more), not for the
+# usual fan-out: every break lets all runnable tasks run before the later recipients get
+# their bytes, and the next transaction waits for the fan-out anyway, so breaks do not
+# bring messages sooner. Measured (benchmarks/ds_fanout/RESULTS.md, sixth session): with
+# a break every 64 sends the median fan-out at C = 1000, G = 100 took 27 ms instead of
+# 4; with one every 10 ms, two paired runs at C = 1000 gave p99 no better than with none
+# (lower at 7 of 12 points) and a longer fan-out stage at 8 of 12. The clock is read
+# once per FLUSHES_PER_CLOCK_READ sends.
+FAN_OUT_TURN_SECONDS = 0.050
 FLUSHES_PER_CLOCK_READ = 16
 
 
