@@ -26,6 +26,7 @@ import cProfile
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -307,6 +308,12 @@ def main() -> int:
         "time) for the whole run into DIR/worker-<pid>.pstats (worker_profile.py)",
     )
     parser.add_argument(
+        "--keep-clients",
+        action="store_true",
+        help="keep each run's clients/ directory (their MLS and history files: ~1.2 GB "
+        "at N = 300); by default it is removed once the size's row is written",
+    )
+    parser.add_argument(
         "--no-bytecode-cache",
         action="store_true",
         help="keep PYTHONDONTWRITEBYTECODE if set: each worker compiles its source at start",
@@ -421,6 +428,10 @@ def main() -> int:
         }
         rows.append(row)
         print(json.dumps(row), flush=True)
+        if not args.keep_clients:
+            # Every run left ~4 MB per client in the temporary directory (their WALs):
+            # a day of runs filled the disk. The transcript and the report stay.
+            shutil.rmtree(outcome.run_dir / "clients", ignore_errors=True)
         previous = json.loads(args.out.read_text()) if args.out.exists() else {}
         args.out.write_text(
             json.dumps(
