@@ -108,7 +108,8 @@ class WriteBatcher:
         ``after_pushes``: a write nobody waits to see stored (an acknowledgement: if a
         crash loses it, the message is delivered again, and ids make that harmless) runs
         in a second transaction after the batch's other writes are committed and pushed,
-        so that it never delays a message. Its ``then`` still comes in submission order."""
+        so that it never delays the batch's messages. Its ``then`` still comes in submission
+        order."""
         self._queue.append(_Job(write, None, then=then, late=after_pushes))
         self._wakeup.set()
 

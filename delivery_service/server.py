@@ -416,7 +416,7 @@ class DeliveryServer:
             conn.answered()
 
         conn.inflight += 1
-        # An ack never delays a message: it commits after the batch's pushes (its answer,
+        # An ack never delays its batch's messages: it commits after their pushes (its answer,
         # if any, still comes after its commit and in request order).
         self.batcher.submit(write, then, after_pushes=isinstance(frame, Ack))
 
