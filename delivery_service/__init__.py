@@ -15,8 +15,8 @@ Storage:
     sqlite_storage   SQLiteStorage (WAL); ":memory:" for throwaway runs
 I/O:
     batching     WriteBatcher: group commit of writes, pushes after the commit
-    websocket    RFC 6455 server side, sans-I/O: handshake answer, frame codec
-    transport    FrameTransport: WebSocketTransport (accept_websocket), MemoryTransport
+    transport    FrameTransport: WebSocketTransport (accept_websocket, on shared.websocket),
+                 MemoryTransport
     server       DeliveryServer: serve_websocket(host, port), connect_in_memory()
     loop_monitor LoopMonitor: where the event loop's time goes (serve --loop-stats)
     latency_trace LatencyTrace: stage times of each stored message (serve --latency-trace)

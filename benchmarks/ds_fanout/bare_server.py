@@ -1,4 +1,4 @@
-"""The floor: the service's own WebSocket layer (``delivery_service.websocket`` and
+"""The floor: the service's own WebSocket layer (``shared.websocket`` and
 ``transport.WebSocketTransport``, the same as the service's connections) fanning frames
 out with no storage, no validation, no protocol. A client's first message names its
 group (a decimal number); every later message is sent verbatim to the group's other

@@ -2,7 +2,7 @@
 (the service's WebSocket library until the fifth session: a reader task and a memory
 channel per connection around wsproto); wsproto used directly in the connection's own
 task (the library without trio-websocket's task and channel: the obvious way to use it
-here); and ``delivery_service.websocket`` with ``transport.WebSocketTransport`` (the
+here); and ``shared.websocket`` with ``transport.WebSocketTransport`` (the
 service's own layer since).
 
     uv run --no-sync python benchmarks/ds_fanout/receive_path.py [--messages 20000]

@@ -31,7 +31,7 @@ decrypts, so its work per message is the same as for real traffic, and the load
 generator does not spend the shared CPU on encryption. The load clients speak WebSocket
 through ``lean_client.py`` (no reader task or message channel per connection), so that
 their own cost per message limits the measurement less; the service and the floor both
-use the service's own WebSocket layer (``delivery_service.websocket``; trio-websocket
+use the service's own WebSocket layer (``shared.websocket``; trio-websocket
 until the fifth session).
 
 The load clients follow the real client's protocol policy (client.core.connection and
