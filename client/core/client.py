@@ -606,7 +606,7 @@ class ChatClient:
         elif isinstance(command, SendText):
             await self._send_text(command.group_id, command.text)
         elif isinstance(command, InviteNumber):
-            await self._invite(command.group_id, command.tn)
+            await self._invite_many(command.group_id, [command.tn])
         elif isinstance(command, AnswerInvitation):
             await self._answer_invitation(command.invitation_id, command.accept)
         elif isinstance(command, RemoveMember):
@@ -790,26 +790,7 @@ class ChatClient:
         with trio.move_on_after(EPOCH_WAIT):
             await self._last_send.wait()
 
-    async def _invite(self, group_id: bytes, tn: str) -> None:
-        conn = await self._require_conn()
-        slot = self._slot(group_id)
-        reply = await conn.call(lambda i: RequestInvitation(i, tn, group_id))
-        if not isinstance(reply, InvitationCreated):
-            raise CommitFailed(f"the service answered {type(reply).__name__} to an invitation")
-        slot.awaiting.add(reply.invitation_id)
-        # Remembered on disk: the answer may come after a restart, and only a KeyPackage
-        # from the invited number for this group may be added (checked on arrival).
-        await self._thread(
-            self.history.set_setting,
-            _invitation_key(reply.invitation_id),
-            f"{group_id.hex()}:{tn}",
-        )
-        await self._system_line(group_id, f"Invited {display(tn)}; waiting for their answer")
-
     async def _run_invites(self, invites: list[InviteNumber]) -> None:
-        if len(invites) == 1:
-            await self._run_command(invites[0])
-            return
         try:
             await self._invite_many(invites[0].group_id, [i.tn for i in invites])
         except* (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as group:
@@ -820,12 +801,13 @@ class ChatClient:
             self.notice(f"InviteNumber: internal error: {text}", NoticeLevel.ERROR)
 
     async def _invite_many(self, group_id: bytes, tns: list[str]) -> None:
-        """Invitations to one group, as ``_invite`` makes each, with their requests in
-        flight together (INVITE_WINDOW at a time) and one transaction for their records
-        and lines: one by one, a 300-member group's adder waited for 299 round trips and
-        598 worker-thread hops, in turn, before any invitee could answer (measured: 1.1 s
-        of the formation's serial part, more under load). Each refusal is its own notice,
-        as it was per command."""
+        """Invitations to one group (one or many), their requests in flight together
+        (INVITE_WINDOW at a time) and one transaction for their records and lines: one by
+        one, a 300-member group's adder waited for 299 round trips and 598 worker-thread
+        hops, in turn, before any invitee could answer (measured: 1.1 s of the
+        formation's serial part, more under load). Each refusal is its own notice. A
+        single invitation goes this way too: its answer can arrive before its record is
+        stored, and only this path makes the answer wait for the record."""
         conn = await self._require_conn()
         slot = self._slot(group_id)
         made: list[tuple[int, str]] = []
@@ -856,8 +838,10 @@ class ChatClient:
                     slot.awaiting.add(reply.invitation_id)
                     made.append((reply.invitation_id, tn))
         finally:
-            # Remembered on disk, as one at a time (see _invite); an answer that came
-            # meanwhile waits for this before it is matched (_key_packages).
+            # Remembered on disk: an answer may come after a restart, and only a KeyPackage
+            # from the invited number for this group may be added (checked on arrival).
+            # An answer that came meanwhile waits for this before it is matched
+            # (_key_packages).
             items = [(_invitation_key(i), f"{group_id.hex()}:{tn}") for i, tn in made]
             lines = [
                 self._sys(group_id, f"Invited {display(tn)}; waiting for their answer")

@@ -3,6 +3,7 @@ sockets, real SQLite files): join, chat, remove, restart from files, and rejecti
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -41,6 +42,7 @@ from client.core.events import (
     Shutdown,
     UpdateKeys,
 )
+from client.core.history import ChatHistory
 from client.core.profile import ClientProfile
 
 Start = Callable[[str, ClientProfile], Awaitable[RunningClient]]
@@ -408,10 +410,14 @@ async def test_sender_labels_follow_members_across_epochs(
 async def test_invitations_queued_together_go_out_together_each_answered_or_refused(
     world: World, start_client: Start, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def one_at_a_time(*_: object) -> None:
-        raise AssertionError("queued invitations were made one at a time")
+    invite_many = ChatClient._invite_many
+    batches: list[list[str]] = []
 
-    monkeypatch.setattr(ChatClient, "_invite", one_at_a_time)
+    async def recording(self: ChatClient, group_id: bytes, tns: list[str]) -> None:
+        batches.append(list(tns))
+        await invite_many(self, group_id, tns)
+
+    monkeypatch.setattr(ChatClient, "_invite_many", recording)
     alice = await start_client("alice", world.new_profile("alice", ALICE))
     bob = await start_client("bob", world.new_profile("bob", BOB))
     carol = await start_client("carol", world.new_profile("carol", CAROL))
@@ -449,7 +455,41 @@ async def test_invitations_queued_together_go_out_together_each_answered_or_refu
     assert [t for t in stored if t.startswith("Invited")] == invited
     await alice.wait_for(lambda e: isinstance(e, MembersChanged) and len(e.members) == 3)
     assert sum(isinstance(e, Notice) and e.level is NoticeLevel.ERROR for e in alice.events) == 1
+    assert batches == [[BOB, nobody, CAROL]]
     for c in (alice, bob, carol):
+        await c.command(Shutdown())
+
+
+async def test_an_answer_that_comes_before_its_invitation_is_recorded_waits_for_it(
+    world: World, start_client: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The service tells the invitee as soon as it makes the invitation, so the answer
+    # can reach the inviter while the inviter is still recording the invitation on disk.
+    # Recording is slowed here so that it always does: the answer must wait for the
+    # record, not be refused as answering no invitation of ours.
+    def slowly(record: Callable[..., object]) -> Callable[..., object]:
+        def slowed(*args: object) -> object:
+            time.sleep(1.0)
+            return record(*args)
+
+        return slowed
+
+    monkeypatch.setattr(ChatHistory, "set_settings", slowly(ChatHistory.set_settings))
+    monkeypatch.setattr(ChatHistory, "set_setting", slowly(ChatHistory.set_setting))
+    alice = await start_client("alice", world.new_profile("alice", ALICE))
+    bob = await start_client("bob", world.new_profile("bob", BOB))
+    for c in (alice, bob):
+        await c.wait_for(connected)
+    group_id = await create_group(alice, "Fast answer")
+    await alice.command(InviteNumber(group_id, BOB))
+    invitation = await bob.wait_for(lambda e: isinstance(e, InvitationReceived))
+    assert isinstance(invitation, InvitationReceived)
+    await bob.command(AnswerInvitation(invitation.invitation.invitation_id, True))
+    await bob.wait_for(
+        lambda e: isinstance(e, MessageReceived) and e.line.text.startswith("You joined")
+    )
+    assert not [e for e in alice.events if isinstance(e, CredentialVerdict) and not e.accepted]
+    for c in (alice, bob):
         await c.command(Shutdown())
 
 
