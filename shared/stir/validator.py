@@ -97,6 +97,7 @@ from shared.stir.credential_codec import (
     STIRPASSporTCredential,
     decode_credential,
 )
+from shared.stir.decode_memo import DecodeMemo
 from shared.stir.errors import CredentialRejected, MalformedError
 from shared.stir.passport import (
     HeaderCache,
@@ -451,6 +452,7 @@ class _NativeLeaf:
     point: bytes
     tnauthlist: TNAuthList
     constraints: ClaimConstraints | None
+    display_name: str | None
     not_before: float
     not_after: float
     bounds: tuple[tuple[TimeBound, ...], tuple[TimeBound, ...]]
@@ -477,6 +479,19 @@ class _ParsedCert:
 _PARSED: OrderedDict[bytes, _ParsedCert] = OrderedDict()
 _PARSED_ANCHORS: OrderedDict[x509.Certificate, _ParsedCert] = OrderedDict()
 _PARSED_MAX: Final = 2048
+
+# Decodings by the exact bytes decoded, shared by every Validator (shared.stir.decode_memo):
+# the credential framing, and a leaf's TNAuthList and claim constraints (with the display
+# name they permit). Every joiner decodes every member's credential, and one process hosts
+# many clients, so the same bytes recur; what is verified is still verified per check.
+_DECODE_MEMO_MAX: Final = 4096
+_CREDENTIALS: DecodeMemo[tuple[int, bytes], STIRCertificateCredential | STIRPASSporTCredential] = (
+    DecodeMemo(_DECODE_MEMO_MAX)
+)
+_LEAF_EXTENSIONS: DecodeMemo[
+    tuple[bytes, bytes | None, bytes | None],
+    tuple[TNAuthList, ClaimConstraints | None, str | None],
+] = DecodeMemo(_DECODE_MEMO_MAX)
 
 
 def _inspect(index: int, cert: x509.Certificate) -> _ParsedCert:
@@ -700,6 +715,8 @@ def clear_shared_caches() -> None:
     _PARSED.clear()
     _PARSED_ANCHORS.clear()
     _VERIFIERS.clear()
+    _CREDENTIALS.clear()
+    _LEAF_EXTENSIONS.clear()
 
 
 class Validator:
@@ -939,7 +956,10 @@ class Validator:
         """
         now_s = _check_now(now)
         try:
-            credential = decode_credential(credential_type, bytes(content))
+            data = bytes(content)
+            credential = _CREDENTIALS.get(
+                (credential_type, data), lambda: decode_credential(credential_type, data)
+            )
         except MalformedError as exc:
             if credential_type not in (
                 CREDENTIAL_TYPE_STIR_CERTIFICATE,
@@ -997,7 +1017,7 @@ class Validator:
                 try:
                     identity = _certificate_identity(
                         native.tnauthlist,
-                        native.constraints,
+                        native.display_name,
                         native.not_before,
                         native.not_after,
                         application_id,
@@ -1025,7 +1045,7 @@ class Validator:
             )
         identity = _certificate_identity(
             facts.leaf_tnauthlist,
-            facts.leaf_constraints,
+            display_name_of(facts.leaf_constraints),
             facts.not_before,
             facts.not_after,
             application_id,
@@ -1056,10 +1076,11 @@ class Validator:
         na = min(float(facts.not_after), issuer.not_after)
         if nb > na:
             return None
+        plain, enhanced = facts.jwt_claim_constraints, facts.enhanced_jwt_claim_constraints
         try:
-            tnal = decode_tnauthlist(facts.tnauthlist)
-            constraints = _constraints_of_values(
-                facts.jwt_claim_constraints, facts.enhanced_jwt_claim_constraints
+            tnal, constraints, name = _LEAF_EXTENSIONS.get(
+                (facts.tnauthlist, plain, enhanced),
+                lambda: _leaf_extensions(facts.tnauthlist, plain, enhanced),
             )
         except MalformedError:
             return None
@@ -1075,7 +1096,7 @@ class Validator:
             (float(facts.not_before), *issuer.starts),
             (float(facts.not_after), *issuer.ends),
         )
-        leaf = _NativeLeaf(facts.public_key, tnal, constraints, nb, na, bounds)
+        leaf = _NativeLeaf(facts.public_key, tnal, constraints, name, nb, na, bounds)
         self._remember(self._native_leaves, key, (trust, leaf))
         return leaf
 
@@ -1223,6 +1244,9 @@ def _chain_bounds(facts: ChainFacts) -> tuple[tuple[TimeBound, ...], tuple[TimeB
     return _bounds(facts.not_before, facts.not_after, starts, ends)
 
 
+# Members of a provider issued together share their validity window: the bounds (frozen)
+# are made once per distinct set of instants.
+@functools.lru_cache(maxsize=1024)
 def _bounds(
     not_before: float, not_after: float, starts: tuple[float, ...], ends: tuple[float, ...]
 ) -> tuple[tuple[TimeBound, ...], tuple[TimeBound, ...]]:
@@ -1259,6 +1283,15 @@ def _native_issuer(issuer_der: bytes, leaf_der: bytes) -> KnownIssuer | None:
         return None
     native.learn(leaf_der)
     return native
+
+
+def _leaf_extensions(
+    tnauthlist: bytes, plain: bytes | None, enhanced: bytes | None
+) -> tuple[TNAuthList, ClaimConstraints | None, str | None]:
+    """A leaf's TNAuthList and claim constraints decoded from the extension values, and
+    the display name the constraints permit. Raises :class:`MalformedError`."""
+    constraints = _constraints_of_values(plain, enhanced)
+    return decode_tnauthlist(tnauthlist), constraints, display_name_of(constraints)
 
 
 def _constraints_of_values(plain: bytes | None, enhanced: bytes | None) -> ClaimConstraints | None:
@@ -1298,7 +1331,7 @@ def _native_passport(token: str, facts: ChainFacts) -> Passport | None:
 
 def _certificate_identity(
     tnal: TNAuthList,
-    constraints: ClaimConstraints | None,
+    name: str | None,
     not_before: float,
     not_after: float,
     application_id: bytes | None,
@@ -1324,7 +1357,6 @@ def _certificate_identity(
         kind, assurance = KIND_TN_CERT, Assurance.END_TO_END
         tns = tuple(e.tn if isinstance(e, OneTN) else e for e in tnal.number_entries)
         scope = tnal.description
-    name = display_name_of(constraints)
     return Identity(
         kind=kind,
         tns=tns,
