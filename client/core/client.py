@@ -87,6 +87,7 @@ from client.core.events import (
     Shutdown,
     UpdateKeys,
 )
+from client.core.failures import describe
 from client.core.group_view import (
     IdentityViews,
     identity_of,
@@ -520,10 +521,10 @@ class ChatClient:
                         nursery.cancel_scope.cancel()
                     detail = "connection closed"
             except* (LinkClosed, HandshakeFailed, RequestRefused, OSError) as group:
-                detail = "; ".join(str(e) for e in group.exceptions)
+                detail = describe(group)
             except* Exception as group:
                 # A bug must not take the client down: say so, reconnect, keep the state.
-                detail = "internal error: " + "; ".join(repr(e) for e in group.exceptions)
+                detail = "internal error: " + describe(group, internal=True)
                 self.notice(detail, NoticeLevel.ERROR)
             finally:
                 self.conn = None
@@ -586,13 +587,13 @@ class ChatClient:
         try:
             await self._command(command)
         except* (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as group:
-            text = "; ".join(str(e) for e in group.exceptions)
+            text = describe(group)
             if isinstance(command, SendText):
                 self._not_sent(command.text, text)
             else:
                 self.notice(f"{type(command).__name__} failed: {text}", NoticeLevel.ERROR)
         except* Exception as group:
-            text = "; ".join(repr(e) for e in group.exceptions)
+            text = describe(group, internal=True)
             if isinstance(command, SendText):
                 self._not_sent(command.text, f"internal error: {text}")
             else:
@@ -794,10 +795,10 @@ class ChatClient:
         try:
             await self._invite_many(invites[0].group_id, [i.tn for i in invites])
         except* (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as group:
-            text = "; ".join(str(e) for e in group.exceptions)
+            text = describe(group)
             self.notice(f"InviteNumber failed: {text}", NoticeLevel.ERROR)
         except* Exception as group:
-            text = "; ".join(repr(e) for e in group.exceptions)
+            text = describe(group, internal=True)
             self.notice(f"InviteNumber: internal error: {text}", NoticeLevel.ERROR)
 
     async def _invite_many(self, group_id: bytes, tns: list[str]) -> None:
