@@ -40,6 +40,7 @@ from delivery_service.garbage_collection import (
     defer_full_collections,
 )
 from scenarios.frame_outbox import FrameOutbox
+from scenarios.reconnect import scenario_backoff
 from scenarios.worker_frames import FrameDecoder, LaunchOrder, Message
 
 STOP_WAIT = 10.0  # how long the clients get to stop cleanly when the worker ends
@@ -133,7 +134,12 @@ class Worker:
         error: str | None = None
         try:
             profile = await trio.to_thread.run_sync(load_or_create_profile, order)
-            client = ChatClient(profile, partial(self._emit, cid), release_storage=False)
+            client = ChatClient(
+                profile,
+                partial(self._emit, cid),
+                backoff=scenario_backoff(),
+                release_storage=False,
+            )
             self.kept.append(client)
             await client.run(commands)
         except Exception:

@@ -24,7 +24,6 @@ from pathlib import Path
 import trio
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from client.core.backoff import Backoff
 from client.core.client import ChatClient
 from client.core.events import (
     AnswerInvitation,
@@ -47,6 +46,7 @@ from delivery_service.sequencer import CommitSequencer
 from delivery_service.server import DeliveryServer
 from delivery_service.service import DeliveryCore
 from delivery_service.sqlite_storage import SQLiteStorage
+from scenarios.reconnect import scenario_backoff
 from shared.safety_code import format_code
 from shared.stir.pki import DemoPKI, generate_key
 from shared.stir.tnauthlist import OneTN, TNRange
@@ -55,7 +55,6 @@ DS_ID = "ds.demo"
 GROUP_TITLE = "Stir demo"
 PROVIDER_CA = "demo-provider-ca"
 # Quick reconnects: everything is on loopback, a slow backoff would only look like a hang.
-_BACKOFF = (0.05, 0.5)
 
 
 @dataclass(frozen=True)
@@ -108,7 +107,7 @@ class DemoBot:
         """Run the bot's real core until cancelled."""
         send, receive = trio.open_memory_channel[Command](math.inf)
         events_in, events_out = trio.open_memory_channel[CoreEvent](math.inf)
-        core = ChatClient(profile, events_in.send_nowait, backoff=Backoff(*_BACKOFF))
+        core = ChatClient(profile, events_in.send_nowait, backoff=scenario_backoff())
         self.running = True
         try:
             async with trio.open_nursery() as nursery:
@@ -232,7 +231,7 @@ class DemoWorld:
                     nursery.start_soon(bot.run, self._profile(bot.person, self.url))
                 human = self._profile(self.human, self.url)
                 nursery.start_soon(forward)
-                await ChatClient(human, watch, backoff=Backoff(*_BACKOFF)).run(from_world)
+                await ChatClient(human, watch, backoff=scenario_backoff()).run(from_world)
                 nursery.cancel_scope.cancel()
         finally:
             storage.close()

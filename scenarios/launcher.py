@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from client.core.client import ChatClient
 from scenarios.errors import EngineUnavailable
 from scenarios.model import Actor
+from scenarios.reconnect import scenario_backoff
 from scenarios.run_pki import MemberKey
 
 
@@ -144,5 +145,5 @@ class CoreLauncher:
                 provider_secret=spec.provider_secret if passport else None,
             )
         handle = CoreClientHandle()
-        nursery.start_soon(handle.run, ChatClient(profile, handle.emit))
+        nursery.start_soon(handle.run, ChatClient(profile, handle.emit, backoff=scenario_backoff()))
         return handle
