@@ -55,6 +55,7 @@ from cryptography.x509.verification import ClientVerifier, PolicyBuilder, Store
 from shared.profile import (
     CREDENTIAL_TYPE_STIR_CERTIFICATE,
     CREDENTIAL_TYPE_STIR_PASSPORT,
+    OID_JWT_CLAIM_CONSTRAINTS,
     OID_TNAUTHLIST,
     group_dest_uri,
 )
@@ -92,13 +93,23 @@ class Case:
 
 
 def clone_leaf(
-    template: x509.Certificate, ca: IssuedCert, key: ec.EllipticCurvePrivateKey, tn: str
+    template: x509.Certificate,
+    ca: IssuedCert,
+    key: ec.EllipticCurvePrivateKey,
+    tn: str,
+    *,
+    subject: x509.Name | None = None,
+    claim_constraints: bytes | None = None,
 ) -> bytes:
-    """The template delegate certificate with another key, number and serial."""
+    """The template delegate certificate with another key, number and serial (and, when
+    given, another subject and JWT claim constraints; by default "Delegate <tn>" and the
+    template's)."""
     assert isinstance(ca.key, ec.EllipticCurvePrivateKey)
+    if subject is None:
+        subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, f"Delegate {tn}")])
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, f"Delegate {tn}")]))
+        .subject_name(subject)
         .issuer_name(template.issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -110,6 +121,8 @@ def clone_leaf(
             value: x509.ExtensionType = x509.UnrecognizedExtension(
                 OID_TNAUTHLIST, encode_tnauthlist([OneTN(tn)])
             )
+        elif ext.oid == OID_JWT_CLAIM_CONSTRAINTS and claim_constraints is not None:
+            value = x509.UnrecognizedExtension(ext.oid, claim_constraints)
         elif isinstance(ext.value, x509.SubjectKeyIdentifier):
             value = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
         else:

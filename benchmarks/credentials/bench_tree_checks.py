@@ -30,20 +30,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from bench_credentials import clone_leaf
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from client.core.credential_checks import CheckContext, check_tree
 from shared.profile import (
     CREDENTIAL_TYPE_STIR_CERTIFICATE,
-    OID_JWT_CLAIM_CONSTRAINTS,
-    OID_TNAUTHLIST,
 )
 from shared.stir.claim_constraints import nam_constraints
 from shared.stir.credential_codec import STIRCertificateCredential
-from shared.stir.pki import DemoPKI, IssuedCert, generate_key, point_of
-from shared.stir.tnauthlist import OneTN, TNRange, encode_tnauthlist
+from shared.stir.pki import DemoPKI, generate_key, point_of
+from shared.stir.tnauthlist import OneTN, TNRange
 from shared.stir.trust import TrustStore
 
 FIRST_TN = 12025550000
@@ -68,36 +66,6 @@ class Member:
     index: int
 
 
-def clone_leaf(
-    template: x509.Certificate, ca: IssuedCert, key: ec.EllipticCurvePrivateKey, i: int
-) -> bytes:
-    """The template delegate certificate with another key, number, name and serial."""
-    assert isinstance(ca.key, ec.EllipticCurvePrivateKey)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(template.subject)
-        .issuer_name(template.issuer)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(template.not_valid_before_utc)
-        .not_valid_after(template.not_valid_after_utc)
-    )
-    for ext in template.extensions:
-        value: x509.ExtensionType
-        if ext.oid == OID_TNAUTHLIST:
-            value = x509.UnrecognizedExtension(
-                OID_TNAUTHLIST, encode_tnauthlist([OneTN(str(FIRST_TN + i))])
-            )
-        elif ext.oid == OID_JWT_CLAIM_CONSTRAINTS:
-            value = x509.UnrecognizedExtension(ext.oid, nam_constraints(f"Member {i}").encode())
-        elif isinstance(ext.value, x509.SubjectKeyIdentifier):
-            value = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-        else:
-            value = ext.value
-        builder = builder.add_extension(value, critical=ext.critical)
-    return builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
-
-
 def build(directory: Path, members: int, clients: int) -> tuple[list[TrustStore], list[Member]]:
     """The provider, ``members`` members (plus one to warm each client) and the clients'
     trust stores (one each, loaded separately)."""
@@ -110,7 +78,14 @@ def build(directory: Path, members: int, clients: int) -> tuple[list[TrustStore]
     for i in range(members + 1):
         key = generate_key()
         assert isinstance(key, ec.EllipticCurvePrivateKey)
-        der = clone_leaf(template.cert, ca, key, i)
+        der = clone_leaf(
+            template.cert,
+            ca,
+            key,
+            str(FIRST_TN + i),
+            subject=template.cert.subject,
+            claim_constraints=nam_constraints(f"Member {i}").encode(),
+        )
         content = STIRCertificateCredential((der, *template.chain[1:])).encode()
         tree.append(
             Member(
