@@ -25,7 +25,7 @@ import dataclasses
 import functools
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -570,7 +570,10 @@ class ChatClient:
                     ):
                         invites.append(command)
                         command = self._next_queued(commands)
-                    await self._run_invites(invites)
+                    batch = functools.partial(
+                        self._invite_many, invites[0].group_id, [i.tn for i in invites]
+                    )
+                    await self._run_command(invites[0], batch)
                     continue
                 if not (isinstance(command, SendText) and self._send_now(command)):
                     await self._run_command(command)
@@ -583,9 +586,13 @@ class ChatClient:
         except (trio.WouldBlock, trio.EndOfChannel):
             return None
 
-    async def _run_command(self, command: Command) -> None:
+    async def _run_command(
+        self, command: Command, action: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Run ``command`` (or ``action``, which does it together with others of its kind:
+        a batch of invitations), telling the user when it fails."""
         try:
-            await self._command(command)
+            await (action() if action is not None else self._command(command))
         except* (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as group:
             text = describe(group)
             if isinstance(command, SendText):
@@ -790,16 +797,6 @@ class ChatClient:
         """Wait (bounded) until every message handed to the service has its answer."""
         with trio.move_on_after(EPOCH_WAIT):
             await self._last_send.wait()
-
-    async def _run_invites(self, invites: list[InviteNumber]) -> None:
-        try:
-            await self._invite_many(invites[0].group_id, [i.tn for i in invites])
-        except* (LinkClosed, RequestRefused, CommitFailed, openmls.MlsError) as group:
-            text = describe(group)
-            self.notice(f"InviteNumber failed: {text}", NoticeLevel.ERROR)
-        except* Exception as group:
-            text = describe(group, internal=True)
-            self.notice(f"InviteNumber: internal error: {text}", NoticeLevel.ERROR)
 
     async def _invite_many(self, group_id: bytes, tns: list[str]) -> None:
         """Invitations to one group (one or many), their requests in flight together
