@@ -132,14 +132,12 @@ class WriteBatcher:
                 del self._queue[: self._max_batch]
                 late = [job for job in batch if job.late]
                 first = [job for job in batch if not job.late] if late else batch
-                if first:
-                    rest = self._run_batch(first, stamp=True)
-                    if rest is not None:
-                        await rest
-                if late:
-                    rest = self._run_batch(late, stamp=False)
-                    if rest is not None:
-                        await rest
+                # The messages' transaction is the one a latency trace stamps.
+                for jobs, stamp in ((first, True), (late, False)):
+                    if jobs:
+                        rest = self._run_batch(jobs, stamp=stamp)
+                        if rest is not None:
+                            await rest
                 self._finish(batch)
 
     def _run_batch(self, batch: list[_Job], *, stamp: bool) -> Awaitable[None] | None:
