@@ -15,6 +15,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Final
@@ -445,9 +446,7 @@ class SQLiteStorage:
         released = self._released
         if not released:
             return
-        counts: dict[int, int] = {}
-        for mid in released:
-            counts[mid] = counts.get(mid, 0) + 1
+        counts = Counter(released)
         released.clear()
         db = self._db
         db.executemany(
